@@ -1,0 +1,4 @@
+from dativo_ingest.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Engines turn a job plan into the normalised stream (``dativo_ingest.stream``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Protocol
+
+from dativo_ingest.stream import Message
+
+if TYPE_CHECKING:
+    from dativo_ingest.config.plan import JobPlan
+    from dativo_ingest.state.envelope import StateEnvelope
+
+
+class Engine(Protocol):
+    name: str
+
+    def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
+        """Yield batches and checkpoints; ``state`` is what the last commit stored."""
+        ...
+
+
+def get_engine(name: str) -> Engine:
+    if name == "native":
+        from dativo_ingest.engines.native import NativeEngine
+
+        return NativeEngine()
+    if name == "airbyte":
+        raise NotImplementedError("engine 'airbyte' is not implemented yet (Airbyte connectors arrive with issue #4)")
+    if name in ("singer", "meltano"):
+        raise NotImplementedError(f"engine '{name}' is not implemented yet (Singer taps arrive with issue #5)")
+    raise NotImplementedError(f"engine '{name}' is not implemented")

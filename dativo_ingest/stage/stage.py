@@ -1,0 +1,341 @@
+"""DuckDB stage: cast each batch to the asset's types, validate, dedup by primary key, quarantine.
+
+Every batch is cast in one DuckDB query over the Arrow data (zero copy, no per-row Python). Rows
+that violate the contract (a required value missing, a value that does not cast) are split off
+with a reason. Clean rows are buffered into chunks for the sink; when the asset declares a
+primary key they go to a DuckDB table instead (spilling to disk when large) and are deduplicated
+there, last row wins, when the runner drains the stage at a commit point.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dativo_ingest.stage.types import LogicalType
+from dativo_ingest.stream import Batch, Rejected
+
+log = logging.getLogger(__name__)
+
+SYSTEM_COLUMNS = ("_dativo_ingest_ts", "_dativo_run_id")
+INGEST_DATE = "ingest_date"
+QUARANTINE_COLUMNS = ("_dativo_reason", "_dativo_origin", "_dativo_row", "_dativo_raw")
+SENSITIVE = {"PII", "SENSITIVE", "CONFIDENTIAL", "RESTRICTED", "SECRET"}
+MAX_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class StageField:
+    name: str
+    type: LogicalType
+    required: bool = False
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class CursorFilter:
+    """Keep rows whose cursor is after ``after`` (minus ``lookback`` for temporal cursors)."""
+
+    field: str
+    after: str | None = None
+    lookback_seconds: int = 0
+
+
+@dataclass
+class StageStats:
+    rows_in: int = 0
+    rows_clean: int = 0
+    rows_quarantined: int = 0
+    rows_skipped_by_cursor: int = 0
+    rows_deduplicated: int = 0
+    examples: list[str] = field(default_factory=list)
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Stage:
+    def __init__(
+        self,
+        fields: Sequence[StageField],
+        *,
+        run_id: str,
+        ingest_ts: datetime,
+        add_ingest_date: bool = False,
+        primary_key: Sequence[str] = (),
+        cursor: CursorFilter | None = None,
+        chunk_rows: int = 1_000_000,
+        spill_dir: str | None = None,
+        memory_limit: str = "512MB",
+    ) -> None:
+        self.fields = list(fields)
+        self.run_id = run_id
+        self.ingest_ts = ingest_ts
+        self.add_ingest_date = add_ingest_date and INGEST_DATE not in {f.name for f in self.fields}
+        self.primary_key = list(primary_key)
+        self.cursor = cursor
+        self.chunk_rows = chunk_rows
+        self.stats = StageStats()
+        self.max_cursor: Any = None
+        self._by_name = {f.name: f for f in self.fields}
+        self._buffer: list[pa.Table] = []
+        self._buffer_rows = 0
+        self._quarantine: list[pa.Table] = []
+        self._origin_rows: dict[str, int] = {}
+        self._staged_rows = 0
+        self.con = duckdb.connect(config={"threads": 2, "memory_limit": memory_limit})
+        self.con.execute("SET TimeZone='UTC'")
+        if spill_dir:
+            self.con.execute(f"SET temp_directory={_lit(spill_dir)}")
+        self.output_schema = self._output_schema()
+        if self.primary_key:
+            cols = ", ".join(f"{_q(f.name)} {f.duckdb}" for f in self._duck_columns())
+            self.con.execute(f"CREATE TABLE staged ({cols})")
+
+    # -- schema --------------------------------------------------------------------------------
+    @dataclass(frozen=True)
+    class _Col:
+        name: str
+        duckdb: str
+
+    def _duck_columns(self) -> list[_Col]:
+        cols = [self._Col(f.name, f.type.duckdb if f.type.duckdb != "JSON" else "VARCHAR") for f in self.fields]
+        cols += [self._Col("_dativo_ingest_ts", "TIMESTAMPTZ"), self._Col("_dativo_run_id", "VARCHAR")]
+        if self.add_ingest_date:
+            cols.append(self._Col(INGEST_DATE, "DATE"))
+        return cols
+
+    def _output_schema(self) -> pa.Schema:
+        return output_schema(self.fields, add_ingest_date=self.add_ingest_date)
+
+    # -- SQL -------------------------------------------------------------------------------------
+    def _cast_sql(self, batch_schema: pa.Schema) -> str:
+        names = {n.lower(): n for n in batch_schema.names}
+        selects: list[str] = []
+        reasons: list[str] = []
+        cursor_expr: str | None = None
+        for f in self.fields:
+            raw_name = f.name if f.name in batch_schema.names else names.get(f.name.lower())
+            duck = f.type.duckdb
+            if raw_name is None:
+                cast = f"CAST(NULL AS {duck if duck != 'JSON' else 'VARCHAR'})"
+                raw = "NULL"
+            else:
+                raw = _q(raw_name)
+                raw_type = batch_schema.field(raw_name).type
+                if duck == "VARCHAR":
+                    cast = raw if pa.types.is_string(raw_type) or pa.types.is_large_string(raw_type) \
+                        else f"CAST({raw} AS VARCHAR)"
+                elif duck == "JSON":
+                    text = raw if pa.types.is_string(raw_type) else f"CAST({raw} AS VARCHAR)"
+                    cast = f"CASE WHEN json_valid({text}) THEN {text} END"
+                else:
+                    cast = f"TRY_CAST({raw} AS {duck})"
+                if cast != raw:
+                    if f.sensitive:  # never copy a classified value into a message
+                        msg = _lit(f"{f.name}: value is not a {f.type.name}")
+                    else:
+                        quoted = f"chr(39) || left(CAST({raw} AS VARCHAR), 40) || chr(39)"
+                        msg = f"{_lit(f.name + ': value ')} || {quoted} || {_lit(' is not a ' + f.type.name)}"
+                    reasons.append(f"CASE WHEN {raw} IS NOT NULL AND {cast} IS NULL THEN {msg} END")
+            if f.required:
+                reasons.append(f"CASE WHEN {raw} IS NULL THEN {_lit(f.name + ': required value missing')} END")
+            selects.append(f"{cast} AS {_q(f.name)}")
+            if self.cursor and f.name == self.cursor.field:
+                cursor_expr = cast
+        selects.append(f"TIMESTAMPTZ {_lit(self.ingest_ts.isoformat())} AS _dativo_ingest_ts")
+        selects.append(f"{_lit(self.run_id)} AS _dativo_run_id")
+        if self.add_ingest_date:
+            selects.append(f"DATE {_lit(self.ingest_ts.date().isoformat())} AS {INGEST_DATE}")
+        reason = f"NULLIF(concat_ws('; ', {', '.join(reasons)}), '')" if reasons else "CAST(NULL AS VARCHAR)"
+        selects.append(f"{reason} AS _dativo_reason")
+        sql = f"SELECT {', '.join(selects)} FROM batch"
+        if cursor_expr is not None and self.cursor and self.cursor.after is not None:
+            f = self._by_name[self.cursor.field]
+            threshold = f"TRY_CAST({_lit(self.cursor.after)} AS {f.type.duckdb})"
+            if self.cursor.lookback_seconds and f.type.duckdb in ("TIMESTAMP", "TIMESTAMPTZ", "DATE"):
+                threshold = f"({threshold} - INTERVAL {int(self.cursor.lookback_seconds)} SECOND)"
+            sql += f" WHERE NOT COALESCE({cursor_expr} <= {threshold}, false)"
+        return sql
+
+    # -- input -----------------------------------------------------------------------------------
+    def add(self, message: Batch) -> list[pa.Table]:
+        """Cast and validate one batch; return clean chunks that are ready to be written."""
+        data = message.data
+        n = data.num_rows
+        if n == 0:
+            return []
+        origin = message.origin or message.stream
+        offset = self._origin_rows.get(origin, 0)
+        self._origin_rows[origin] = offset + n
+        self.stats.rows_in += n
+        batch = data  # noqa: F841 - referenced by name in the SQL below
+        out = self.con.sql(self._cast_sql(data.schema)).to_arrow_table()
+        self.stats.rows_skipped_by_cursor += n - out.num_rows
+        reason = out.column("_dativo_reason")
+        bad_count = out.num_rows - reason.null_count
+        if bad_count:
+            ok_mask = pc.is_null(reason)
+            self._quarantine_rows(data, out, ok_mask, origin, offset)
+            out = out.filter(ok_mask)
+        clean = out.drop_columns(["_dativo_reason"])
+        if clean.schema != self.output_schema:
+            clean = clean.cast(self.output_schema)
+        self.stats.rows_clean += clean.num_rows
+        self._track_cursor(clean)
+        if self.primary_key:
+            self.con.register("clean_rows", clean)
+            self.con.execute("INSERT INTO staged SELECT * FROM clean_rows")
+            self.con.unregister("clean_rows")
+            self._staged_rows += clean.num_rows
+            return []
+        self._buffer.append(clean)
+        self._buffer_rows += clean.num_rows
+        if self._buffer_rows >= self.chunk_rows:
+            return [self._take_buffer()]
+        return []
+
+    def reject(self, rejected: Rejected) -> None:
+        """A record the source could not parse: it goes to quarantine with its raw text."""
+        self.stats.rows_in += 1
+        self.stats.rows_quarantined += 1
+        where = f"{rejected.origin}:{rejected.line}" if rejected.line else rejected.origin
+        self._example(f"{where}: {rejected.reason}")
+        row = {name: pa.array([None], pa.string()) for name in self._quarantine_names()}
+        row["_dativo_reason"] = pa.array([rejected.reason], pa.string())
+        row["_dativo_origin"] = pa.array([rejected.origin], pa.string())
+        row["_dativo_row"] = pa.array([rejected.line], pa.int64())
+        row["_dativo_raw"] = pa.array([rejected.raw], pa.string())
+        self._quarantine.append(self._finish_quarantine(pa.table(row)))
+
+    # -- output ----------------------------------------------------------------------------------
+    def drain(self) -> Iterator[pa.Table]:
+        """Everything clean since the last drain, deduplicated by primary key (last row wins)."""
+        if not self.primary_key:
+            if self._buffer:
+                yield self._take_buffer()
+            return
+        if not self._staged_rows:
+            return
+        keys = ", ".join(_q(k) for k in self.primary_key)
+        distinct = self.con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM staged)").fetchall()
+        self.stats.rows_deduplicated += self._staged_rows - int(distinct[0][0])
+        reader = self.con.sql(
+            f"SELECT * FROM staged QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY rowid DESC) = 1"
+        ).to_arrow_reader(self.chunk_rows)
+        pending: list[pa.RecordBatch] = []
+        rows = 0
+        for rb in reader:
+            pending.append(rb)
+            rows += rb.num_rows
+            if rows >= self.chunk_rows:
+                yield pa.Table.from_batches(pending).cast(self.output_schema)
+                pending, rows = [], 0
+        if pending:
+            yield pa.Table.from_batches(pending).cast(self.output_schema)
+        self.con.execute("DELETE FROM staged")
+        self._staged_rows = 0
+
+    def take_quarantine(self) -> pa.Table | None:
+        if not self._quarantine:
+            return None
+        table = pa.concat_tables(self._quarantine)
+        self._quarantine = []
+        return table
+
+    def quarantine_schema(self) -> pa.Schema:
+        fields = [pa.field(n, pa.string()) for n in self._quarantine_names()]
+        fields += [pa.field("_dativo_reason", pa.string()), pa.field("_dativo_origin", pa.string()),
+                   pa.field("_dativo_row", pa.int64()), pa.field("_dativo_raw", pa.string()),
+                   pa.field("_dativo_ingest_ts", pa.timestamp("us", tz="UTC")),
+                   pa.field("_dativo_run_id", pa.string())]
+        return pa.schema(fields)
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _quarantine_names(self) -> list[str]:
+        return [f.name for f in self.fields if f.name not in QUARANTINE_COLUMNS]
+
+    def _finish_quarantine(self, table: pa.Table) -> pa.Table:
+        n = table.num_rows
+        table = table.append_column("_dativo_ingest_ts", pa.array([self.ingest_ts] * n, pa.timestamp("us", tz="UTC")))
+        table = table.append_column("_dativo_run_id", pa.array([self.run_id] * n, pa.string()))
+        return table.select(self.quarantine_schema().names).cast(self.quarantine_schema())
+
+    def _quarantine_rows(self, data: pa.RecordBatch, out: pa.Table, ok_mask: pa.ChunkedArray,
+                         origin: str, offset: int) -> None:
+        bad_mask = pc.invert(ok_mask)
+        # the cursor filter may have dropped rows: violations are looked up in the cast output,
+        # raw values are taken from the source rows at the same positions only when nothing was dropped
+        bad = out.filter(bad_mask)
+        positions = pc.indices_nonzero(bad_mask.combine_chunks()) if isinstance(bad_mask, pa.ChunkedArray) \
+            else pc.indices_nonzero(bad_mask)
+        same_rows = out.num_rows == data.num_rows
+        raw_source = pa.Table.from_batches([data]).take(positions) if same_rows else None
+        columns: dict[str, pa.Array] = {}
+        lower = {n.lower(): n for n in data.schema.names}
+        for name in self._quarantine_names():
+            src = name if name in data.schema.names else lower.get(name.lower())
+            if raw_source is not None and src is not None:
+                columns[name] = pc.cast(raw_source.column(src), pa.string())
+            else:
+                columns[name] = pc.cast(bad.column(name), pa.string())
+        rows = pc.add(positions, offset + 1)
+        columns["_dativo_reason"] = bad.column("_dativo_reason")
+        columns["_dativo_origin"] = pa.array([origin] * bad.num_rows, pa.string())
+        columns["_dativo_row"] = rows
+        columns["_dativo_raw"] = pa.nulls(bad.num_rows, pa.string())
+        table = pa.table(columns)
+        self.stats.rows_quarantined += table.num_rows
+        for reason, row in zip(table.column("_dativo_reason").to_pylist()[:MAX_EXAMPLES],
+                               rows.to_pylist()[:MAX_EXAMPLES], strict=False):
+            self._example(f"{origin} row {row}: {reason}")
+        self._quarantine.append(self._finish_quarantine(table))
+
+    def _example(self, text: str) -> None:
+        if len(self.stats.examples) < MAX_EXAMPLES:
+            self.stats.examples.append(text)
+
+    def _take_buffer(self) -> pa.Table:
+        table = pa.concat_tables(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
+        self._buffer, self._buffer_rows = [], 0
+        return table
+
+    def _track_cursor(self, clean: pa.Table) -> None:
+        if not self.cursor or clean.num_rows == 0:
+            return
+        value = pc.max(clean.column(self.cursor.field)).as_py()
+        if value is not None and (self.max_cursor is None or value > self.max_cursor):
+            self.max_cursor = value
+
+
+def output_schema(fields: Sequence[StageField], *, add_ingest_date: bool) -> pa.Schema:
+    """The Arrow schema of staged rows: the asset's fields, typed, then the system columns."""
+    out = [pa.field(f.name, f.type.arrow) for f in fields]
+    out += [pa.field("_dativo_ingest_ts", pa.timestamp("us", tz="UTC")), pa.field("_dativo_run_id", pa.string())]
+    if add_ingest_date and INGEST_DATE not in {f.name for f in fields}:
+        out.append(pa.field(INGEST_DATE, pa.date32()))
+    return pa.schema(out)
+
+
+def cursor_to_text(value: Any) -> str | None:
+    """How a cursor value is kept in state: ISO 8601 for dates and times, ``str`` otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,56 @@
+"""The normalised stream: every engine yields only these message types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Rows of one stream, already columnar."""
+
+    stream: str
+    data: pa.RecordBatch
+    #: where the rows came from (file path, table name), for error messages and quarantine
+    origin: str | None = None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Raw records the source could not parse (e.g. a CSV line with too many fields).
+
+    Strict mode fails the run on them; warn mode sends them to the quarantine table.
+    """
+
+    stream: str
+    origin: str
+    line: int | None
+    reason: str
+    raw: str
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The engine's own state after every row before it has been yielded, in its own dialect."""
+
+    stream: str | None
+    state: dict[str, Any]
+    dialect: str = "native"
+
+
+@dataclass(frozen=True)
+class Log:
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Trace:
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Message = Batch | Rejected | Checkpoint | Log | Trace
