@@ -1,0 +1,1 @@
+"""Sinks: where staged rows are committed (Iceberg)."""

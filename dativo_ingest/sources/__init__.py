@@ -1,0 +1,1 @@
+"""Native extractors yielding Arrow batches."""

@@ -1,0 +1,1 @@
+"""Staging in DuckDB: cast to the asset schema, validate, dedup, quarantine."""

@@ -1,0 +1,1 @@
+"""State: the envelope committed in the Iceberg snapshot, its mirror, show/reset."""
