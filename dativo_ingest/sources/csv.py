@@ -81,12 +81,26 @@ class CsvFile:
 class _Rejections:
     path: str
     stream: str
+    quote_char: str | None = '"'
     items: list[Rejected] = field(default_factory=list)
+    #: a file-level error (an unclosed quote swallowing the rest of the file): no row can be trusted
+    fatal: str | None = None
 
     def __call__(self, row: Any) -> str:
+        text = row.text or ""
+        body = text.rstrip("\r\n")
+        if self.quote_char and "\n" in body and body.count(self.quote_char) % 2 == 1 and self.fatal is None:
+            lines = body.count("\n") + 1
+            self.fatal = (f"{self.path}:{row.number}: unclosed quote: the quoted field that starts on line "
+                          f"{row.number} runs on for {lines} lines to the end of the file; nothing committed "
+                          f"(close the quote, or set quote_char if the file uses another one)")
         reason = f"expected {row.expected_columns} fields, got {row.actual_columns}"
-        self.items.append(Rejected(self.stream, self.path, row.number, reason, row.text))
+        self.items.append(Rejected(self.stream, self.path, row.number, reason, text))
         return "skip"
+
+    def raise_if_fatal(self) -> None:
+        if self.fatal:
+            raise SourceError(self.fatal)
 
 
 def _state_key(path: Path, project_root: Path) -> str:
@@ -176,7 +190,7 @@ def _header(file: CsvFile, column_names: Sequence[str]) -> list[str]:
     if not file.options.header:
         return list(column_names)
     small = CsvFile(file.stream, file.path, file.key, CsvOptions(**{**file.options.__dict__, "block_size": 1 << 16}))
-    reader = _open(small, column_names, _Rejections(str(file.path), file.stream), None)
+    reader = _open(small, column_names, _Rejections(str(file.path), file.stream, None), None)
     return list(reader.schema.names)
 
 
@@ -215,13 +229,15 @@ def _read_one(file: CsvFile, column_names: Sequence[str]) -> Iterator[Message]:
     where = str(file.key)
     try:
         names = _header(file, column_names)
-        rejections = _Rejections(where, file.stream)
+        rejections = _Rejections(where, file.stream, file.options.quote_char)
         reader = _open(file, column_names, rejections, names)
         for batch in reader:
+            rejections.raise_if_fatal()
             if rejections.items:
                 yield from rejections.items
                 rejections.items.clear()
             yield Batch(file.stream, batch, origin=where)
+        rejections.raise_if_fatal()
         yield from rejections.items
     except UnicodeDecodeError as exc:
         raise SourceError(f"{where}: cannot decode as {file.options.encoding} ({exc.reason} at byte {exc.start}); "

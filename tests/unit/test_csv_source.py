@@ -38,12 +38,18 @@ def test_utf16_with_bom_pipe_delimited_without_header(fixtures_dir):
     assert t.num_rows == 105
 
 
-def test_malformed_row_is_rejected_with_its_line(fixtures_dir):
-    msgs = _run({"files": [{"path": "seeds/adventureworks/Product_malformed.csv"}]}, fixtures_dir)
+def test_row_with_too_many_fields_is_rejected_with_its_line(fixtures_dir):
+    msgs = _run({"files": [{"path": "seeds/adventureworks/Product_invalid.csv"}]}, fixtures_dir)
     rejected = [m for m in msgs if isinstance(m, Rejected)]
-    assert rejected and rejected[0].line == 4
-    assert "expected 25 fields, got 1" in rejected[0].reason
-    assert rejected[0].origin == "seeds/adventureworks/Product_malformed.csv"
+    assert [(r.line, r.reason) for r in rejected] == [(6, "expected 25 fields, got 26")]
+    assert rejected[0].origin == "seeds/adventureworks/Product_invalid.csv"
+    assert rejected[0].raw.startswith("5,HL Mountain Frame")
+    assert _table(msgs).num_rows == 4
+
+
+def test_unclosed_quote_is_a_file_error_naming_the_line(fixtures_dir):
+    with pytest.raises(SourceError, match=r"Product_malformed.csv:4: unclosed quote"):
+        _run({"files": [{"path": "seeds/adventureworks/Product_malformed.csv"}]}, fixtures_dir)
 
 
 def test_options_nulls_skip_rows_latin1_bom_and_globs(tmp_path):

@@ -1,0 +1,242 @@
+"""The ``dativo_ingest`` command: thin — parses, calls, prints.
+
+Exit codes: 0 ok, 1 partial (rows quarantined in warn mode), 2 failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from dativo_ingest.errors import EXIT_FAILURE, EXIT_OK, DativoError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Config-driven ingestion into Apache Iceberg.")
+state_app = typer.Typer(no_args_is_help=True, help="Inspect or reset a job's committed state.")
+app.add_typer(state_app, name="state")
+
+log = logging.getLogger("dativo_ingest")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="A job file.")]
+JobDirOpt = Annotated[Path | None, typer.Option("--job-dir", help="Run every job of one tenant in this folder.")]
+SecretsOpt = Annotated[Path | None, typer.Option("--secrets-dir", help="Folder with <tenant>/ secrets.")]
+TenantOpt = Annotated[str | None, typer.Option("--tenant-id", help="Tenant (default: the job's tenant_id).")]
+ModeOpt = Annotated[str, typer.Option("--mode", help="self_hosted or cloud (cloud refuses some connectors).")]
+LogFormatOpt = Annotated[str | None, typer.Option("--log-format", help="json or text (default: text on a TTY).")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")]
+
+
+def _tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def _json_logs(fmt: str | None) -> bool:
+    if fmt is None:
+        return not _tty()
+    if fmt not in ("json", "text"):
+        raise DativoError(f"--log-format: unknown format '{fmt}' (use json or text)")
+    return fmt == "json"
+
+
+def _fail(exc: BaseException, debug: bool) -> int:
+    from dativo_ingest.logs import redact
+
+    if isinstance(exc, DativoError):
+        typer.echo(f"ERROR: {redact(str(exc))}", err=True)
+        return exc.exit_code
+    if isinstance(exc, NotImplementedError):
+        typer.echo(f"ERROR: not implemented: {redact(str(exc))}", err=True)
+        return EXIT_FAILURE
+    if debug:
+        typer.echo(redact(traceback.format_exc()), err=True)
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    typer.echo(f"ERROR: internal error: {type(exc).__name__}: {redact(first)} (rerun with --debug for the traceback)",
+               err=True)
+    return EXIT_FAILURE
+
+
+def _startup(config: Path | None, job_dir: Path | None, secrets_dir: Path | None, tenant_id: str | None,
+             mode: str, log_format: str | None, check_infrastructure: bool = True) -> Any:
+    from dativo_ingest.startup import startup_sequence
+
+    if secrets_dir is None and Path("secrets").is_dir():
+        secrets_dir = Path("secrets")
+    return startup_sequence(config=config, job_dir=job_dir, secrets_dir=secrets_dir, tenant_id=tenant_id, mode=mode,
+                            json_logs=_json_logs(log_format), check_infrastructure=check_infrastructure)
+
+
+class _Progress:
+    """Rows and rows/s per stream: a live line on a TTY, a JSON log line every few seconds otherwise."""
+
+    def __init__(self, job: str) -> None:
+        self.job = job
+        self.started = time.monotonic()
+        self.last_log = self.started
+        self.live: Any = None
+        if _tty():
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.live = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                 transient=True)
+            self.task = self.live.add_task(job, total=None)
+            self.live.start()
+
+    def __call__(self, stream: str, rows: int) -> None:
+        now = time.monotonic()
+        rate = rows / max(now - self.started, 1e-6)
+        if self.live is not None:
+            self.live.update(self.task, description=f"{self.job} · {stream}: {rows:,} rows · {rate:,.0f} rows/s")
+        elif now - self.last_log >= 5:
+            self.last_log = now
+            log.info("progress", extra={"job": self.job, "stream": stream, "rows": rows, "rows_per_s": round(rate)})
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+def _print_results(results: list[dict[str, Any]]) -> None:
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="dativo_ingest run")
+        for col in ("job", "table", "rows_read", "rows_written", "rows_quarantined", "seconds", "status"):
+            table.add_column(col)
+        for r in results:
+            table.add_row(str(r["job"]), str(r.get("table", "")), str(r.get("rows_read", "")),
+                          str(r.get("rows_written", "")), str(r.get("rows_quarantined", "")),
+                          str(r.get("seconds", "")), str(r.get("status", "")))
+        Console().print(table)
+    else:
+        for r in results:
+            typer.echo(orjson.dumps(r).decode())
+
+
+@app.command()
+def run(
+    config: ConfigOpt = None,
+    job_dir: JobDirOpt = None,
+    secrets_dir: SecretsOpt = None,
+    tenant_id: TenantOpt = None,
+    mode: ModeOpt = "self_hosted",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate everything, read and write nothing.")] = False,
+    log_format: LogFormatOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Run one job (--config) or every job of a tenant (--job-dir)."""
+    try:
+        startup = _startup(config, job_dir, secrets_dir, tenant_id, mode, log_format)
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes one line and an exit code
+        raise typer.Exit(_fail(exc, debug)) from None
+    if dry_run:
+        for plan in startup.plans:
+            typer.echo(f"ok (dry run): {plan.job_path} → {plan.tenant_id}.{plan.asset.name} "
+                       f"[engine {plan.engine}, {plan.write_mode}, {plan.validation_mode}]")
+        raise typer.Exit(EXIT_OK)
+    from dativo_ingest.runner import run_job, table_identifier
+
+    worst = EXIT_OK
+    results: list[dict[str, Any]] = []
+    for plan in startup.plans:
+        progress = _Progress(plan.job_name)
+        try:
+            result = run_job(plan, progress=progress)
+            summary = result.summary()
+            summary["status"] = "partial" if result.exit_code else "ok"
+            worst = max(worst, result.exit_code)
+        except BaseException as exc:  # noqa: BLE001
+            progress.close()
+            code = _fail(exc, debug)
+            worst = max(worst, code)
+            summary = {"job": plan.job_name, "table": table_identifier(plan), "status": "failed", "exit_code": code}
+            if isinstance(exc, KeyboardInterrupt):
+                results.append(summary)
+                break
+        finally:
+            progress.close()
+        results.append(summary)
+    _print_results(results)
+    raise typer.Exit(worst)
+
+
+@app.command()
+def check(
+    config: ConfigOpt = None,
+    job_dir: JobDirOpt = None,
+    secrets_dir: SecretsOpt = None,
+    tenant_id: TenantOpt = None,
+    mode: ModeOpt = "self_hosted",
+    log_format: LogFormatOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Validate jobs, assets, recipes, registry, secrets and infrastructure; write nothing."""
+    try:
+        startup = _startup(config, job_dir, secrets_dir, tenant_id, mode, log_format)
+    except BaseException as exc:  # noqa: BLE001
+        raise typer.Exit(_fail(exc, debug)) from None
+    for plan in startup.plans:
+        typer.echo(f"ok: {plan.job_path} → {plan.tenant_id}.{plan.asset.name} "
+                   f"[engine {plan.engine}, {plan.write_mode}, {plan.validation_mode}]")
+
+
+def _plan_for_state(config: Path, secrets_dir: Path | None, tenant_id: str | None) -> Any:
+    startup = _startup(config, None, secrets_dir, tenant_id, "self_hosted", "text", check_infrastructure=False)
+    return startup.plans[0]
+
+
+@state_app.command("show")
+def state_show(
+    config: Annotated[Path, typer.Option("--config", "-c", help="A job file.")],
+    secrets_dir: SecretsOpt = None,
+    tenant_id: TenantOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Print the state envelope committed in the job's Iceberg table (the truth, not the mirror)."""
+    try:
+        from dativo_ingest.state.store import read_committed_state
+
+        plan = _plan_for_state(config, secrets_dir, tenant_id)
+        info = read_committed_state(plan)
+    except BaseException as exc:  # noqa: BLE001
+        raise typer.Exit(_fail(exc, debug)) from None
+    typer.echo(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
+
+
+@state_app.command("reset")
+def state_reset(
+    config: Annotated[Path, typer.Option("--config", "-c", help="A job file.")],
+    secrets_dir: SecretsOpt = None,
+    tenant_id: TenantOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Forget the job's committed state: the next run reads everything again (the table's rows stay)."""
+    try:
+        from dativo_ingest.state.store import reset_committed_state
+
+        plan = _plan_for_state(config, secrets_dir, tenant_id)
+        if not yes and sys.stdin.isatty():
+            typer.confirm(f"Reset the state of {plan.tenant_id}.{plan.asset.name}?", abort=True)
+        info = reset_committed_state(plan)
+    except typer.Abort:
+        raise
+    except BaseException as exc:  # noqa: BLE001
+        raise typer.Exit(_fail(exc, debug)) from None
+    typer.echo(orjson.dumps(info).decode())
+
+
+def main() -> None:
+    os.environ.setdefault("PYICEBERG_DOWNCAST_NS_TIMESTAMP_TO_US_ON_WRITE", "true")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,300 @@
+"""Run one job: engine → stage → sink, committing data and state together.
+
+The runner reads the committed state from the target table's current snapshot, lets the engine
+stream batches and checkpoints, casts and validates batches in the stage, writes data files as
+chunks fill, and commits (data files + state envelope, one Iceberg transaction) at the end of the
+stream — and at checkpoints once ``target.commit_every_rows`` rows are pending, for long streams.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from dativo_ingest.config.plan import JobPlan
+from dativo_ingest.engines import get_engine
+from dativo_ingest.errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, ConfigError, ValidationFailed
+from dativo_ingest.paths import scratch_dir
+from dativo_ingest.sinks.catalog import open_catalog
+from dativo_ingest.sinks.iceberg import IcebergSink
+from dativo_ingest.stage.stage import SENSITIVE, CursorFilter, Stage, StageField, cursor_to_text, output_schema
+from dativo_ingest.stage.types import parse_type
+from dativo_ingest.state.envelope import StateEnvelope
+from dativo_ingest.state.mirror import write_mirror
+from dativo_ingest.stream import Batch, Checkpoint, Log, Rejected, Trace
+
+log = logging.getLogger(__name__)
+
+CURSOR_STRATEGIES = {"updated_at", "created", "updated_after", "cursor"}
+FAULT_ENV = "DATIVO_FAULT"  # test hook: SIGKILL the process at a named point
+
+
+ProgressFn = Callable[[str, int], None]
+
+
+@dataclass
+class RunResult:
+    job: str
+    tenant_id: str
+    table: str
+    run_id: str
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_quarantined: int = 0
+    rows_skipped: int = 0
+    commits: int = 0
+    snapshot_id: int | None = None
+    seconds: float = 0.0
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PARTIAL if self.rows_quarantined else EXIT_OK
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "job": self.job, "tenant": self.tenant_id, "table": self.table, "run_id": self.run_id,
+            "rows_read": self.rows_read, "rows_written": self.rows_written,
+            "rows_quarantined": self.rows_quarantined, "rows_skipped": self.rows_skipped,
+            "commits": self.commits, "snapshot_id": self.snapshot_id, "seconds": round(self.seconds, 3),
+            "exit_code": self.exit_code,
+        }
+
+
+def _fault(point: str) -> None:
+    if os.environ.get(FAULT_ENV) == point:
+        log.warning("fault injection: SIGKILL at %s", point)
+        logging.shutdown()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def table_identifier(plan: JobPlan) -> str:
+    return f"{plan.tenant_id}.{plan.asset.name}"
+
+
+def _lookback_seconds(incremental: dict[str, Any]) -> int:
+    seconds = int(float(incremental.get("lookback_days") or 0) * 86400)
+    text = str(incremental.get("lookback") or "").strip().lower()
+    if text:
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+        try:
+            seconds = max(seconds, int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text))
+        except (ValueError, KeyError):
+            raise ConfigError(None, f"cannot read lookback '{text}'", field="source.incremental.lookback",
+                              fix="use a duration like 30m, 2h, 1d") from None
+    return seconds
+
+
+class JobRun:
+    """One execution of one job plan."""
+
+    def __init__(self, plan: JobPlan, *, progress: ProgressFn | None = None) -> None:
+        self.plan = plan
+        self.progress = progress
+        now = datetime.now(timezone.utc)
+        self.ingest_ts = now
+        self.run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        self.identifier = table_identifier(plan)
+        self.result = RunResult(plan.job_name, plan.tenant_id, self.identifier, self.run_id)
+        asset = plan.asset
+        self.fields = [
+            StageField(f.name, parse_type(f.type), bool(f.required), str(f.classification or "").upper() in SENSITIVE)
+            for f in asset.fields
+        ]
+        self.primary_key = list(asset.primary_key)
+        target = asset.target
+        self.partitioning = list(plan.target.get("partitioning") or (target.partitioning if target else None) or [])
+        incremental = dict(plan.source.get("incremental") or {})
+        strategy = str(incremental.get("strategy") or "").lower()
+        cursor_field = incremental.get("cursor_field")
+        self.cursor_field = cursor_field if (cursor_field and (strategy in CURSOR_STRATEGIES or not strategy)) else None
+        if self.cursor_field and self.cursor_field not in {f.name for f in self.fields}:
+            raise ConfigError(plan.job_path, f"cursor_field '{self.cursor_field}' is not in the asset schema",
+                              field="source.incremental.cursor_field", 
+                              fix=f"use one of the fields of {plan.asset_path}")
+        if plan.write_mode == "overwrite":
+            self.cursor_field = None  # a full refresh reads everything
+        self.lookback = _lookback_seconds(incremental)
+        self.commit_every = int(plan.target.get("commit_every_rows") or 0)
+        self.stages: dict[str, Stage] = {}
+        self.pending_streams: dict[str, dict[str, Any]] = {}
+        self.quarantine_sink: IcebergSink | None = None
+
+    # -- the run ---------------------------------------------------------------------------------
+    def execute(self) -> RunResult:
+        started = time.monotonic()
+        plan = self.plan
+        catalog = open_catalog(plan.target)
+        schema = output_schema(self.fields, add_ingest_date="ingest_date" in self.partitioning)
+        self.sink = IcebergSink(
+            catalog, self.identifier, schema,
+            partitioning=self.partitioning, primary_key=self.primary_key, write_mode=plan.write_mode,
+            properties={"dativo.asset": plan.asset.name, "dativo.tenant": plan.tenant_id,
+                        "dativo.asset_version": str(plan.asset.version or "")},
+        )
+        self.catalog = catalog
+        self.envelope = StateEnvelope.from_json(self.sink.current_state()) or StateEnvelope(engine=plan.engine)
+        self.sink.open()
+        engine = get_engine(plan.engine)
+        log.info("run %s: %s → %s (engine %s, write mode %s, validation %s)", self.run_id, plan.job_name,
+                 self.identifier, plan.engine, plan.write_mode, plan.validation_mode)
+        try:
+            for message in engine.read(plan, self.envelope):
+                if isinstance(message, Batch):
+                    self._on_batch(message)
+                elif isinstance(message, Checkpoint):
+                    self._on_checkpoint(message)
+                elif isinstance(message, Rejected):
+                    self._on_rejected(message)
+                elif isinstance(message, Log):
+                    log.log(logging.getLevelName(message.level.upper()) if isinstance(
+                        logging.getLevelName(message.level.upper()), int) else logging.INFO, message.message)
+                elif isinstance(message, Trace):
+                    log.debug("trace %s %s", message.kind, message.data)
+            self._commit(final=True)
+        except BaseException:
+            self.sink.abort()
+            raise
+        finally:
+            for stage in self.stages.values():
+                stage.close()
+        self.result.seconds = time.monotonic() - started
+        return self.result
+
+    # -- messages --------------------------------------------------------------------------------
+    def _stage(self, stream: str) -> Stage:
+        key = stream
+        if key in self.stages:
+            return self.stages[key]
+        after = None
+        if self.cursor_field:
+            after = (self.envelope.streams.get(stream) or {}).get("cursor", {}).get("value")
+        stage = Stage(
+            self.fields,
+            run_id=self.run_id,
+            ingest_ts=self.ingest_ts,
+            add_ingest_date="ingest_date" in self.partitioning,
+            primary_key=self.primary_key,
+            cursor=CursorFilter(self.cursor_field, after, self.lookback) if self.cursor_field else None,
+            chunk_rows=int(self.plan.target.get("chunk_rows") or 1_000_000),
+            spill_dir=str(scratch_dir()),
+        )
+        self.stages[key] = stage
+        return stage
+
+    def _on_batch(self, message: Batch) -> None:
+        _fault("mid-read")
+        stage = self._stage(message.stream)
+        for chunk in stage.add(message):
+            self.sink.write(chunk)
+            _fault("mid-stage")
+        self.result.rows_read += message.data.num_rows
+        if self.progress:
+            self.progress(message.stream, self.result.rows_read)
+
+    def _on_rejected(self, message: Rejected) -> None:
+        if self.plan.validation_mode == "strict":
+            where = f"{message.origin}:{message.line}" if message.line else message.origin
+            raise ValidationFailed(
+                f"{where}: malformed record: {message.reason} — nothing committed "
+                f"(fix the file, or set schema_validation_mode: warn to quarantine such rows)"
+            )
+        self._stage(message.stream).reject(message)
+
+    def _on_checkpoint(self, message: Checkpoint) -> None:
+        stream = message.stream or ""
+        self.pending_streams[stream] = {**self.pending_streams.get(stream, {}), **message.state}
+        if self.commit_every and self.sink.pending_rows >= self.commit_every:
+            self._commit(final=False)
+
+    # -- commit ----------------------------------------------------------------------------------
+    def _commit(self, *, final: bool) -> None:
+        for stage in self.stages.values():
+            for chunk in stage.drain():
+                self.sink.write(chunk)
+                _fault("mid-stage")
+        violations = sum(s.stats.rows_quarantined for s in self.stages.values())
+        if violations and self.plan.validation_mode == "strict":
+            examples = [e for s in self.stages.values() for e in s.stats.examples][:5]
+            raise ValidationFailed(
+                f"{violations} row(s) violate the asset {self.plan.asset.name} ({self.plan.asset_path}) in strict mode"
+                f" — nothing committed; first: {' | '.join(examples)} "
+                f"(fix the data, or set schema_validation_mode: warn to quarantine them)"
+            )
+        streams = self._streams_to_commit()
+        quarantined = self._write_quarantine()
+        if not streams and not self.sink.pending_rows:
+            return
+        envelope = self.envelope.advanced(run_id=self.run_id, streams=streams, engine=self.plan.engine,
+                                          dialect="native" if self.plan.engine == "native" else self.plan.engine)
+        _fault("before-commit")
+        pending = self.sink.pending_rows
+        commit = self.sink.commit(envelope.to_json(), {"dativo.run_id": self.run_id})
+        _fault("after-commit")
+        self.envelope = envelope
+        self.pending_streams = {}
+        self.result.commits += 1
+        self.result.rows_written += pending
+        self.result.rows_quarantined += quarantined
+        self.result.snapshot_id = commit.snapshot_id
+        self.result.state = envelope.to_dict()
+        self.result.rows_skipped = sum(s.stats.rows_skipped_by_cursor + s.stats.rows_deduplicated
+                                       for s in self.stages.values())
+        write_mirror(self.plan.tenant_id, self.plan.job_name, envelope)
+        log.info("committed snapshot %s to %s: %d rows, %d quarantined", commit.snapshot_id, self.identifier,
+                 pending, quarantined)
+
+    def _streams_to_commit(self) -> dict[str, dict[str, Any]]:
+        streams = {k: dict(v) for k, v in self.pending_streams.items()}
+        if self.cursor_field:
+            for key, stage in self.stages.items():
+                if stage.max_cursor is None:
+                    continue
+                entry = streams.setdefault(key, self.envelope.stream(key))
+                previous = (self.envelope.streams.get(key) or {}).get("cursor", {}).get("value")
+                value = cursor_to_text(stage.max_cursor)
+                if previous is None or _cursor_after(value, previous):
+                    entry["cursor"] = {"field": self.cursor_field, "value": value}
+                stage.max_cursor = None
+        return streams
+
+    def _write_quarantine(self) -> int:
+        tables = [t for s in self.stages.values() if (t := s.take_quarantine()) is not None]
+        if not tables:
+            return 0
+        if self.quarantine_sink is None:
+            schema = next(iter(self.stages.values())).quarantine_schema()
+            self.quarantine_sink = IcebergSink(self.catalog, f"{self.identifier}__quarantine", schema,
+                                               write_mode="append")
+            self.quarantine_sink.open()
+        rows = 0
+        for table in tables:
+            self.quarantine_sink.write(table)
+            rows += table.num_rows
+        self.quarantine_sink.commit("{}", {"dativo.run_id": self.run_id})
+        log.warning("%d row(s) quarantined to %s__quarantine", rows, self.identifier)
+        return rows
+
+
+def _cursor_after(value: str | None, previous: str) -> bool:
+    if value is None:
+        return False
+    try:
+        return float(value) > float(previous)
+    except ValueError:
+        return value > previous
+
+
+def run_job(plan: JobPlan, *, progress: ProgressFn | None = None) -> RunResult:
+    """Run one job to completion; raises ``DativoError`` subclasses on failure (nothing half-written)."""
+    return JobRun(plan, progress=progress).execute()
+
+
+__all__ = ["RunResult", "run_job", "table_identifier", "EXIT_FAILURE"]

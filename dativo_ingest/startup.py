@@ -1,0 +1,153 @@
+"""``startup_sequence()``: everything a run validates before it reads a single row.
+
+The seed guide's eight steps: load jobs → tenant → logging → secrets → environment variables →
+infrastructure → state → job configurations against the registry. Each failure is one line naming
+the file, the field and the fix (a ``DativoError``); nothing is written before all steps pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dativo_ingest.config import discover_job_files, find_project_root, load_job_plan, load_registry
+from dativo_ingest.config.plan import JobPlan
+from dativo_ingest.config.secrets import is_secret_name
+from dativo_ingest.errors import ConfigError, InfrastructureError
+from dativo_ingest.logs import redact, setup_logging
+from dativo_ingest.paths import dativo_home, state_dir
+
+log = logging.getLogger(__name__)
+
+MODES = ("self_hosted", "cloud")
+OBJECT_STORE_TARGETS = {"s3", "minio", "azure_blob", "gcs"}
+
+
+@dataclass
+class Startup:
+    plans: list[JobPlan] = field(default_factory=list)
+    tenant_id: str | None = None
+    steps: list[str] = field(default_factory=list)
+
+
+def _job_files(config: Path | None, job_dir: Path | None) -> list[Path]:
+    if bool(config) == bool(job_dir):
+        raise ConfigError(None, "give exactly one of --config FILE or --job-dir DIR", fix="e.g. --config jobs/acme/x.yaml")
+    if config:
+        if not config.is_file():
+            raise ConfigError(config, "job file not found", fix="check the path given to --config")
+        return [config]
+    assert job_dir is not None
+    if not job_dir.is_dir():
+        raise ConfigError(job_dir, "job directory not found", fix="check the path given to --job-dir")
+    files = discover_job_files(job_dir)
+    if not files:
+        raise ConfigError(job_dir, "no job files (*.yaml) in this directory", fix="add jobs/<tenant>/<job>.yaml")
+    return files
+
+
+def startup_sequence(
+    *,
+    config: Path | None = None,
+    job_dir: Path | None = None,
+    secrets_dir: Path | None = None,
+    tenant_id: str | None = None,
+    mode: str = "self_hosted",
+    json_logs: bool = True,
+    log_level: str | None = None,
+    check_infrastructure: bool = True,
+) -> Startup:
+    out = Startup()
+    # 1. load jobs
+    files = _job_files(config, job_dir)
+    out.steps.append(f"jobs: {len(files)} file(s)")
+    if mode not in MODES:
+        raise ConfigError(None, f"unknown mode '{mode}'", field="--mode", fix="use self_hosted or cloud")
+    # 3. logging (before anything that may log); the level may be refined by the job below
+    setup_logging(log_level or "INFO", json=json_logs)
+    # environment variables that look like secrets are redacted from the start
+    redact.add(v for k, v in os.environ.items() if is_secret_name(k))
+    if secrets_dir is not None and not secrets_dir.is_dir():
+        raise ConfigError(secrets_dir, "secrets directory not found",
+                          fix="point --secrets-dir at a folder holding <tenant>/ sub-folders")
+    registry = None
+    for path in files:
+        root = find_project_root(path)
+        if registry is None:
+            registry = load_registry(root)
+        # 2. tenant, 4. secrets, 5. env vars, 8. registry validation: all inside load_job_plan
+        plan = load_job_plan(path, secrets_dir=secrets_dir, tenant_id=tenant_id, mode=mode, registry=registry)
+        redact.add(plan.secrets.values())
+        if out.tenant_id is None:
+            out.tenant_id = plan.tenant_id
+        elif plan.tenant_id != out.tenant_id:
+            raise ConfigError(path, f"tenant_id '{plan.tenant_id}' differs from '{out.tenant_id}' of the other jobs",
+                              field="tenant_id", fix="--job-dir runs the jobs of one tenant: split the directory")
+        out.plans.append(plan)
+    if log_level is None and out.plans:
+        level = _job_log_level(out.plans[0])
+        if level:
+            logging.getLogger().setLevel(level)
+    out.steps += [f"tenant: {out.tenant_id}", "logging", "secrets", "environment"]
+    # 6. infrastructure
+    if check_infrastructure:
+        for plan in out.plans:
+            check_target(plan)
+        out.steps.append("infrastructure")
+    # 7. state
+    _check_writable(state_dir(), "STATE_DIR")
+    _check_writable(dativo_home(), "DATIVO_HOME")
+    out.steps += ["state", "registry"]
+    return out
+
+
+def _job_log_level(plan: JobPlan) -> str | None:
+    cfg = plan.job.logging
+    return str(cfg.level).upper() if cfg and cfg.level else None
+
+
+def _check_writable(path: Path, variable: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".dativo-write-check"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise InfrastructureError(f"{path} is not writable ({exc.strerror}); set {variable} to a writable folder") \
+            from None
+
+
+def _in_use(block: object) -> bool:
+    """An object-store block counts when it names a bucket, container or endpoint (recipes leave them empty)."""
+    if not isinstance(block, dict):
+        return False
+    return any(block.get(k) for k in ("bucket", "endpoint", "container", "account_name"))
+
+
+def check_target(plan: JobPlan) -> None:
+    """Can the job's target be reached? One line naming what failed and the fix."""
+    connection = plan.target.get("connection") or {}
+    kind = plan.target_connector
+    stores = [k for k in ("s3", "minio", "azure_blob") if _in_use(connection.get(k))]
+    if kind in OBJECT_STORE_TARGETS or stores:
+        where = "target.connection" + (f".{stores[0]}" if stores else "")
+        raise InfrastructureError(
+            f"{plan.job_path}: {where}: object-storage targets (S3, MinIO, Azure Blob) are not supported yet "
+            f"(they arrive with the object storage issue, #6); remove target.connection to write to the embedded "
+            f"Iceberg catalog under {dativo_home()}"
+        )
+    if kind != "iceberg":
+        raise InfrastructureError(f"{plan.job_path}: target_connector '{kind}' is not supported yet; use iceberg")
+    catalog = plan.target.get("catalog")
+    if catalog:
+        from dativo_ingest.sinks.catalog import open_catalog
+
+        try:
+            open_catalog(plan.target).list_namespaces()
+        except Exception as exc:  # any failure to reach the catalog is one line
+            raise InfrastructureError(
+                f"{plan.job_path}: target.catalog: cannot reach the Iceberg catalog: {redact(str(exc))[:200]} "
+                f"(check target.catalog uri/warehouse)"
+            ) from None
