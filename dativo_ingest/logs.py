@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 import orjson
 
 MASK = "***"
-_MIN_SECRET_LEN = 3
+_MIN_SECRET_LEN = 4
 
 
 class Redactor:

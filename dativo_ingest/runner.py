@@ -117,7 +117,7 @@ class JobRun:
         self.cursor_field = cursor_field if (cursor_field and (strategy in CURSOR_STRATEGIES or not strategy)) else None
         if self.cursor_field and self.cursor_field not in {f.name for f in self.fields}:
             raise ConfigError(plan.job_path, f"cursor_field '{self.cursor_field}' is not in the asset schema",
-                              field="source.incremental.cursor_field", 
+                              field="source.incremental.cursor_field",
                               fix=f"use one of the fields of {plan.asset_path}")
         if plan.write_mode == "overwrite":
             self.cursor_field = None  # a full refresh reads everything

@@ -34,7 +34,8 @@ class Startup:
 
 def _job_files(config: Path | None, job_dir: Path | None) -> list[Path]:
     if bool(config) == bool(job_dir):
-        raise ConfigError(None, "give exactly one of --config FILE or --job-dir DIR", fix="e.g. --config jobs/acme/x.yaml")
+        raise ConfigError(None, "give exactly one of --config FILE or --job-dir DIR",
+                          fix="e.g. --config jobs/acme/x.yaml")
     if config:
         if not config.is_file():
             raise ConfigError(config, "job file not found", fix="check the path given to --config")

@@ -25,7 +25,8 @@ def _fields():
 
 
 def _batch(rows: dict) -> Batch:
-    return Batch("s", pa.RecordBatch.from_pydict({k: pa.array(v, pa.string()) for k, v in rows.items()}), origin="f.csv")
+    data = pa.RecordBatch.from_pydict({k: pa.array(v, pa.string()) for k, v in rows.items()})
+    return Batch("s", data, origin="f.csv")
 
 
 def test_casts_every_type_and_adds_system_columns():

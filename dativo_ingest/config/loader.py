@@ -1,0 +1,402 @@
+"""Load one job into a validated ``JobPlan``: job + recipes + registry + asset + secrets, merged and expanded.
+
+Every failure is a one-line ``ConfigError``: ``<file>: <field>: <problem> (<fix>)``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from dativo_ingest.config.expand import Lookup, expand_vars, make_lookup
+from dativo_ingest.config.merge import deep_merge, without_overridden
+from dativo_ingest.config.models import (
+    AssetDefinition,
+    ConnectorRecipe,
+    JobConfig,
+    Registry,
+    RegistryConnector,
+    check_partitioning,
+    validation_problems,
+)
+from dativo_ingest.config.plan import JobPlan
+from dativo_ingest.config.secrets import Secrets, load_secrets, validate_tenant_id
+from dativo_ingest.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+REGISTRY_FILE = Path("registry") / "connectors.yaml"
+DEFAULT_REGISTRY = Path(__file__).with_name("default_registry.yaml")
+MODES = ("self_hosted", "cloud")
+#: two names for one engine: Singer taps run by us (meltano is how the registry has always called them)
+ENGINE_ALIASES = {"meltano": "singer"}
+#: csv reader options the loader folds to the top level of ``plan.source`` (effective values)
+CSV_OPTION_KEYS = ("delimiter", "quote_char", "encoding", "header", "null_values", "skip_rows")
+
+
+# -- YAML and models ---------------------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key written twice in one mapping (the second silently won before)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key '{key}' appears twice in one mapping", key_node.start_mark)
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML file that must hold a mapping; syntax errors name the line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(path, "file not found", fix="check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, f"cannot be read ({exc.__class__.__name__})", fix="check the file") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(path, f"{where}invalid YAML ({problem})",
+                          fix="check indentation and quoting near that line") from None
+    if data is None:
+        raise ConfigError(path, "file is empty", fix="write the configuration as key: value lines")
+    if not isinstance(data, dict):
+        raise ConfigError(path, "expected a mapping of key: value at the top level",
+                          fix="write the configuration as key: value lines")
+    return data
+
+
+def parse_model(model: type[M], data: Any, path: str | Path | None, *, show_values: bool = True,
+                secrets: Secrets | None = None) -> M:
+    """``model.model_validate(data)``; a ``ValidationError`` becomes one one-line ``ConfigError``.
+
+    The error's ``problems`` attribute lists every problem found, one line each.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for field, message, fix in validation_problems(exc, data, model, show_values=show_values):
+            if secrets is not None:
+                message = secrets.redact(message)
+            lines.append(ConfigError(path, message, field=field, fix=fix))
+        first = lines[0]
+        first.problems = [str(e) for e in lines]  # type: ignore[attr-defined]
+        raise first from None
+
+
+def load_asset(path: Path) -> AssetDefinition:
+    return parse_model(AssetDefinition, read_yaml(path), path)
+
+
+def load_recipe(path: Path) -> ConnectorRecipe:
+    return parse_model(ConnectorRecipe, read_yaml(path), path)
+
+
+# -- project layout ----------------------------------------------------------------------------------------
+
+
+def find_project_root(job_path: Path) -> Path:
+    """``$DATIVO_PROJECT_DIR``; else the nearest ancestor of the job holding ``registry/connectors.yaml``;
+    else the current directory."""
+    env = os.environ.get("DATIVO_PROJECT_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    for parent in Path(job_path).resolve().parents:
+        if (parent / REGISTRY_FILE).is_file():
+            return parent
+    return Path.cwd().resolve()
+
+
+def load_registry(project_root: Path) -> Registry:
+    """``<project_root>/registry/connectors.yaml``, or the registry shipped with the package."""
+    path = Path(project_root) / REGISTRY_FILE
+    if not path.is_file():
+        path = DEFAULT_REGISTRY
+    return parse_model(Registry, read_yaml(path), path)
+
+
+def discover_job_files(job_dir: Path) -> list[Path]:
+    """The ``*.yaml`` / ``*.yml`` files directly in ``job_dir``, sorted by name."""
+    job_dir = Path(job_dir)
+    if not job_dir.is_dir():
+        raise ConfigError(job_dir, "is not a directory", field="--job-dir", fix="pass a folder of job files")
+    return sorted(p for p in job_dir.iterdir()
+                  if p.is_file() and p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
+
+
+def _resolve(root: Path, rel: str) -> Path:
+    p = Path(os.path.expanduser(rel))
+    return p if p.is_absolute() else root / p
+
+
+# -- steps of load_job_plan --------------------------------------------------------------------------------
+
+
+def _tenant(job_tenant: Any, arg_tenant: str | None, job_path: Path) -> str:
+    if arg_tenant is not None:
+        validate_tenant_id(arg_tenant, path="--tenant")
+        if job_tenant is not None and job_tenant != arg_tenant:
+            raise ConfigError(job_path, f"tenant_id '{job_tenant}' does not match --tenant '{arg_tenant}'",
+                              field="tenant_id", fix="run the job for its own tenant or fix tenant_id")
+        return arg_tenant
+    if job_tenant is None:
+        raise ConfigError(job_path, "is not set", field="tenant_id",
+                          fix="add 'tenant_id: <tenant>' to the job or pass --tenant")
+    return validate_tenant_id(job_tenant, path=job_path)
+
+
+def _registry_entry(registry: Registry, name: str, role: str, job_path: Path) -> RegistryConnector:
+    entry = registry.connectors.get(name)
+    if entry is None:
+        raise ConfigError(job_path, f"{role}_connector '{name}' is not in registry/connectors.yaml "
+                          f"(known: {registry.known()})", fix="register it there or correct the name")
+    if role not in entry.roles:
+        raise ConfigError(job_path, f"connector '{name}' cannot be a {role} "
+                          f"(registry roles: {', '.join(entry.roles)})", field=f"{role}_connector",
+                          fix=f"choose a connector with role {role}")
+    return entry
+
+
+def _recipe_path(root: Path, given: str | None, name: str, role: str, job_path: Path) -> Path | None:
+    folder = Path("connectors") / f"{role}s"
+    if given:
+        stem = Path(given).stem
+        candidates = [_resolve(root, given), root / folder / f"{stem}.yaml", root / "connectors" / f"{stem}.yaml"]
+    else:
+        candidates = [root / folder / f"{name}.yaml", root / "connectors" / f"{name}.yaml"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    if not given:
+        return None  # no recipe: the registry entry alone describes the connector
+    tried = ", ".join(str(c) for c in dict.fromkeys(candidates))
+    raise ConfigError(job_path, f"connector recipe not found (tried: {tried})", field=f"{role}_connector_path",
+                      fix=f"create {folder / (name + '.yaml')} or correct the path")
+
+
+def _recipe(root: Path, given: str | None, name: str, role: str,
+            job_path: Path) -> tuple[ConnectorRecipe | None, Path | None]:
+    path = _recipe_path(root, given, name, role, job_path)
+    if path is None:
+        return None, None
+    recipe = load_recipe(path)
+    if recipe.type != role:
+        raise ConfigError(path, f"is a {recipe.type} recipe but the job uses it as {role}_connector",
+                          field="type", fix=f"point {role}_connector_path at a {role} recipe")
+    if recipe.name != name:
+        raise ConfigError(path, f"is the recipe of '{recipe.name}' but the job's {role}_connector is '{name}'",
+                          field="name", fix=f"point {role}_connector_path at the recipe of '{name}'")
+    return recipe, path
+
+
+def canonical_engine(name: str) -> str:
+    return ENGINE_ALIASES.get(name, name)
+
+
+def _engine(job: JobConfig, recipe: ConnectorRecipe | None, recipe_path: Path | None,
+            entry: RegistryConnector, connector: str, job_path: Path) -> str:
+    choices: list[tuple[str | None, Path, str]] = []
+    if isinstance(job.engine, str):
+        choices.append((job.engine, job_path, "engine"))
+    elif job.engine is not None:
+        choices.append((job.engine.name, job_path, "engine.name"))
+    if job.source is not None and job.source.engine is not None:
+        choices.append((job.source.engine.name, job_path, "source.engine.name"))
+    if recipe is not None and recipe_path is not None:
+        choices.append((recipe.engine_name, recipe_path, "engine"))
+    name, path, field = next(((n, p, f) for n, p, f in choices if n), (entry.default_engine, None, None))
+    supported = {canonical_engine(e) for e in entry.engines_supported}
+    if canonical_engine(name) not in supported:
+        raise ConfigError(path or REGISTRY_FILE, f"engine '{name}' is not supported by '{connector}' "
+                          f"(supported: {', '.join(entry.engines_supported)})", field=field or "default_engine",
+                          fix="use a supported engine or add it to engines_supported in registry/connectors.yaml")
+    return canonical_engine(name)
+
+
+def _engine_options(job: JobConfig, recipe: ConnectorRecipe | None) -> dict[str, Any]:
+    options = recipe.engine_options if recipe is not None else {}
+    if job.source is not None and job.source.engine is not None:
+        options = deep_merge(options, job.source.engine.options)
+    if job.engine is not None and not isinstance(job.engine, str):
+        options = deep_merge(options, job.engine.options)
+    return options
+
+
+def _check_cloud(mode: str, name: str, entry: RegistryConnector, role: str, job_path: Path) -> None:
+    if mode == "cloud" and not entry.allowed_in_cloud:
+        raise ConfigError(job_path, f"connector '{name}' is not allowed in cloud mode "
+                          "(registry/connectors.yaml: allowed_in_cloud: false)", field=f"{role}_connector",
+                          fix="run with --mode self_hosted or choose another connector")
+
+
+def _section(role: str, raw: Any, recipe: ConnectorRecipe | None, recipe_path: Path | None, job_path: Path,
+             lookup: Lookup, tenant: str) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
+    """(merged section for the plan, the job's own section expanded, variables used).
+
+    The recipe's template is pruned of what the job overrides *before* expansion, so a ``${VAR}`` the job
+    replaces is never required, and an unset one is reported against the file that holds it.
+    """
+    job_part = {k: v for k, v in (raw or {}).items() if v is not None}
+    job_exp, used = expand_vars(job_part, lookup, path=job_path, field=role, tenant_id=tenant)
+    base: dict[str, Any] = {}
+    if recipe is not None:
+        job_conn = job_part.get("connection") if isinstance(job_part.get("connection"), dict) else {}
+        conn, u1 = expand_vars(without_overridden(recipe.connection_template, job_conn), lookup,
+                               path=recipe_path, field="connection_template", tenant_id=tenant)
+        opts, u2 = expand_vars(without_overridden(recipe.options, job_part), lookup,
+                               path=recipe_path, field="options", tenant_id=tenant)
+        used |= u1 | u2
+        base = dict(opts)
+        if recipe.connection_template:
+            base["connection"] = conn
+    return deep_merge(base, job_exp), job_exp, used
+
+
+def _fold_csv_options(merged: dict[str, Any], job_source: dict[str, Any]) -> None:
+    """Effective csv options at the top level: job top-level > source.engine.options > source.options > recipe."""
+    engine = job_source.get("engine")
+    layers = [engine.get("options") if isinstance(engine, dict) else None, job_source.get("options")]
+    for key in CSV_OPTION_KEYS:
+        if key in job_source:
+            continue
+        for layer in layers:
+            if isinstance(layer, dict) and key in layer:
+                merged[key] = layer[key]
+                break
+
+
+def _asset(root: Path, job: JobConfig, job_path: Path) -> tuple[AssetDefinition, Path]:
+    path = _resolve(root, job.asset_path)
+    if not path.is_file():
+        raise ConfigError(job_path, f"asset file not found: {path}", field="asset_path",
+                          fix=f"paths are relative to the project root {root}")
+    asset = load_asset(path)
+    if job.asset and job.asset != asset.name:
+        raise ConfigError(job_path, f"asset '{job.asset}' does not match the name '{asset.name}' in {path}",
+                          field="asset", fix="make the job's asset equal the asset definition's name")
+    return asset, path
+
+
+def _modes(job: JobConfig, asset: AssetDefinition, asset_path: Path, job_path: Path) -> tuple[str, str]:
+    validation = job.schema_validation_mode or (asset.target.mode if asset.target else None) or "strict"
+    write, origin = (job.target.write_mode if job.target else None), job_path
+    if write is None and asset.target is not None:
+        write, origin = asset.target.write_mode, asset_path
+    if write is None:
+        write = "merge" if asset.primary_key else "append"
+    elif write == "merge" and not asset.primary_key:
+        raise ConfigError(origin, f"write_mode merge needs a primary key, and asset '{asset.name}' has none",
+                          field="target.write_mode",
+                          fix="mark key fields with 'primary_key: true' in the asset or use append/overwrite")
+    return validation, write
+
+
+# -- the entry point ---------------------------------------------------------------------------------------
+
+
+def load_job_plan(job_path: Path, *, secrets_dir: Path | None, tenant_id: str | None = None,
+                  mode: str = "self_hosted", registry: Registry | None = None) -> JobPlan:
+    """Read, validate, merge and expand one job file into a ``JobPlan``."""
+    job_path = Path(job_path)
+    if mode not in MODES:
+        raise ConfigError(None, f"unknown mode '{mode}'", field="--mode", fix="use self_hosted or cloud")
+    raw = read_yaml(job_path)
+    parse_model(JobConfig, raw, job_path)  # structure first: typos and types, before any variable is needed
+    tenant = _tenant(raw.get("tenant_id"), tenant_id, job_path)
+    secrets = load_secrets(secrets_dir, tenant)
+    try:
+        return _build_plan(job_path, raw, tenant, secrets, mode, registry)
+    except ConfigError as exc:  # a path or name built from a secret must not show it
+        exc.message = secrets.redact(exc.message)
+        exc.args = (exc.message,)
+        raise
+
+
+def _build_plan(job_path: Path, raw: dict[str, Any], tenant: str, secrets: Secrets, mode: str,
+                registry: Registry | None) -> JobPlan:
+    lookup = make_lookup(secrets)
+    root = find_project_root(job_path)
+    registry = registry if registry is not None else load_registry(root)
+
+    top = {k: v for k, v in raw.items() if k not in ("source", "target")}
+    top_exp, used = expand_vars(top, lookup, path=job_path, tenant_id=tenant)
+    pre = parse_model(JobConfig, {**raw, **top_exp}, job_path, show_values=False, secrets=secrets)
+
+    src_name, tgt_name = pre.source_connector, pre.target_connector
+    src_entry = _registry_entry(registry, src_name, "source", job_path)
+    tgt_entry = _registry_entry(registry, tgt_name, "target", job_path)
+    src_recipe, src_recipe_path = _recipe(root, pre.source_connector_path, src_name, "source", job_path)
+    tgt_recipe, tgt_recipe_path = _recipe(root, pre.target_connector_path, tgt_name, "target", job_path)
+    engine = _engine(pre, src_recipe, src_recipe_path, src_entry, src_name, job_path)
+    _check_cloud(mode, src_name, src_entry, "source", job_path)
+    _check_cloud(mode, tgt_name, tgt_entry, "target", job_path)
+    asset, asset_path = _asset(root, pre, job_path)
+
+    source, job_source, u_src = _section("source", raw.get("source"), src_recipe, src_recipe_path, job_path,
+                                         lookup, tenant)
+    target, job_target, u_tgt = _section("target", raw.get("target"), tgt_recipe, tgt_recipe_path, job_path,
+                                         lookup, tenant)
+    _fold_csv_options(source, job_source)
+    incremental = source.get("incremental")
+    if isinstance(incremental, dict) and not incremental.get("strategy"):
+        default = (src_recipe.incremental_strategy if src_recipe else None) or src_entry.incremental_strategy_default
+        if default:
+            incremental["strategy"] = default
+    if isinstance(target.get("catalog"), str):
+        target["catalog"] = {"type": target["catalog"]}
+    if isinstance(target.get("partitioning"), list):
+        try:
+            check_partitioning(target["partitioning"], set(asset.field_names), "target.partitioning")
+        except ValueError as exc:
+            raise ConfigError(job_path, str(exc)) from None
+
+    expanded_job = {**top_exp}
+    if "source" in raw:
+        expanded_job["source"] = job_source
+    if "target" in raw:
+        expanded_job["target"] = job_target
+    job = parse_model(JobConfig, expanded_job, job_path, show_values=False, secrets=secrets)
+    validation_mode, write_mode = _modes(job, asset, asset_path, job_path)
+
+    return JobPlan(
+        job_path=job_path,
+        job_name=job_path.stem,
+        tenant_id=tenant,
+        project_root=root,
+        job=job,
+        asset=asset,
+        asset_path=asset_path,
+        source_connector=src_name,
+        target_connector=tgt_name,
+        source_recipe=src_recipe,
+        target_recipe=tgt_recipe,
+        source_registry=src_entry,
+        target_registry=tgt_entry,
+        engine=engine,
+        source=source,
+        target=target,
+        validation_mode=validation_mode,  # type: ignore[arg-type]
+        write_mode=write_mode,  # type: ignore[arg-type]
+        secrets=secrets,
+        variables_used=sorted(used | u_src | u_tgt),
+        engine_options=_engine_options(job, src_recipe),
+    )

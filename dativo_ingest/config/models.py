@@ -1,0 +1,487 @@
+"""Pydantic models of the four config files: job, asset (ODCS v3.0.2 + dativo), connector recipe, registry.
+
+The models are strict (no silent coercion: ``header: "yes"`` is an error, not ``True``) so that they
+agree with the JSON Schemas generated from them (``export_schemas``). Checks that JSON Schema cannot
+express (a partition column must be a schema field, a default engine must be supported) live in
+model validators; everything else is a type, a pattern or a literal and so appears in both.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# -- shared patterns (used verbatim by pydantic and by the generated JSON Schema) -------------------------
+
+TENANT_ID_PATTERN = r"^[a-z0-9_-]+$"
+
+FIELD_TYPE_PATTERN = (
+    r"^(?i:string|integer|int|long|bigint|float|double|number|boolean|bool|date|time|timestamp|timestamptz"
+    r"|timestamp_tz|datetime|json|binary|uuid|decimal|decimal\(\s*\d+\s*,\s*\d+\s*\)|array<.+>)$"
+)
+
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+PARTITION_PATTERN = (
+    rf"^(?:{_IDENT}"
+    rf"|(?i:day|month|year|hour|identity)\(\s*{_IDENT}\s*\)"
+    rf"|(?i:bucket|truncate)\(\s*\d+\s*,\s*{_IDENT}\s*\))$"
+)
+_PARTITION_COLUMN = re.compile(rf"({_IDENT})\s*\)$")
+
+ENGINE_NAME_PATTERN = r"^[a-z][a-z0-9_-]*$"
+LOG_LEVEL_PATTERN = r"^(?i:debug|info|warn|warning|error|critical)$"
+
+#: columns the stage adds to every table; a partition spec may name them
+SYSTEM_PARTITION_COLUMNS = frozenset({"ingest_date", "_dativo_ingest_ts"})
+
+FieldType = Annotated[str, Field(pattern=FIELD_TYPE_PATTERN)]
+PartitionEntry = Annotated[str, Field(pattern=PARTITION_PATTERN)]
+EngineName = Annotated[str, Field(pattern=ENGINE_NAME_PATTERN)]
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+
+IncrementalStrategy = Literal[
+    "updated_at", "created", "updated_after", "file_modified_time", "spreadsheet_modified_time", "cursor"
+]
+WriteModeName = Literal["append", "overwrite", "merge"]
+ValidationModeName = Literal["strict", "warn"]
+FileFormat = Literal["parquet", "markdown_kv", "csv", "jsonl"]
+
+
+class _Closed(BaseModel):
+    """Unknown keys are errors (they are usually typos)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class _Open(BaseModel):
+    """Unknown keys are kept (connector- or ODCS-specific settings)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True)
+
+
+def partition_column(entry: str) -> str:
+    """The column a partition entry names: ``day(created_at)`` -> ``created_at``, ``region`` -> ``region``."""
+    match = _PARTITION_COLUMN.search(entry)
+    return match.group(1) if match else entry.strip()
+
+
+# -- job ---------------------------------------------------------------------------------------------------
+
+
+class EngineSpec(_Closed):
+    """``engine: {name, options}``; ``name`` may be omitted when only options are given."""
+
+    name: EngineName | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class CsvOptionsMixin(_Open):
+    delimiter: str | None = None
+    quote_char: str | None = None
+    encoding: str | None = None
+    header: bool | None = None
+    null_values: list[str] | None = None
+    skip_rows: int | None = Field(default=None, ge=0)
+
+
+class SourceFile(CsvOptionsMixin):
+    path: str | None = None
+    object: str | None = None
+    id: str | None = None
+
+
+class SourceTable(_Open):
+    name: NonEmptyStr
+    object: str | None = None
+    cursor_field: str | None = None
+    primary_key: str | list[str] | None = None
+
+
+class Incremental(_Closed):
+    strategy: IncrementalStrategy | None = None
+    cursor_field: str | None = None
+    lookback_days: int | None = Field(default=None, ge=0)
+    lookback: str | int | None = None
+
+
+class LoggingConfig(_Closed):
+    redaction: bool = False
+    level: Annotated[str, Field(pattern=LOG_LEVEL_PATTERN)] = "INFO"
+
+
+class JobSource(CsvOptionsMixin):
+    files: list[SourceFile] | None = None
+    objects: list[str] | None = None
+    tables: list[SourceTable] | None = None
+    query: str | None = None
+    incremental: Incremental | None = None
+    engine: EngineSpec | None = None
+    connection: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None
+
+
+class JobTarget(_Open):
+    connection: dict[str, Any] | None = None
+    catalog: str | dict[str, Any] | None = None
+    warehouse: str | None = None
+    branch: str | None = None
+    file_format: FileFormat | None = None
+    write_mode: WriteModeName | None = None
+    markdown_kv_storage: dict[str, Any] | None = None
+    partitioning: list[PartitionEntry] | None = None
+
+
+class JobConfig(_Closed):
+    """A job file: ``jobs/<tenant>/<name>.yaml``."""
+
+    tenant_id: Annotated[str, Field(pattern=TENANT_ID_PATTERN)] | None = None
+    environment: str | None = None
+    source_connector: NonEmptyStr
+    source_connector_path: str | None = None
+    target_connector: NonEmptyStr
+    target_connector_path: str | None = None
+    asset: str | None = None
+    asset_path: NonEmptyStr
+    engine: EngineName | EngineSpec | None = None
+    source: JobSource | None = None
+    target: JobTarget | None = None
+    schema_validation_mode: ValidationModeName | None = None
+    logging: LoggingConfig | None = None
+    #: metadata catalog integration (e.g. OpenMetadata); passed through untouched
+    catalog: dict[str, Any] | None = None
+    schedule: str | None = None
+
+    @property
+    def engine_name(self) -> str | None:
+        """The job's own engine choice: top-level ``engine`` first, then ``source.engine.name``."""
+        if isinstance(self.engine, str):
+            return self.engine
+        if self.engine is not None and self.engine.name:
+            return self.engine.name
+        if self.source is not None and self.source.engine is not None:
+            return self.source.engine.name
+        return None
+
+
+# -- asset -------------------------------------------------------------------------------------------------
+
+
+class SchemaField(_Open):
+    name: NonEmptyStr
+    type: FieldType
+    required: bool = False
+    classification: str | None = None
+    primary_key: bool = False
+    description: str | None = None
+
+
+class AssetTarget(_Open):
+    file_format: FileFormat | None = None
+    partitioning: list[PartitionEntry] | None = None
+    mode: ValidationModeName | None = None
+    write_mode: WriteModeName | None = None
+
+
+class AssetDescription(_Open):
+    purpose: str | None = None
+    limitations: str | None = None
+    usage: str | None = None
+
+
+EMPTY_SCHEMA_MESSAGE = "Asset definition has empty 'schema' field"
+
+
+class AssetDefinition(_Open):
+    """An ODCS v3.0.2 data contract with dativo extensions: ``assets/<source_type>/v<version>/<name>.yaml``."""
+
+    schema_uri: str | None = Field(default=None, alias="$schema")
+    apiVersion: str | None = None
+    kind: str | None = None
+    id: str | None = None
+    name: NonEmptyStr
+    version: str | None = None
+    status: str | None = None
+    domain: str | None = None
+    dataProduct: str | None = None
+    tenant: str | None = None
+    description: str | AssetDescription | None = None
+    tags: list[str] | None = None
+    source_type: str | None = None
+    object: str | None = None
+    target: AssetTarget | None = None
+    fields: list[SchemaField] = Field(alias="schema", min_length=1)
+    team: dict[str, Any] | list[Any] | None = None
+    compliance: dict[str, Any] | None = None
+    data_quality: dict[str, Any] | None = None
+    change_management: dict[str, Any] | None = None
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _schema_not_empty(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, list) and not value):
+            raise ValueError(EMPTY_SCHEMA_MESSAGE)
+        return value
+
+    @model_validator(mode="after")
+    def _check_fields(self) -> AssetDefinition:
+        seen: set[str] = set()
+        for f in self.fields:
+            if f.name in seen:
+                raise ValueError(f"schema: field '{f.name}' is declared twice (remove one of them)")
+            seen.add(f.name)
+        if self.target is not None and self.target.partitioning:
+            check_partitioning(self.target.partitioning, seen, "target.partitioning")
+        return self
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    @property
+    def primary_key(self) -> list[str]:
+        """Names of the fields with ``primary_key: true``, in schema order."""
+        return [f.name for f in self.fields if f.primary_key]
+
+
+def check_partitioning(entries: list[str], columns: set[str], where: str) -> None:
+    """Every partition entry must name a schema field (or a system column such as ``ingest_date``)."""
+    for entry in entries:
+        column = partition_column(entry)
+        if column not in columns and column not in SYSTEM_PARTITION_COLUMNS:
+            raise ValueError(
+                f"{where}: entry '{entry}' names '{column}', which is not a schema field or ingest_date "
+                f"(add '{column}' to the asset's schema or partition by a declared field)"
+            )
+
+
+# -- connector recipe --------------------------------------------------------------------------------------
+
+
+class ConnectorRecipe(_Open):
+    """HOW to connect: ``connectors/sources/<name>.yaml`` or ``connectors/targets/<name>.yaml``."""
+
+    name: NonEmptyStr
+    type: Literal["source", "target"]
+    engine: EngineName | EngineSpec
+    connection_template: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+    rate_limits: dict[str, Any] | None = None
+    incremental_strategy: IncrementalStrategy | None = None
+    credentials: dict[str, Any] | None = None
+
+    @property
+    def engine_name(self) -> str | None:
+        return self.engine if isinstance(self.engine, str) else self.engine.name
+
+    @property
+    def engine_options(self) -> dict[str, Any]:
+        return {} if isinstance(self.engine, str) else dict(self.engine.options)
+
+
+# -- registry ----------------------------------------------------------------------------------------------
+
+
+class RegistryConnector(_Closed):
+    roles: list[Literal["source", "target"]] = Field(min_length=1)
+    category: str | None = None
+    default_engine: EngineName
+    engines_supported: list[EngineName] = Field(min_length=1)
+    allowed_in_cloud: bool = True
+    supports_incremental: bool = False
+    incremental_strategy_default: IncrementalStrategy | None = None
+    objects_supported: list[str] | None = None
+    requires_tables: bool = False
+    supports_queries: bool = False
+    file_formats: list[FileFormat] | None = None
+    supports_schema_evolution: bool = False
+
+    @model_validator(mode="after")
+    def _default_is_supported(self) -> RegistryConnector:
+        if self.default_engine not in self.engines_supported:
+            raise ValueError(
+                f"default_engine '{self.default_engine}' is not in engines_supported "
+                f"(add it to engines_supported: {', '.join(self.engines_supported)})"
+            )
+        return self
+
+
+class Registry(_Closed):
+    """``registry/connectors.yaml``: connector types and capabilities."""
+
+    version: Literal[3]
+    connectors: dict[str, RegistryConnector]
+
+    def known(self) -> str:
+        return ", ".join(sorted(self.connectors))
+
+
+MODELS: dict[str, type[BaseModel]] = {
+    "job": JobConfig,
+    "asset": AssetDefinition,
+    "connector": ConnectorRecipe,
+    "registry": Registry,
+}
+
+
+# -- turning pydantic errors into one-line problems ---------------------------------------------------------
+
+#: fields whose offending value may be shown in an error (never a value that could come from secrets)
+_SHOWABLE_FIELDS = frozenset({"type", "partitioning", "tenant_id", "version"})
+
+_SCALAR_KINDS = frozenset({"string_type", "int_type", "bool_type", "float_type", "literal_error",
+                           "string_pattern_mismatch"})
+
+_TYPE_FIXES = {
+    "bool_type": "use true or false, without quotes",
+    "bool_parsing": "use true or false, without quotes",
+    "int_type": "use a whole number, without quotes",
+    "int_parsing": "use a whole number, without quotes",
+    "int_from_float": "use a whole number",
+    "float_type": "use a number, without quotes",
+    "string_type": "quote the value, e.g. \"...\"",
+    "list_type": "use a YAML list, e.g. [a, b]",
+    "dict_type": "use a mapping of key: value lines",
+    "model_type": "use a mapping of key: value lines",
+    "model_attributes_type": "use a mapping of key: value lines",
+}
+
+
+_MODEL_NAME_RE = re.compile(r"a valid dictionary or instance of \w+")
+
+
+def _pattern_problem(leaf: str, shown: str) -> tuple[str, str]:
+    if leaf == "type":
+        return (f"unknown field type{shown}",
+                "use string, integer, long, float, double, boolean, date, timestamp, decimal(p,s), json, "
+                "binary, uuid or array<...>")
+    if leaf == "partitioning":
+        return (f"invalid partitioning entry{shown}",
+                "use a column name or day(col), month(col), year(col), hour(col), identity(col), "
+                "bucket(N, col), truncate(N, col)")
+    if leaf == "tenant_id":
+        return (f"invalid tenant id{shown}", "use lowercase letters, digits, '_' and '-' only")
+    if leaf in ("engine", "name", "default_engine", "engines_supported"):
+        return "invalid engine name", "use a lowercase name such as native, airbyte, singer or meltano"
+    if leaf == "level":
+        return "invalid log level", "use DEBUG, INFO, WARNING or ERROR"
+    return "has an invalid format", "check the value against the documentation"
+
+
+def render_loc(loc: tuple[Any, ...] | list[Any]) -> str:
+    """``('source', 'files', 0, 'path')`` -> ``source.files[0].path``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _clean_loc(loc: tuple[Any, ...], data: Any, keep_last: bool) -> tuple[Any, ...]:
+    """Drop the union-member tags pydantic inserts (``engine.str``): keep only parts present in ``data``."""
+    kept: list[Any] = []
+    current = data
+    for i, part in enumerate(loc):
+        if isinstance(current, dict) and part in current:
+            kept.append(part)
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            kept.append(part)
+            current = current[part]
+        elif keep_last and i == len(loc) - 1:
+            kept.append(part)
+    return tuple(kept)
+
+
+def _step(annotation: Any, part: Any) -> Any:
+    """The annotation one path step below ``annotation`` (a model field, a list item, a dict value)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        info = annotation.model_fields.get(part) if isinstance(part, str) else None
+        info = info or next((f for f in annotation.model_fields.values() if f.alias == part), None)
+        return info.annotation if info is not None else None
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is list and isinstance(part, int):
+        return args[0] if args else None
+    if origin is dict and isinstance(part, str):
+        return args[1] if len(args) == 2 else None
+    for arg in args:  # Union / Optional / Annotated: the first branch that has this step
+        found = _step(arg, part)
+        if found is not None:
+            return found
+    return None
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys the model accepts at ``loc`` (for 'did you mean' hints)."""
+    annotation: Any = model
+    for part in loc:
+        annotation = _step(annotation, part)
+        if annotation is None:
+            return []
+    found = _model_in(annotation)
+    return [f.alias or name for name, f in found.model_fields.items()] if found else []
+
+
+def validation_problems(
+    exc: Any, data: Any, model: type[BaseModel], *, show_values: bool = True
+) -> list[tuple[str | None, str, str | None]]:
+    """One ``(field, message, fix)`` per distinct problem of a pydantic ``ValidationError``."""
+    import difflib
+
+    problems: list[tuple[str | None, str, str | None]] = []
+    seen: dict[str, int] = {}
+    for err in exc.errors(include_url=False):
+        kind = err["type"]
+        loc = _clean_loc(tuple(err["loc"]), data, keep_last=kind == "missing")
+        in_union_branch = len(loc) < len(err["loc"]) and kind != "missing"
+        if in_union_branch and kind in _SCALAR_KINDS and isinstance(err.get("input"), dict | list):
+            continue  # a mapping was given: the mapping branch of the union explains what is wrong
+        field = render_loc(loc) or None
+        leaf = next((p for p in reversed(loc) if isinstance(p, str)), "")
+        value = err.get("input")
+        shown = f" '{value}'" if show_values and leaf in _SHOWABLE_FIELDS and isinstance(value, str | int) else ""
+        fix: str | None
+        if kind == "missing":
+            message, fix = "is required", f"add '{leaf}'"
+        elif kind == "extra_forbidden":
+            allowed = _allowed_keys(model, loc[:-1])
+            close = difflib.get_close_matches(str(leaf), allowed, n=1)
+            message = "unknown key"
+            fix = f"did you mean '{close[0]}'?" if close else (
+                f"remove it; allowed keys: {', '.join(allowed)}" if allowed else "remove it")
+        elif kind == "value_error":
+            message, fix = str(err["msg"]).removeprefix("Value error, "), None
+        elif kind == "literal_error":
+            expected = err.get("ctx", {}).get("expected", "one of the allowed values")
+            message = f"{shown.strip()} is not allowed; must be {expected}" if shown else f"must be {expected}"
+            fix = "use one of the allowed values"
+        elif kind == "string_pattern_mismatch":
+            message, fix = _pattern_problem(leaf, shown)
+        elif kind == "too_short":
+            message, fix = "must not be empty", f"give at least one entry under '{leaf}'"
+        else:
+            message = _MODEL_NAME_RE.sub("a mapping", str(err["msg"]).replace("Input should be", "must be"))
+            fix = _TYPE_FIXES.get(kind, "use a larger value" if kind.startswith("greater") else
+                                  "use a smaller value" if kind.startswith("less") else "see the documentation")
+        key = field or ""
+        if key in seen:  # the alternatives of a union: merge into one line
+            f0, m0, x0 = problems[seen[key]]
+            if message not in m0:
+                problems[seen[key]] = (f0, f"{m0}, or {message.removeprefix('must be ')}", x0)
+            continue
+        seen[key] = len(problems)
+        problems.append((field, message, fix))
+    return problems

@@ -1,0 +1,48 @@
+"""The validated plan of one job: everything the runner needs, already merged and expanded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from dativo_ingest.config.models import AssetDefinition, ConnectorRecipe, JobConfig, RegistryConnector
+from dativo_ingest.config.secrets import Secrets
+
+ValidationMode = Literal["strict", "warn"]
+WriteMode = Literal["append", "overwrite", "merge"]
+
+
+@dataclass
+class JobPlan:
+    job_path: Path
+    #: the job file's stem, e.g. ``csv_employee_to_iceberg``
+    job_name: str
+    tenant_id: str
+    #: base for every relative path in the job (see ``find_project_root``)
+    project_root: Path
+    #: the job as written, after ``${VAR}`` expansion
+    job: JobConfig
+    asset: AssetDefinition
+    asset_path: Path
+    source_connector: str
+    target_connector: str
+    source_recipe: ConnectorRecipe | None
+    target_recipe: ConnectorRecipe | None
+    source_registry: RegistryConnector
+    target_registry: RegistryConnector
+    #: resolved engine: job ``engine`` > job ``source.engine.name`` > recipe ``engine`` > registry default
+    engine: str
+    #: recipe ``connection_template``/defaults ⊕ job ``source`` (job wins, deep), expanded
+    source: dict[str, Any]
+    #: recipe ``connection_template``/defaults ⊕ job ``target`` (job wins, deep), expanded
+    target: dict[str, Any]
+    #: job ``schema_validation_mode`` > asset ``target.mode`` > "strict"
+    validation_mode: ValidationMode
+    #: job ``target.write_mode`` > asset ``target.write_mode`` > "merge" if the asset has a primary key else "append"
+    write_mode: WriteMode
+    secrets: Secrets
+    #: names of the ${VAR}s the job used (for the "env vars" startup step)
+    variables_used: list[str] = field(default_factory=list)
+    #: engine options: recipe ``engine.options`` ⊕ job ``source.engine.options`` ⊕ job ``engine.options``
+    engine_options: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,204 @@
+"""Per-tenant secrets: ``secrets/<tenant>/`` holding ``*.env``, ``*.json`` and plain one-value files.
+
+A value read here never appears in an error message: errors name the file and the line only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from dativo_ingest.errors import ConfigError
+
+_TENANT_RE = re.compile(r"[a-z0-9_-]+")
+_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_SECRET_NAME_RE = re.compile(r"PASSWORD|SECRET|TOKEN|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
+_MIN_PLAIN = 4
+_ENV_FIX = "write KEY=value, one per line; '#' starts a comment"
+
+
+def is_secret_name(name: str) -> bool:
+    """True for names that look like they hold a credential (``*_PASSWORD``, ``API_KEY``, ``AUTH_TOKEN``…)."""
+    return bool(_SECRET_NAME_RE.search(name))
+
+
+def validate_tenant_id(tenant_id: Any, *, path: str | Path | None = None) -> str:
+    """Return ``tenant_id`` if it is ``[a-z0-9_-]+``; it becomes a folder name, so nothing else is allowed."""
+    if not isinstance(tenant_id, str) or not _TENANT_RE.fullmatch(tenant_id):
+        shown = repr(tenant_id)[:60] if tenant_id not in (None, "") else "empty"
+        raise ConfigError(path, f"invalid tenant id {shown}", field="tenant_id",
+                          fix="use lowercase letters, digits, '_' and '-' only")
+    return tenant_id
+
+
+class Secrets:
+    """Name -> value for one tenant. ``repr`` shows names only; ``values()`` lists what logs must redact."""
+
+    def __init__(self, data: Mapping[str, str] | None = None, *, tenant_id: str | None = None,
+                 sources: Mapping[str, Path] | None = None, extra_values: list[str] | None = None) -> None:
+        self._data: dict[str, str] = dict(data or {})
+        self._extra = [v for v in (extra_values or []) if v]
+        self.tenant_id = tenant_id
+        #: which file each name came from (for "set in secrets/acme/postgres.env" messages)
+        self.sources: dict[str, Path] = dict(sources or {})
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._data.get(name, default)
+
+    def __getitem__(self, name: str) -> str:
+        return self._data[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def names(self) -> list[str]:
+        return sorted(self._data)
+
+    def as_env(self) -> dict[str, str]:
+        """The secrets as environment variables (for a connector subprocess)."""
+        return dict(self._data)
+
+    def values(self) -> list[str]:
+        """Every value to redact, longest first (so replacing them in order is safe): the secret files' values
+        (and the string leaves of nested JSON ones) and the values of environment variables whose names look
+        secret. Values shorter than 4 characters are left out unless their name looks secret: a port "80" or a
+        flag "true" would otherwise be masked in every message."""
+        found = {v for k, v in self._data.items() if len(v) >= _MIN_PLAIN or (v and is_secret_name(k))}
+        found |= {v for v in self._extra if len(v) >= _MIN_PLAIN}
+        for name, value in os.environ.items():
+            if value and is_secret_name(name):
+                found.add(value)
+        return sorted(found, key=len, reverse=True)
+
+    def redact(self, text: str, mask: str = "***") -> str:
+        for value in self.values():
+            text = text.replace(value, mask)
+        return text
+
+    def __repr__(self) -> str:
+        return f"Secrets(tenant_id={self.tenant_id!r}, names={self.names()!r})"
+
+    __str__ = __repr__
+
+
+def _unquote(value: str, path: Path, lineno: int) -> str:
+    if value[:1] in ("'", '"'):
+        quote = value[0]
+        end = value.find(quote, 1)
+        while quote == '"' and end > 0 and value[end - 1] == "\\":
+            end = value.find(quote, end + 1)
+        rest = value[end + 1:].strip() if end > 0 else ""
+        if end < 0 or (rest and not rest.startswith("#")):
+            raise ConfigError(path, f"line {lineno}: unterminated or malformed quoted value",
+                              fix="close the quote; put comments after it with ' #'")
+        inner = value[1:end]
+        if quote == '"':
+            inner = inner.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
+        return inner
+    # unquoted: ' #' starts a comment
+    hash_at = re.search(r"\s#", value)
+    return (value[: hash_at.start()] if hash_at else value).strip()
+
+
+def parse_env_file(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines; blank lines and ``#`` comments skipped; ``export `` prefix and quotes allowed."""
+    out: dict[str, str] = {}
+    text = _read_text(path)
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not _KEY_RE.fullmatch(key):
+            raise ConfigError(path, f"line {lineno}: expected KEY=value", fix=_ENV_FIX)
+        out[key] = _unquote(value.strip(), path, lineno)
+    return out
+
+
+def _string_leaves(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _string_leaves(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _string_leaves(v)
+    elif isinstance(value, str) and value:
+        yield value
+
+
+def parse_json_file(path: Path) -> tuple[dict[str, str], list[str]]:
+    """A JSON object: each top-level key is a variable; returns (variables, nested string values)."""
+    try:
+        data = json.loads(_read_text(path))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(path, f"line {exc.lineno}: invalid JSON ({exc.msg.lower()})",
+                          fix="write one JSON object, e.g. {\"API_KEY\": \"...\"}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, "line 1: expected a JSON object", fix="write {\"NAME\": \"value\", ...}")
+    out: dict[str, str] = {}
+    nested: list[str] = []
+    for key, value in data.items():
+        if isinstance(value, str):
+            out[key] = value
+        elif isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif value is None:
+            out[key] = ""
+        elif isinstance(value, int | float):
+            out[key] = str(value)
+        else:
+            out[key] = json.dumps(value, separators=(",", ":"))
+            nested.extend(_string_leaves(value))
+    return out, nested
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(path, "is not UTF-8 text", fix="save the file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(path, f"cannot be read ({exc.strerror})", fix="check its permissions") from None
+
+
+def load_secrets(secrets_dir: Path | None, tenant_id: str) -> Secrets:
+    """Read ``secrets_dir/<tenant_id>/``; files in name order, a later file wins for a repeated name.
+
+    A missing folder (or no ``secrets_dir``) gives empty secrets: variables then come from the environment.
+    """
+    validate_tenant_id(tenant_id)
+    if secrets_dir is None:
+        return Secrets(tenant_id=tenant_id)
+    folder = Path(secrets_dir) / tenant_id
+    if not folder.is_dir():
+        return Secrets(tenant_id=tenant_id)
+    data: dict[str, str] = {}
+    sources: dict[str, Path] = {}
+    nested: list[str] = []
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or (path.name.startswith(".") and path.name != ".env"):
+            continue
+        suffix = path.suffix.lower()
+        if suffix == ".env" or path.name == ".env":
+            values = parse_env_file(path)
+        elif suffix == ".json":
+            values, inner = parse_json_file(path)
+            nested.extend(inner)
+        else:
+            values = {path.stem: _read_text(path).strip()}
+        data.update(values)
+        sources.update(dict.fromkeys(values, path))
+    return Secrets(data, tenant_id=tenant_id, sources=sources, extra_values=nested)
