@@ -141,7 +141,6 @@ class JobRun:
         )
         self.catalog = catalog
         self.envelope = StateEnvelope.from_json(self.sink.current_state()) or StateEnvelope(engine=plan.engine)
-        self.sink.open()
         engine = get_engine(plan.engine)
         log.info("run %s: %s → %s (engine %s, write mode %s, validation %s)", self.run_id, plan.job_name,
                  self.identifier, plan.engine, plan.write_mode, plan.validation_mode)

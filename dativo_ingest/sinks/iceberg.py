@@ -102,6 +102,7 @@ class IcebergSink:
         self._write_uuid = uuid.uuid4()
         self._counter = itertools.count(0)
         self._committed_once = False
+        self._opened = False
         self._checked_schema: pa.Schema | None = None
 
     # -- table -------------------------------------------------------------------------------
@@ -124,7 +125,11 @@ class IcebergSink:
         return snap.summary.additional_properties.get(STATE_PROPERTY) if snap.summary else None
 
     def open(self) -> Table:
-        """Load the table, creating it (schema + partition spec) or adding new asset columns."""
+        """Load the table, creating it (schema + partition spec) or adding new asset columns.
+
+        Called on the first write or commit, so a run that fails before it creates nothing."""
+        if self._opened and self.table is not None:
+            return self.table
         namespace = self.identifier.rsplit(".", 1)[0]
         self.catalog.create_namespace_if_not_exists(namespace)
         if self.load() is None:
@@ -151,6 +156,7 @@ class IcebergSink:
                     update.union_by_name(pa.schema(new))
                 self.table = self.catalog.load_table(self.identifier)
                 log.info("added columns %s to %s", [f.name for f in new], self.identifier)
+        self._opened = True
         return self.table
 
     # -- write / commit ----------------------------------------------------------------------
@@ -158,7 +164,7 @@ class IcebergSink:
         """Write data files for these rows now; they become visible only at ``commit``."""
         if data.num_rows == 0:
             return
-        table = self.table or self.open()
+        table = self.open()
         if self._checked_schema is None or not self._checked_schema.equals(data.schema):
             _check_pyarrow_schema_compatible(
                 table.metadata.schema(), provided_schema=data.schema, format_version=table.metadata.format_version
@@ -178,7 +184,7 @@ class IcebergSink:
 
     def commit(self, state_json: str, extra_properties: dict[str, str] | None = None) -> CommitResult:
         """One transaction: deletes required by the write mode, the new files, and the state."""
-        table = self.table or self.open()
+        table = self.open()
         props = {STATE_PROPERTY: state_json, **(extra_properties or {})}
         pending, self._pending = self._pending, _Pending()
         tx = table.transaction()
