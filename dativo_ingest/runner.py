@@ -21,6 +21,7 @@ from typing import Any
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.engines import get_engine
 from dativo_ingest.errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, ConfigError, ValidationFailed
+from dativo_ingest.incremental import lookback_seconds
 from dativo_ingest.paths import scratch_dir
 from dativo_ingest.sinks.catalog import open_catalog
 from dativo_ingest.sinks.iceberg import IcebergSink
@@ -79,19 +80,6 @@ def table_identifier(plan: JobPlan) -> str:
     return f"{plan.tenant_id}.{plan.asset.name}"
 
 
-def _lookback_seconds(incremental: dict[str, Any]) -> int:
-    seconds = int(float(incremental.get("lookback_days") or 0) * 86400)
-    text = str(incremental.get("lookback") or "").strip().lower()
-    if text:
-        units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-        try:
-            seconds = max(seconds, int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text))
-        except (ValueError, KeyError):
-            raise ConfigError(None, f"cannot read lookback '{text}'", field="source.incremental.lookback",
-                              fix="use a duration like 30m, 2h, 1d") from None
-    return seconds
-
-
 class JobRun:
     """One execution of one job plan."""
 
@@ -121,7 +109,7 @@ class JobRun:
                               fix=f"use one of the fields of {plan.asset_path}")
         if plan.write_mode == "overwrite":
             self.cursor_field = None  # a full refresh reads everything
-        self.lookback = _lookback_seconds(incremental)
+        self.lookback = lookback_seconds(incremental)
         self.commit_every = int(plan.target.get("commit_every_rows") or 0)
         self.stages: dict[str, Stage] = {}
         self.pending_streams: dict[str, dict[str, Any]] = {}

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from dativo_ingest.state.envelope import StateEnvelope
 
 FULL_REFRESH_STRATEGIES = {"none", "full_refresh", "full"}
+SQL_SOURCES = {"postgres", "postgresql", "sqlite"}
 
 
 class NativeEngine:
@@ -30,11 +31,36 @@ class NativeEngine:
                 state=state.streams,
                 skip_unchanged=skip_unchanged,
             )
+        if connector in SQL_SOURCES:
+            return _read_sql(plan, state)
         raise NotImplementedError(
-            f"the native engine has no '{connector}' source yet (databases arrive with issue #3); "
-            f"available: csv"
+            f"the native engine has no '{connector}' source yet; available: csv, {', '.join(sorted(SQL_SOURCES))}"
         )
 
 
 def default_stream(plan: JobPlan) -> str:
     return str(plan.asset.object or plan.asset.name)
+
+
+def _read_sql(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
+    from dativo_ingest.incremental import lookback_seconds
+    from dativo_ingest.sources.sql_common import resolve_tables
+
+    incremental = dict(plan.source.get("incremental") or {})
+    tables = resolve_tables(plan.source, default_stream=default_stream(plan), cursor_field=None)
+    cursors: dict[str, str | None] = {}
+    if plan.write_mode != "overwrite":
+        for table in tables:
+            committed = (state.streams.get(table.stream) or {}).get("cursor") or {}
+            if table.cursor_field and committed.get("field") == table.cursor_field:
+                cursors[table.stream] = committed.get("value")
+    lookback = lookback_seconds(incremental)
+    conn = dict(plan.source.get("connection") or {})
+    if plan.source_connector == "sqlite":
+        from dativo_ingest.sources.sqlite import database_path, read_sqlite
+
+        return read_sqlite(tables, database_path(conn, plan.project_root), cursors=cursors,
+                           lookback_seconds=lookback)
+    from dativo_ingest.sources.postgres import read_postgres
+
+    return read_postgres(tables, conn, cursors=cursors, lookback_seconds=lookback)

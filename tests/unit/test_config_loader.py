@@ -250,9 +250,13 @@ def test_missing_recipe_path_lists_what_was_tried(project: Path) -> None:
 def test_job_without_recipe_path_uses_convention_or_none(project: Path) -> None:
     plan = _plan(project, _job(project, source_connector_path=None, target_connector_path=None))
     assert plan.source_recipe is not None and plan.source_recipe.name == "csv"
-    job = _job(project, source_connector="sqlite", source_connector_path=None, source={"tables": [{"name": "t"}]})
+    job = _job(project, source_connector="sqlite", source_connector_path=None,
+               source={"tables": [{"name": "t"}], "connection": {"database_path": "src.db"}})
     plan = _plan(project, job)
-    assert plan.source_recipe is None and plan.engine == "native"
+    assert plan.source_recipe is not None and plan.source_recipe.name == "sqlite" and plan.engine == "native"
+    assert plan.source["connection"] == {"database_path": "src.db"}
+    job = _job(project, source_connector="gdrive_csv", source_connector_path=None, source={})
+    assert _plan(project, job).source_recipe is None  # no connectors/sources/gdrive_csv.yaml
 
 
 def test_unknown_connector_lists_known(project: Path) -> None:

@@ -1,0 +1,88 @@
+"""What the SQL sources share: which tables to read, and the SELECT with a pushed-down cursor filter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dativo_ingest.errors import ConfigError
+
+FULL_REFRESH = {"none", "full_refresh", "full"}
+
+
+@dataclass(frozen=True)
+class SqlTable:
+    """One thing to read: a (schema-qualified) table or a custom query, landing in ``stream``."""
+
+    stream: str
+    #: ``schema.table`` or ``table``; None for a custom query
+    name: str | None
+    query: str | None = None
+    cursor_field: str | None = None
+
+    @property
+    def origin(self) -> str:
+        return self.name or "query"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_qualified(name: str) -> str:
+    """``schema.table`` → ``"schema"."table"``; an already quoted name is kept as written."""
+    if '"' in name:
+        return name
+    return ".".join(quote_ident(part) for part in name.split("."))
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def resolve_tables(source: dict[str, Any], *, default_stream: str, cursor_field: str | None) -> list[SqlTable]:
+    """``source.tables[{name, object, cursor_field}]`` or ``source.query`` (→ the asset's stream)."""
+    incremental = source.get("incremental") or {}
+    strategy = str(incremental.get("strategy") or "").lower()
+    default_cursor = None if strategy in FULL_REFRESH else (incremental.get("cursor_field") or cursor_field)
+    if source.get("query"):
+        return [SqlTable(default_stream, None, str(source["query"]).strip().rstrip(";"), default_cursor)]
+    entries = source.get("tables") or []
+    if not entries:
+        raise ConfigError(None, "no table to read", field="source.tables",
+                          fix="add source.tables: [{name: public.orders, object: orders}] or source.query")
+    out = []
+    for i, entry in enumerate(entries):
+        entry = {"name": entry} if isinstance(entry, str) else dict(entry)
+        if not entry.get("name"):
+            raise ConfigError(None, "has no name", field=f"source.tables[{i}]", fix="e.g. name: public.orders")
+        cursor = None if strategy in FULL_REFRESH else (entry.get("cursor_field") or default_cursor)
+        out.append(SqlTable(str(entry.get("object") or entry["name"]), str(entry["name"]), None, cursor))
+    return out
+
+
+def base_select(table: SqlTable) -> str:
+    return f"({table.query})" if table.query else quote_qualified(table.name or "")
+
+
+def build_select(
+    table: SqlTable,
+    columns: Sequence[tuple[str, str]],
+    *,
+    after: str | None,
+    threshold: Callable[[str, str], str] | None = None,
+) -> str:
+    """``SELECT <exprs> FROM <table or (query)> AS q [WHERE cursor > threshold ORDER BY cursor]``.
+
+    ``columns`` are (name, expression over ``q``) pairs (the expression converts types the driver cannot
+    carry); ``threshold(cursor, after)`` is the SQL condition on the cursor (after minus the lookback).
+    """
+    exprs = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in columns) or "*"
+    sql = f"SELECT {exprs} FROM {base_select(table)} AS q"
+    if table.cursor_field:
+        cursor = f"q.{quote_ident(table.cursor_field)}"
+        if after is not None:
+            sql += f" WHERE {threshold(cursor, after) if threshold else f'{cursor} > {quote_literal(after)}'}"
+        sql += f" ORDER BY {cursor}"
+    return sql
