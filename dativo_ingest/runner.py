@@ -20,7 +20,7 @@ from typing import Any
 
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.engines import get_engine
-from dativo_ingest.errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, ConfigError, ValidationFailed
+from dativo_ingest.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, ValidationFailed
 from dativo_ingest.incremental import lookback_seconds
 from dativo_ingest.paths import scratch_dir
 from dativo_ingest.sinks.catalog import open_catalog
@@ -141,8 +141,8 @@ class JobRun:
                 elif isinstance(message, Rejected):
                     self._on_rejected(message)
                 elif isinstance(message, Log):
-                    log.log(logging.getLevelName(message.level.upper()) if isinstance(
-                        logging.getLevelName(message.level.upper()), int) else logging.INFO, message.message)
+                    level = logging.getLevelName(message.level.upper())
+                    log.log(level if isinstance(level, int) else logging.INFO, message.message)
                 elif isinstance(message, Trace):
                     log.debug("trace %s %s", message.kind, message.data)
             self._commit(final=True)
@@ -284,4 +284,4 @@ def run_job(plan: JobPlan, *, progress: ProgressFn | None = None) -> RunResult:
     return JobRun(plan, progress=progress).execute()
 
 
-__all__ = ["RunResult", "run_job", "table_identifier", "EXIT_FAILURE"]
+__all__ = ["RunResult", "run_job", "table_identifier"]
