@@ -6,6 +6,9 @@ from typing import Any
 
 from dativo_ingest.errors import ConfigError
 
+#: ``source.incremental.strategy`` values that mean "read everything every run"
+FULL_REFRESH_STRATEGIES = frozenset({"none", "full_refresh", "full"})
+
 
 def lookback_seconds(incremental: dict[str, Any]) -> int:
     """``lookback_days`` and/or ``lookback`` (``30m``, ``2h``, ``1d``, ``1w``, seconds), in seconds; larger wins."""

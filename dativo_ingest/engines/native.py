@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES, lookback_seconds
 from dativo_ingest.sources.csv import read_csv, resolve_files
 from dativo_ingest.stream import Message
 
@@ -12,7 +13,6 @@ if TYPE_CHECKING:
     from dativo_ingest.config.plan import JobPlan
     from dativo_ingest.state.envelope import StateEnvelope
 
-FULL_REFRESH_STRATEGIES = {"none", "full_refresh", "full"}
 SQL_SOURCES = {"postgres", "postgresql", "sqlite"}
 
 
@@ -43,11 +43,10 @@ def default_stream(plan: JobPlan) -> str:
 
 
 def _read_sql(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
-    from dativo_ingest.incremental import lookback_seconds
     from dativo_ingest.sources.sql_common import resolve_tables
 
     incremental = dict(plan.source.get("incremental") or {})
-    tables = resolve_tables(plan.source, default_stream=default_stream(plan), cursor_field=None)
+    tables = resolve_tables(plan.source, default_stream=default_stream(plan))
     cursors: dict[str, str | None] = {}
     if plan.write_mode != "overwrite":
         for table in tables:

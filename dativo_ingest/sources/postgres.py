@@ -10,7 +10,6 @@ JSON text; the cursor filter and ORDER BY are pushed down to the server.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -18,7 +17,8 @@ from urllib.parse import quote
 import pyarrow as pa
 
 from dativo_ingest.errors import InfrastructureError, SourceError
-from dativo_ingest.sources.sql_common import SqlTable, base_select, build_select, quote_ident, quote_literal
+from dativo_ingest.sources.sql_common import NUMBER, SqlTable, base_select, build_select
+from dativo_ingest.sqltext import quote_ident, quote_literal
 from dativo_ingest.stream import Batch, Checkpoint, Message
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def _threshold(pg_type: str, lookback_seconds: int) -> Any:
             if lookback_seconds:
                 value = f"({value} - INTERVAL '{int(lookback_seconds)} seconds')"
             return f"{cursor} > {value}"
-        if pg_type in NUMERIC and re.fullmatch(r"-?\d+(\.\d+)?([eE][-+]?\d+)?", after):
+        if pg_type in NUMERIC and NUMBER.fullmatch(after):
             return f"{cursor} > {after}"
         return f"{cursor}::text > {quote_literal(after)}"
     return condition

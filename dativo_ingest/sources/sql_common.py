@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from dativo_ingest.errors import ConfigError
+from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES
+from dativo_ingest.sqltext import quote_ident, quote_literal
 
-FULL_REFRESH = {"none", "full_refresh", "full"}
+#: a cursor value that is a plain number (compared as a number, not as text)
+NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 
 
 @dataclass(frozen=True)
@@ -26,10 +30,6 @@ class SqlTable:
         return self.name or "query"
 
 
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def quote_qualified(name: str) -> str:
     """``schema.table`` → ``"schema"."table"``; an already quoted name is kept as written."""
     if '"' in name:
@@ -37,15 +37,11 @@ def quote_qualified(name: str) -> str:
     return ".".join(quote_ident(part) for part in name.split("."))
 
 
-def quote_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def resolve_tables(source: dict[str, Any], *, default_stream: str, cursor_field: str | None) -> list[SqlTable]:
+def resolve_tables(source: dict[str, Any], *, default_stream: str) -> list[SqlTable]:
     """``source.tables[{name, object, cursor_field}]`` or ``source.query`` (→ the asset's stream)."""
     incremental = source.get("incremental") or {}
     strategy = str(incremental.get("strategy") or "").lower()
-    default_cursor = None if strategy in FULL_REFRESH else (incremental.get("cursor_field") or cursor_field)
+    default_cursor = None if strategy in FULL_REFRESH_STRATEGIES else incremental.get("cursor_field")
     if source.get("query"):
         return [SqlTable(default_stream, None, str(source["query"]).strip().rstrip(";"), default_cursor)]
     entries = source.get("tables") or []
@@ -57,7 +53,7 @@ def resolve_tables(source: dict[str, Any], *, default_stream: str, cursor_field:
         entry = {"name": entry} if isinstance(entry, str) else dict(entry)
         if not entry.get("name"):
             raise ConfigError(None, "has no name", field=f"source.tables[{i}]", fix="e.g. name: public.orders")
-        cursor = None if strategy in FULL_REFRESH else (entry.get("cursor_field") or default_cursor)
+        cursor = None if strategy in FULL_REFRESH_STRATEGIES else (entry.get("cursor_field") or default_cursor)
         out.append(SqlTable(str(entry.get("object") or entry["name"]), str(entry["name"]), None, cursor))
     return out
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from dativo_ingest.errors import InfrastructureError
-from dativo_ingest.sources.sql_common import SqlTable, build_select, quote_literal
+from dativo_ingest.sources.sql_common import NUMBER, SqlTable, build_select
+from dativo_ingest.sqltext import quote_literal
 from dativo_ingest.stream import Batch, Checkpoint, Message
 
 log = logging.getLogger(__name__)
 
-_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 _DATETIME = re.compile(r"\d{4}-\d\d-\d\d")
 _MS = "'%Y-%m-%d %H:%M:%f'"
 
@@ -34,7 +34,7 @@ def database_path(conn: dict[str, Any], project_root: Path) -> Path:
 
 def _threshold(lookback_seconds: int) -> Any:
     def condition(cursor: str, after: str) -> str:
-        if _NUMBER.fullmatch(after):
+        if NUMBER.fullmatch(after):
             return f"{cursor} > {after}"
         if _DATETIME.match(after):
             # compared at millisecond precision (strftime %f); a value equal to the boundary at that precision

@@ -19,6 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dativo_ingest.sqltext import quote_ident, quote_literal
 from dativo_ingest.stage.types import LogicalType
 from dativo_ingest.stream import Batch, Rejected
 
@@ -58,14 +59,6 @@ class StageStats:
     examples: list[str] = field(default_factory=list)
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 class Stage:
     def __init__(
         self,
@@ -98,10 +91,10 @@ class Stage:
         self.con = duckdb.connect(config={"threads": 2, "memory_limit": memory_limit})
         self.con.execute("SET TimeZone='UTC'")
         if spill_dir:
-            self.con.execute(f"SET temp_directory={_lit(spill_dir)}")
+            self.con.execute(f"SET temp_directory={quote_literal(spill_dir)}")
         self.output_schema = self._output_schema()
         if self.primary_key:
-            cols = ", ".join(f"{_q(f.name)} {f.duckdb}" for f in self._duck_columns())
+            cols = ", ".join(f"{quote_ident(f.name)} {f.duckdb}" for f in self._duck_columns())
             self.con.execute(f"CREATE TABLE staged ({cols})")
 
     # -- schema --------------------------------------------------------------------------------
@@ -133,7 +126,7 @@ class Stage:
                 cast = f"CAST(NULL AS {duck if duck != 'JSON' else 'VARCHAR'})"
                 raw = "NULL"
             else:
-                raw = _q(raw_name)
+                raw = quote_ident(raw_name)
                 raw_type = batch_schema.field(raw_name).type
                 if duck == "VARCHAR":
                     cast = raw if pa.types.is_string(raw_type) or pa.types.is_large_string(raw_type) \
@@ -145,26 +138,27 @@ class Stage:
                     cast = f"TRY_CAST({raw} AS {duck})"
                 if cast != raw:
                     if f.sensitive:  # never copy a classified value into a message
-                        msg = _lit(f"{f.name}: value is not a {f.type.name}")
+                        msg = quote_literal(f"{f.name}: value is not a {f.type.name}")
                     else:
                         quoted = f"chr(39) || left(CAST({raw} AS VARCHAR), 40) || chr(39)"
-                        msg = f"{_lit(f.name + ': value ')} || {quoted} || {_lit(' is not a ' + f.type.name)}"
+                        msg = (f"{quote_literal(f.name + ': value ')} || {quoted}"
+                               f" || {quote_literal(' is not a ' + f.type.name)}")
                     reasons.append(f"CASE WHEN {raw} IS NOT NULL AND {cast} IS NULL THEN {msg} END")
             if f.required:
-                reasons.append(f"CASE WHEN {raw} IS NULL THEN {_lit(f.name + ': required value missing')} END")
-            selects.append(f"{cast} AS {_q(f.name)}")
+                reasons.append(f"CASE WHEN {raw} IS NULL THEN {quote_literal(f.name + ': required value missing')} END")
+            selects.append(f"{cast} AS {quote_ident(f.name)}")
             if self.cursor and f.name == self.cursor.field:
                 cursor_expr = cast
-        selects.append(f"TIMESTAMPTZ {_lit(self.ingest_ts.isoformat())} AS _dativo_ingest_ts")
-        selects.append(f"{_lit(self.run_id)} AS _dativo_run_id")
+        selects.append(f"TIMESTAMPTZ {quote_literal(self.ingest_ts.isoformat())} AS _dativo_ingest_ts")
+        selects.append(f"{quote_literal(self.run_id)} AS _dativo_run_id")
         if self.add_ingest_date:
-            selects.append(f"DATE {_lit(self.ingest_ts.date().isoformat())} AS {INGEST_DATE}")
+            selects.append(f"DATE {quote_literal(self.ingest_ts.date().isoformat())} AS {INGEST_DATE}")
         reason = f"NULLIF(concat_ws('; ', {', '.join(reasons)}), '')" if reasons else "CAST(NULL AS VARCHAR)"
         selects.append(f"{reason} AS _dativo_reason")
         sql = f"SELECT {', '.join(selects)} FROM batch"
         if cursor_expr is not None and self.cursor and self.cursor.after is not None:
             f = self._by_name[self.cursor.field]
-            threshold = f"TRY_CAST({_lit(self.cursor.after)} AS {f.type.duckdb})"
+            threshold = f"TRY_CAST({quote_literal(self.cursor.after)} AS {f.type.duckdb})"
             if self.cursor.lookback_seconds and f.type.duckdb in ("TIMESTAMP", "TIMESTAMPTZ", "DATE"):
                 threshold = f"({threshold} - INTERVAL {int(self.cursor.lookback_seconds)} SECOND)"
             sql += f" WHERE NOT COALESCE({cursor_expr} <= {threshold}, false)"
@@ -229,7 +223,7 @@ class Stage:
             return
         if not self._staged_rows:
             return
-        keys = ", ".join(_q(k) for k in self.primary_key)
+        keys = ", ".join(quote_ident(k) for k in self.primary_key)
         distinct = self.con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM staged)").fetchall()
         self.stats.rows_deduplicated += self._staged_rows - int(distinct[0][0])
         reader = self.con.sql(
