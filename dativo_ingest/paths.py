@@ -22,3 +22,8 @@ def scratch_dir() -> Path:
     path = dativo_home() / "tmp"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def connectors_dir() -> Path:
+    """One virtualenv per installed connector package: ``$DATIVO_HOME/connectors/<package>-<version>/``."""
+    return dativo_home() / "connectors"

@@ -1,0 +1,96 @@
+"""One interface for starting a connector process and reading its stdout line by line."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+STDERR_TAIL_LINES = 40
+
+
+class ConnectorProcess:
+    """A running connector: iterate ``lines()`` (raw stdout lines), then ``wait()``.
+
+    stderr is drained on a thread into a bounded tail, so a chatty connector never blocks and a
+    failure can quote its last lines.
+    """
+
+    def __init__(self, popen: subprocess.Popen[bytes], description: str) -> None:
+        self.popen = popen
+        self.description = description
+        self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        self._stderr_thread: threading.Thread | None = None
+        if popen.stderr is not None:
+            self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
+            self._stderr_thread.start()
+
+    def _drain_stderr(self) -> None:
+        assert self.popen.stderr is not None
+        for raw in self.popen.stderr:
+            self._tail.append(raw.decode("utf-8", "replace").rstrip())
+
+    def lines(self) -> Iterator[bytes]:
+        assert self.popen.stdout is not None
+        for raw in self.popen.stdout:
+            if raw.strip():
+                yield raw
+
+    def wait(self, timeout: float | None = None) -> int:
+        rc = self.popen.wait(timeout=timeout)
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(timeout=5)
+        return rc
+
+    def stderr_tail(self, n: int = 10) -> list[str]:
+        return [line for line in self._tail if line][-n:]
+
+    def kill(self) -> None:
+        """Stop the connector and everything it started (it runs in its own process group)."""
+        if self.popen.poll() is not None:
+            return
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            self.popen.kill()
+        self.popen.wait()
+
+    def __enter__(self) -> ConnectorProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+
+class Launcher(ABC):
+    """How to start one connector. ``args`` are the connector's own arguments (``read --config F``).
+
+    Every file an argument names lives under ``workdir``; launchers that isolate the process (docker)
+    mount ``workdir`` read-only and rewrite the paths.
+    """
+
+    name: str
+
+    @abstractmethod
+    def ensure_ready(self) -> None:
+        """Install or locate the connector; raise ``InfrastructureError`` with the reason and fix."""
+
+    @abstractmethod
+    def command(self, args: Sequence[str], *, workdir: Path | None = None) -> list[str]:
+        """The argv that runs the connector with ``args``."""
+
+    def start(self, args: Sequence[str], *, workdir: Path | None = None,
+              env: Mapping[str, str] | None = None) -> ConnectorProcess:
+        self.ensure_ready()
+        argv = self.command(args, workdir=workdir)
+        popen = subprocess.Popen(  # noqa: S603 - argv is built from configuration, never a shell string
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=dict(env) if env is not None else None, cwd=str(workdir) if workdir else None,
+            start_new_session=True,
+        )
+        return ConnectorProcess(popen, f"{self.name}: {' '.join(argv[:1] + list(args[:1]))}")
