@@ -21,15 +21,16 @@ from typing import Any
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.engines import get_engine
 from dativo_ingest.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, ValidationFailed
-from dativo_ingest.incremental import lookback_seconds
+from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES, lookback_seconds
 from dativo_ingest.paths import scratch_dir
 from dativo_ingest.sinks.catalog import open_catalog
 from dativo_ingest.sinks.iceberg import IcebergSink
+from dativo_ingest.stage.deletes import DeletedKeys
 from dativo_ingest.stage.stage import SENSITIVE, CursorFilter, Stage, StageField, cursor_to_text, output_schema
 from dativo_ingest.stage.types import parse_type
 from dativo_ingest.state.envelope import StateEnvelope
 from dativo_ingest.state.mirror import write_mirror
-from dativo_ingest.stream import Batch, Checkpoint, Log, Rejected, Trace
+from dativo_ingest.stream import Batch, Checkpoint, Log, Rejected, SourceKeys, Trace
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class RunResult:
     rows_written: int = 0
     rows_quarantined: int = 0
     rows_skipped: int = 0
+    rows_deleted: int = 0
     commits: int = 0
     snapshot_id: int | None = None
     seconds: float = 0.0
@@ -64,6 +66,7 @@ class RunResult:
             "job": self.job, "tenant": self.tenant_id, "table": self.table, "run_id": self.run_id,
             "rows_read": self.rows_read, "rows_written": self.rows_written,
             "rows_quarantined": self.rows_quarantined, "rows_skipped": self.rows_skipped,
+            "rows_deleted": self.rows_deleted,
             "commits": self.commits, "snapshot_id": self.snapshot_id, "seconds": round(self.seconds, 3),
             "exit_code": self.exit_code,
         }
@@ -100,20 +103,18 @@ class JobRun:
         target = asset.target
         self.partitioning = list(plan.target.get("partitioning") or (target.partitioning if target else None) or [])
         incremental = dict(plan.source.get("incremental") or {})
-        strategy = str(incremental.get("strategy") or "").lower()
-        cursor_field = incremental.get("cursor_field")
-        self.cursor_field = cursor_field if (cursor_field and (strategy in CURSOR_STRATEGIES or not strategy)) else None
-        if self.cursor_field and self.cursor_field not in {f.name for f in self.fields}:
-            raise ConfigError(plan.job_path, f"cursor_field '{self.cursor_field}' is not in the asset schema",
-                              field="source.incremental.cursor_field",
-                              fix=f"use one of the fields of {plan.asset_path}")
-        if plan.write_mode == "overwrite":
-            self.cursor_field = None  # a full refresh reads everything
+        #: stream → cursor field (``None`` key: every other stream); empty for a full refresh
+        self.cursor_fields = {} if plan.write_mode == "overwrite" else stream_cursor_fields(plan)
         self.lookback = lookback_seconds(incremental)
         self.commit_every = int(plan.target.get("commit_every_rows") or 0)
         self.stages: dict[str, Stage] = {}
         self.pending_streams: dict[str, dict[str, Any]] = {}
         self.quarantine_sink: IcebergSink | None = None
+        self.deleted_keys: DeletedKeys | None = None
+        if incremental.get("detect_deletes") and not (plan.write_mode == "merge" and self.primary_key):
+            raise ConfigError(plan.job_path, "detect_deletes needs write_mode merge and a primary key in the asset",
+                              field="source.incremental.detect_deletes",
+                              fix=f"declare primary_key in {plan.asset_path}, or remove detect_deletes")
 
     # -- the run ---------------------------------------------------------------------------------
     def execute(self) -> RunResult:
@@ -140,6 +141,8 @@ class JobRun:
                     self._on_checkpoint(message)
                 elif isinstance(message, Rejected):
                     self._on_rejected(message)
+                elif isinstance(message, SourceKeys):
+                    self._on_source_keys(message)
                 elif isinstance(message, Log):
                     level = logging.getLevelName(message.level.upper())
                     log.log(level if isinstance(level, int) else logging.INFO, message.message)
@@ -152,6 +155,8 @@ class JobRun:
         finally:
             for stage in self.stages.values():
                 stage.close()
+            if self.deleted_keys is not None:
+                self.deleted_keys.close()
         self.result.seconds = time.monotonic() - started
         return self.result
 
@@ -161,15 +166,17 @@ class JobRun:
         if key in self.stages:
             return self.stages[key]
         after = None
-        if self.cursor_field:
-            after = (self.envelope.streams.get(stream) or {}).get("cursor", {}).get("value")
+        cursor_field = self.cursor_fields.get(stream, self.cursor_fields.get(None))
+        if cursor_field:
+            committed = (self.envelope.streams.get(stream) or {}).get("cursor") or {}
+            after = committed.get("value") if committed.get("field") == cursor_field else None
         stage = Stage(
             self.fields,
             run_id=self.run_id,
             ingest_ts=self.ingest_ts,
             add_ingest_date="ingest_date" in self.partitioning,
             primary_key=self.primary_key,
-            cursor=CursorFilter(self.cursor_field, after, self.lookback) if self.cursor_field else None,
+            cursor=CursorFilter(cursor_field, after, self.lookback) if cursor_field else None,
             chunk_rows=int(self.plan.target.get("chunk_rows") or 1_000_000),
             spill_dir=str(scratch_dir()),
         )
@@ -195,6 +202,11 @@ class JobRun:
             )
         self._stage(message.stream).reject(message)
 
+    def _on_source_keys(self, message: SourceKeys) -> None:
+        if self.deleted_keys is None:
+            self.deleted_keys = DeletedKeys(self.fields, self.primary_key, spill_dir=str(scratch_dir()))
+        self.deleted_keys.add(message.stream, message.data)
+
     def _on_checkpoint(self, message: Checkpoint) -> None:
         stream = message.stream or ""
         self.pending_streams[stream] = {**self.pending_streams.get(stream, {}), **message.state}
@@ -217,18 +229,21 @@ class JobRun:
             )
         streams = self._streams_to_commit()
         quarantined = self._write_quarantine()
-        if not streams and not self.sink.pending_rows:
+        if final and self.deleted_keys is not None and self.deleted_keys.complete:
+            self._delete_gone_rows(self.deleted_keys)
+        if not streams and not self.sink.pending_rows and not self.sink.pending_deletes:
             return
         envelope = self.envelope.advanced(run_id=self.run_id, streams=streams, engine=self.plan.engine,
                                           dialect="native" if self.plan.engine == "native" else self.plan.engine)
         _fault("before-commit")
-        pending = self.sink.pending_rows
+        pending, deletes = self.sink.pending_rows, self.sink.pending_deletes
         commit = self.sink.commit(envelope.to_json(), {"dativo.run_id": self.run_id})
         _fault("after-commit")
         self.envelope = envelope
         self.pending_streams = {}
         self.result.commits += 1
         self.result.rows_written += pending
+        self.result.rows_deleted += deletes
         self.result.rows_quarantined += quarantined
         self.result.snapshot_id = commit.snapshot_id
         self.result.state = envelope.to_dict()
@@ -238,18 +253,24 @@ class JobRun:
         log.info("committed snapshot %s to %s: %d rows, %d quarantined", commit.snapshot_id, self.identifier,
                  pending, quarantined)
 
+    def _delete_gone_rows(self, keys: DeletedKeys) -> None:
+        schema, batches = self.sink.current_keys()
+        gone = keys.gone(batches, schema)
+        log.info("detect_deletes: %d key(s) in the source, %d row(s) gone from it", keys.rows, gone.num_rows)
+        self.sink.delete_keys(gone)
+
     def _streams_to_commit(self) -> dict[str, dict[str, Any]]:
         streams = {k: dict(v) for k, v in self.pending_streams.items()}
-        if self.cursor_field:
-            for key, stage in self.stages.items():
-                if stage.max_cursor is None:
-                    continue
-                entry = streams.setdefault(key, self.envelope.stream(key))
-                previous = (self.envelope.streams.get(key) or {}).get("cursor", {}).get("value")
-                value = cursor_to_text(stage.max_cursor)
-                if previous is None or _cursor_after(value, previous):
-                    entry["cursor"] = {"field": self.cursor_field, "value": value}
-                stage.max_cursor = None
+        for key, stage in self.stages.items():
+            if stage.cursor is None or stage.max_cursor is None:
+                continue
+            entry = streams.setdefault(key, self.envelope.stream(key))
+            committed = (self.envelope.streams.get(key) or {}).get("cursor") or {}
+            previous = committed.get("value") if committed.get("field") == stage.cursor.field else None
+            value = cursor_to_text(stage.max_cursor)
+            if previous is None or _cursor_after(value, previous):
+                entry["cursor"] = {"field": stage.cursor.field, "value": value}
+            stage.max_cursor = None
         return streams
 
     def _write_quarantine(self) -> int:
@@ -268,6 +289,32 @@ class JobRun:
         self.quarantine_sink.commit("{}", {"dativo.run_id": self.run_id})
         log.warning("%d row(s) quarantined to %s__quarantine", rows, self.identifier)
         return rows
+
+
+def stream_cursor_fields(plan: JobPlan) -> dict[str | None, str]:
+    """Which field is each stream's cursor: a table's own ``cursor_field``, else ``source.incremental.cursor_field``.
+
+    Returned as ``{stream: field}`` plus ``{None: field}`` for every other stream; empty when the job has
+    no cursor (no cursor field, or a full-refresh or file-based strategy).
+    """
+    incremental = dict(plan.source.get("incremental") or {})
+    strategy = str(incremental.get("strategy") or "").lower()
+    if strategy in FULL_REFRESH_STRATEGIES:
+        return {}
+    names = set(plan.asset.field_names)
+    fields: dict[str | None, str] = {}
+    default = incremental.get("cursor_field")
+    if default and (strategy in CURSOR_STRATEGIES or not strategy):
+        fields[None] = str(default)
+    for entry in plan.source.get("tables") or []:
+        if isinstance(entry, dict) and entry.get("cursor_field"):
+            fields[str(entry.get("object") or entry.get("name"))] = str(entry["cursor_field"])
+    for stream, name in fields.items():
+        if name not in names:
+            where = "source.incremental.cursor_field" if stream is None else "source.tables[].cursor_field"
+            raise ConfigError(plan.job_path, f"cursor_field '{name}' is not in the asset schema", field=where,
+                              fix=f"use one of the fields of {plan.asset_path}")
+    return fields
 
 
 def _cursor_after(value: str | None, previous: str) -> bool:

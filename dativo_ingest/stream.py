@@ -42,6 +42,18 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
+class SourceKeys:
+    """Primary-key values the source holds now (``incremental.detect_deletes``), sent after a stream's rows.
+
+    ``data`` is None on the last message of a stream: the key list is complete, and the runner may delete
+    target rows whose key is not in it.
+    """
+
+    stream: str
+    data: pa.RecordBatch | None
+
+
+@dataclass(frozen=True)
 class Log:
     level: str
     message: str
@@ -53,4 +65,4 @@ class Trace:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-Message = Batch | Rejected | Checkpoint | Log | Trace
+Message = Batch | Rejected | Checkpoint | SourceKeys | Log | Trace

@@ -104,6 +104,8 @@ class Incremental(_Closed):
     cursor_field: str | None = None
     lookback_days: int | None = Field(default=None, ge=0)
     lookback: str | int | None = None
+    #: read the source's primary keys after the rows and delete target rows whose key is gone (merge only)
+    detect_deletes: bool | None = None
 
 
 class LoggingConfig(_Closed):

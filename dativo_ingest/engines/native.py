@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES, lookback_seconds
 from dativo_ingest.sources.csv import read_csv, resolve_files
-from dativo_ingest.stream import Message
+from dativo_ingest.sources.sql_common import SqlTable, base_select, resolve_tables
+from dativo_ingest.sqltext import quote_ident
+from dativo_ingest.stream import Batch, Checkpoint, Message, SourceKeys
 
 if TYPE_CHECKING:
     from dativo_ingest.config.plan import JobPlan
     from dativo_ingest.state.envelope import StateEnvelope
 
 SQL_SOURCES = {"postgres", "postgresql", "sqlite"}
+SqlReader = Callable[[list[SqlTable], dict[str, "str | None"]], Iterator[Message]]
 
 
 class NativeEngine:
@@ -43,8 +46,6 @@ def default_stream(plan: JobPlan) -> str:
 
 
 def _read_sql(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
-    from dativo_ingest.sources.sql_common import resolve_tables
-
     incremental = dict(plan.source.get("incremental") or {})
     tables = resolve_tables(plan.source, default_stream=default_stream(plan))
     cursors: dict[str, str | None] = {}
@@ -54,12 +55,32 @@ def _read_sql(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
             if table.cursor_field and committed.get("field") == table.cursor_field:
                 cursors[table.stream] = committed.get("value")
     lookback = lookback_seconds(incremental)
+    reader = _sql_reader(plan, lookback)
+    yield from reader(tables, cursors)
+    if incremental.get("detect_deletes") and plan.write_mode == "merge":
+        yield from _read_keys(reader, tables, list(plan.asset.primary_key))
+
+
+def _read_keys(reader: SqlReader, tables: list[SqlTable], primary_key: list[str]) -> Iterator[Message]:
+    """Every primary key each table holds now, read after its rows (so a row the data read saw but that is
+    gone now is deleted, and a row inserted since is simply read by the next run)."""
+    columns = ", ".join(f"q.{quote_ident(c)}" for c in primary_key)
+    key_tables = [SqlTable(t.stream, None, f"SELECT {columns} FROM {base_select(t)} AS q") for t in tables]
+    for message in reader(key_tables, {}):
+        if isinstance(message, Batch):
+            yield SourceKeys(message.stream, message.data)
+        elif isinstance(message, Checkpoint):
+            yield SourceKeys(message.stream or "", None)
+
+
+def _sql_reader(plan: JobPlan, lookback: int) -> SqlReader:
+    """A function reading a list of tables (with committed cursors) from the job's database."""
     conn = dict(plan.source.get("connection") or {})
     if plan.source_connector == "sqlite":
         from dativo_ingest.sources.sqlite import database_path, read_sqlite
 
-        return read_sqlite(tables, database_path(conn, plan.project_root), cursors=cursors,
-                           lookback_seconds=lookback)
+        path = database_path(conn, plan.project_root)
+        return lambda tables, cursors: read_sqlite(tables, path, cursors=cursors, lookback_seconds=lookback)
     from dativo_ingest.sources.postgres import read_postgres
 
-    return read_postgres(tables, conn, cursors=cursors, lookback_seconds=lookback)
+    return lambda tables, cursors: read_postgres(tables, conn, cursors=cursors, lookback_seconds=lookback)

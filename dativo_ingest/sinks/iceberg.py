@@ -12,7 +12,7 @@ import itertools
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -74,6 +74,7 @@ class _Pending:
     files: list[DataFile] = field(default_factory=list)
     rows: int = 0
     keys: list[pa.Table] = field(default_factory=list)
+    deletes: int = 0
 
 
 class IcebergSink:
@@ -178,9 +179,28 @@ class IcebergSink:
         if self.write_mode == "merge" and self.primary_key:
             self._pending.keys.append(data.select(self.primary_key))
 
+    def current_keys(self) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """The primary-key columns of every row the table holds now, streamed (nothing if no table yet)."""
+        table = self.table if self.table is not None else self.load()
+        schema = pa.schema([self.schema.field(k) for k in self.primary_key])
+        if table is None or table.current_snapshot() is None:
+            return schema, iter(())
+        reader = table.scan(selected_fields=tuple(self.primary_key)).to_arrow_batch_reader()
+        return schema, (batch.select(self.primary_key).cast(schema) for batch in reader)
+
+    def delete_keys(self, keys: pa.Table) -> None:
+        """Delete the rows with these primary keys in the next commit (rows gone from the source; merge only)."""
+        if keys.num_rows and self.write_mode == "merge" and self.primary_key:
+            self._pending.keys.append(keys.select(self.primary_key))
+            self._pending.deletes += keys.num_rows
+
     @property
     def pending_rows(self) -> int:
         return self._pending.rows
+
+    @property
+    def pending_deletes(self) -> int:
+        return self._pending.deletes
 
     def commit(self, state_json: str, extra_properties: dict[str, str] | None = None) -> CommitResult:
         """One transaction: deletes required by the write mode, the new files, and the state."""
