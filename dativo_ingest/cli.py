@@ -187,6 +187,58 @@ def check(
                    f"[engine {plan.engine}, {plan.write_mode}, {plan.validation_mode}]")
 
 
+@app.command()
+def discover(
+    connector: Annotated[str, typer.Option("--connector", help="A database source: postgres, mysql or sqlite.")],
+    tenant_id: Annotated[str, typer.Option("--tenant-id", help="Whose secrets fill the recipe's connection.")],
+    secrets_dir: SecretsOpt = None,
+    table: Annotated[str | None, typer.Option("--table", help="Only this table (schema.table or table).")] = None,
+    emit_asset: Annotated[bool, typer.Option("--emit-asset", help="Print a draft ODCS asset for --table.")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the asset here, not stdout.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Tables and columns as JSON.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List a database's tables and columns, or draft the asset definition of one table."""
+    try:
+        from dativo_ingest.config.connection import recipe_connection
+        from dativo_ingest.config.loader import find_project_root
+        from dativo_ingest.sources.discover import discover as discover_tables
+        from dativo_ingest.sources.discover import draft_asset, find_table
+
+        if emit_asset and not table:
+            raise DativoError("--emit-asset needs --table (the table to describe)")
+        if secrets_dir is None and Path("secrets").is_dir():
+            secrets_dir = Path("secrets")
+        root = find_project_root(Path.cwd() / "x.yaml")
+        conn = recipe_connection(connector, project_root=root, secrets_dir=secrets_dir, tenant_id=tenant_id)
+        tables = discover_tables(connector, conn, project_root=root)
+        if table:
+            tables = [find_table(tables, table)]
+    except BaseException as exc:  # noqa: BLE001
+        raise typer.Exit(_fail(exc, debug)) from None
+    if emit_asset:
+        import yaml
+
+        text = yaml.safe_dump(draft_asset(tables[0], connector), sort_keys=False, allow_unicode=True, width=120)
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text)
+            typer.echo(f"wrote {output}", err=True)
+        else:
+            typer.echo(text, nl=False)
+        return
+    if as_json:
+        typer.echo(orjson.dumps([{"table": t.name, "primary_key": t.primary_key,
+                                  "columns": [c.__dict__ for c in t.columns]} for t in tables]).decode())
+        return
+    for t in tables:
+        typer.echo(f"{t.name}  ({len(t.columns)} columns, primary key: {', '.join(t.primary_key) or 'none'})")
+        width = max((len(c.name) for c in t.columns), default=0)
+        for c in t.columns:
+            typer.echo(f"  {c.name:<{width}}  {c.asset_type:<16} {'required' if c.required else 'nullable':<9}"
+                       f"  ({c.source_type})")
+
+
 def _plan_for_state(config: Path, secrets_dir: Path | None, tenant_id: str | None) -> Any:
     startup = _startup(config, None, secrets_dir, tenant_id, "self_hosted", "text", check_infrastructure=False)
     return startup.plans[0]

@@ -18,11 +18,11 @@ from dativo_ingest.config.secrets import is_secret_name
 from dativo_ingest.errors import ConfigError, InfrastructureError
 from dativo_ingest.logs import redact, setup_logging
 from dativo_ingest.paths import dativo_home, state_dir
+from dativo_ingest.sources.checks import check_source
 
 log = logging.getLogger(__name__)
 
 MODES = ("self_hosted", "cloud")
-OBJECT_STORE_TARGETS = {"s3", "minio", "azure_blob", "gcs"}
 
 
 @dataclass
@@ -95,6 +95,7 @@ def startup_sequence(
     # 6. infrastructure
     if check_infrastructure:
         for plan in out.plans:
+            check_source(plan)
             check_target(plan)
         out.steps.append("infrastructure")
     # 7. state
@@ -120,35 +121,9 @@ def _check_writable(path: Path, variable: str) -> None:
             from None
 
 
-def _in_use(block: object) -> bool:
-    """An object-store block counts when it names a bucket, container or endpoint (recipes leave them empty)."""
-    if not isinstance(block, dict):
-        return False
-    return any(block.get(k) for k in ("bucket", "endpoint", "container", "account_name"))
-
-
 def check_target(plan: JobPlan) -> None:
-    """Can the job's target be reached? One line naming what failed and the fix."""
-    connection = plan.target.get("connection") or {}
-    kind = plan.target_connector
-    stores = [k for k in ("s3", "minio", "azure_blob") if _in_use(connection.get(k))]
-    if kind in OBJECT_STORE_TARGETS or stores:
-        where = "target.connection" + (f".{stores[0]}" if stores else "")
-        raise InfrastructureError(
-            f"{plan.job_path}: {where}: object-storage targets (S3, MinIO, Azure Blob) are not supported yet "
-            f"(they arrive with the object storage issue, #6); remove target.connection to write to the embedded "
-            f"Iceberg catalog under {dativo_home()}"
-        )
-    if kind != "iceberg":
-        raise InfrastructureError(f"{plan.job_path}: target_connector '{kind}' is not supported yet; use iceberg")
-    catalog = plan.target.get("catalog")
-    if catalog:
-        from dativo_ingest.sinks.catalog import open_catalog
+    """Can the job's target be reached and written? (object store, bucket, credentials, a probe write, the
+    catalog); one line naming the endpoint, the bucket and the fix — see ``dativo_ingest.sinks.checks``."""
+    from dativo_ingest.sinks.checks import check_target as check_sink_target
 
-        try:
-            open_catalog(plan.target).list_namespaces()
-        except Exception as exc:  # any failure to reach the catalog is one line
-            raise InfrastructureError(
-                f"{plan.job_path}: target.catalog: cannot reach the Iceberg catalog: {redact(str(exc))[:200]} "
-                f"(check target.catalog uri/warehouse)"
-            ) from None
+    check_sink_target(plan)

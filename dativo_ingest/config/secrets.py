@@ -18,12 +18,22 @@ _TENANT_RE = re.compile(r"[a-z0-9_-]+")
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _SECRET_NAME_RE = re.compile(r"PASSWORD|SECRET|TOKEN|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
 _MIN_PLAIN = 4
+#: where a service is, not how to get in: shown in errors ("cannot connect to host:port as user, database")
+_LOCATION_NAME_RE = re.compile(
+    r"(^|_)(HOST|HOSTNAME|PORT|DB|DATABASE|DBNAME|USER|USERNAME|REGION|BUCKET|ENDPOINT|SCHEMA|CONTAINER|"
+    r"ACCOUNT_NAME)$", re.IGNORECASE)
 _ENV_FIX = "write KEY=value, one per line; '#' starts a comment"
 
 
 def is_secret_name(name: str) -> bool:
     """True for names that look like they hold a credential (``*_PASSWORD``, ``API_KEY``, ``AUTH_TOKEN``…)."""
     return bool(_SECRET_NAME_RE.search(name))
+
+
+def is_location_name(name: str) -> bool:
+    """True for names that say where a service is (``POSTGRES_HOST``, ``S3_BUCKET``, ``MYSQL_USER``…), which
+    errors must name; a name that also looks secret (``ACCOUNT_KEY``) is not one."""
+    return bool(_LOCATION_NAME_RE.search(name)) and not is_secret_name(name)
 
 
 def validate_tenant_id(tenant_id: Any, *, path: str | Path | None = None) -> str:
@@ -72,8 +82,11 @@ class Secrets:
         """Every value to redact, longest first (so replacing them in order is safe): the secret files' values
         (and the string leaves of nested JSON ones) and the values of environment variables whose names look
         secret. Values shorter than 4 characters are left out unless their name looks secret: a port "80" or a
-        flag "true" would otherwise be masked in every message."""
-        found = {v for k, v in self._data.items() if len(v) >= _MIN_PLAIN or (v and is_secret_name(k))}
+        flag "true" would otherwise be masked in every message. Locations (``*_HOST``, ``*_PORT``, ``*_DB``,
+        ``*_USER``, ``*_BUCKET``, ``*_ENDPOINT``…) are left out too: errors must say where they could not
+        connect."""
+        found = {v for k, v in self._data.items()
+                 if (len(v) >= _MIN_PLAIN and not is_location_name(k)) or (v and is_secret_name(k))}
         found |= {v for v in self._extra if len(v) >= _MIN_PLAIN}
         for name, value in os.environ.items():
             if value and is_secret_name(name):

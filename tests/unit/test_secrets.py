@@ -152,10 +152,13 @@ def test_repr_never_shows_values() -> None:
 def test_values_include_env_secrets_and_skip_short_plain_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOME_SERVICE_TOKEN", "env-token-xyz")
     monkeypatch.setenv("SOME_HOST", "not-secret-host")
-    s = Secrets({"PORT": "80", "PIN_PASSWORD": "12", "HOST": "db.example"})
+    s = Secrets({"PORT": "80", "PIN_PASSWORD": "12", "HOST": "db.example", "LABEL": "plain-label",
+                 "POSTGRES_USER": "ingest_user", "AZURE_ACCOUNT_KEY": "key-value-xyz"})
     values = s.values()
     assert "env-token-xyz" in values and "not-secret-host" not in values
-    assert "db.example" in values and "12" in values and "80" not in values
+    assert "plain-label" in values and "12" in values and "80" not in values
+    # locations are named in errors ("cannot connect to host:port as user"); a *_KEY never is a location
+    assert "db.example" not in values and "ingest_user" not in values and "key-value-xyz" in values
     assert values == sorted(values, key=len, reverse=True)
 
 
