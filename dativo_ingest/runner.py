@@ -260,7 +260,9 @@ class JobRun:
         self.sink.delete_keys(gone)
 
     def _streams_to_commit(self) -> dict[str, dict[str, Any]]:
-        streams = {k: dict(v) for k, v in self.pending_streams.items()}
+        # a checkpoint updates its stream's committed state (an empty one, as SQL sources send after a table
+        # that yielded nothing new, must not wipe the cursor)
+        streams = {k: {**self.envelope.stream(k), **v} for k, v in self.pending_streams.items()}
         for key, stage in self.stages.items():
             if stage.cursor is None or stage.max_cursor is None:
                 continue
@@ -271,7 +273,7 @@ class JobRun:
             if previous is None or _cursor_after(value, previous):
                 entry["cursor"] = {"field": stage.cursor.field, "value": value}
             stage.max_cursor = None
-        return streams
+        return {k: v for k, v in streams.items() if v != (self.envelope.streams.get(k) or {})}  # changes only
 
     def _write_quarantine(self) -> int:
         tables = [t for s in self.stages.values() if (t := s.take_quarantine()) is not None]

@@ -7,15 +7,14 @@ from typing import TYPE_CHECKING
 
 from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES, lookback_seconds
 from dativo_ingest.sources.csv import read_csv, resolve_files
-from dativo_ingest.sources.sql_common import SqlTable, base_select, resolve_tables
-from dativo_ingest.sqltext import quote_ident
+from dativo_ingest.sources.sql_common import MYSQL, STANDARD, Quoting, SqlTable, base_select, resolve_tables
 from dativo_ingest.stream import Batch, Checkpoint, Message, SourceKeys
 
 if TYPE_CHECKING:
     from dativo_ingest.config.plan import JobPlan
     from dativo_ingest.state.envelope import StateEnvelope
 
-SQL_SOURCES = {"postgres", "postgresql", "sqlite"}
+SQL_SOURCES = {"postgres", "postgresql", "sqlite", "mysql"}
 SqlReader = Callable[[list[SqlTable], dict[str, "str | None"]], Iterator[Message]]
 
 
@@ -58,14 +57,16 @@ def _read_sql(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
     reader = _sql_reader(plan, lookback)
     yield from reader(tables, cursors)
     if incremental.get("detect_deletes") and plan.write_mode == "merge":
-        yield from _read_keys(reader, tables, list(plan.asset.primary_key))
+        quoting = MYSQL if plan.source_connector == "mysql" else STANDARD
+        yield from _read_keys(reader, tables, list(plan.asset.primary_key), quoting)
 
 
-def _read_keys(reader: SqlReader, tables: list[SqlTable], primary_key: list[str]) -> Iterator[Message]:
+def _read_keys(reader: SqlReader, tables: list[SqlTable], primary_key: list[str],
+               quoting: Quoting = STANDARD) -> Iterator[Message]:
     """Every primary key each table holds now, read after its rows (so a row the data read saw but that is
     gone now is deleted, and a row inserted since is simply read by the next run)."""
-    columns = ", ".join(f"q.{quote_ident(c)}" for c in primary_key)
-    key_tables = [SqlTable(t.stream, None, f"SELECT {columns} FROM {base_select(t)} AS q") for t in tables]
+    columns = ", ".join(f"q.{quoting.ident(c)}" for c in primary_key)
+    key_tables = [SqlTable(t.stream, None, f"SELECT {columns} FROM {base_select(t, quoting)} AS q") for t in tables]
     for message in reader(key_tables, {}):
         if isinstance(message, Batch):
             yield SourceKeys(message.stream, message.data)
@@ -81,6 +82,10 @@ def _sql_reader(plan: JobPlan, lookback: int) -> SqlReader:
 
         path = database_path(conn, plan.project_root)
         return lambda tables, cursors: read_sqlite(tables, path, cursors=cursors, lookback_seconds=lookback)
+    if plan.source_connector == "mysql":
+        from dativo_ingest.sources.mysql import read_mysql
+
+        return lambda tables, cursors: read_mysql(tables, conn, cursors=cursors, lookback_seconds=lookback)
     from dativo_ingest.sources.postgres import read_postgres
 
     return lambda tables, cursors: read_postgres(tables, conn, cursors=cursors, lookback_seconds=lookback)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dativo_ingest.errors import ConfigError, SourceError
-from dativo_ingest.sqltext import quote_literal
+from dativo_ingest.sqltext import quote_literal, quote_literal_mysql
 
 
 @dataclass
@@ -164,15 +163,12 @@ ORDER BY c.table_schema, c.table_name, c.ordinal_position
 
 
 def discover_mysql(conn: dict[str, Any]) -> list[TableInfo]:
-    from dativo_ingest.sources import mysql
+    from dativo_ingest.sources.mysql import connect
 
-    connect: Callable[[dict[str, Any]], Any] | None = getattr(mysql, "connect", None)
-    if connect is None:
-        raise NotImplementedError("discover for MySQL needs dativo_ingest.sources.mysql.connect")
     con = connect(conn)
     try:
         database = str(conn.get("database") or conn.get("db") or "")
-        rows = _rows(con, _MYSQL_COLUMNS.format(database=quote_literal(database)))
+        rows = _rows(con, _MYSQL_COLUMNS.format(database=quote_literal_mysql(database)))
     finally:
         con.close()
     cols, keys = [], []

@@ -9,10 +9,24 @@ from typing import Any
 
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES
-from dativo_ingest.sqltext import quote_ident, quote_literal
+from dativo_ingest.sqltext import quote_ident, quote_ident_mysql, quote_literal, quote_literal_mysql
 
 #: a cursor value that is a plain number (compared as a number, not as text)
 NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+
+
+@dataclass(frozen=True)
+class Quoting:
+    """How a database quotes identifiers and string literals."""
+
+    ident: Callable[[str], str]
+    literal: Callable[[str], str]
+    #: the identifier quote character (a name holding it is taken as already quoted)
+    mark: str
+
+
+STANDARD = Quoting(quote_ident, quote_literal, '"')
+MYSQL = Quoting(quote_ident_mysql, quote_literal_mysql, "`")
 
 
 @dataclass(frozen=True)
@@ -30,11 +44,11 @@ class SqlTable:
         return self.name or "query"
 
 
-def quote_qualified(name: str) -> str:
+def quote_qualified(name: str, quoting: Quoting = STANDARD) -> str:
     """``schema.table`` → ``"schema"."table"``; an already quoted name is kept as written."""
-    if '"' in name:
+    if quoting.mark in name:
         return name
-    return ".".join(quote_ident(part) for part in name.split("."))
+    return ".".join(quoting.ident(part) for part in name.split("."))
 
 
 def resolve_tables(source: dict[str, Any], *, default_stream: str) -> list[SqlTable]:
@@ -58,8 +72,8 @@ def resolve_tables(source: dict[str, Any], *, default_stream: str) -> list[SqlTa
     return out
 
 
-def base_select(table: SqlTable) -> str:
-    return f"({table.query})" if table.query else quote_qualified(table.name or "")
+def base_select(table: SqlTable, quoting: Quoting = STANDARD) -> str:
+    return f"({table.query})" if table.query else quote_qualified(table.name or "", quoting)
 
 
 def build_select(
@@ -68,17 +82,18 @@ def build_select(
     *,
     after: str | None,
     threshold: Callable[[str, str], str] | None = None,
+    quoting: Quoting = STANDARD,
 ) -> str:
     """``SELECT <exprs> FROM <table or (query)> AS q [WHERE cursor > threshold ORDER BY cursor]``.
 
     ``columns`` are (name, expression over ``q``) pairs (the expression converts types the driver cannot
     carry); ``threshold(cursor, after)`` is the SQL condition on the cursor (after minus the lookback).
     """
-    exprs = ", ".join(f"{expr} AS {quote_ident(name)}" for name, expr in columns) or "*"
-    sql = f"SELECT {exprs} FROM {base_select(table)} AS q"
+    exprs = ", ".join(f"{expr} AS {quoting.ident(name)}" for name, expr in columns) or "*"
+    sql = f"SELECT {exprs} FROM {base_select(table, quoting)} AS q"
     if table.cursor_field:
-        cursor = f"q.{quote_ident(table.cursor_field)}"
+        cursor = f"q.{quoting.ident(table.cursor_field)}"
         if after is not None:
-            sql += f" WHERE {threshold(cursor, after) if threshold else f'{cursor} > {quote_literal(after)}'}"
+            sql += f" WHERE {threshold(cursor, after) if threshold else f'{cursor} > {quoting.literal(after)}'}"
         sql += f" ORDER BY {cursor}"
     return sql

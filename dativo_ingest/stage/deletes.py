@@ -58,7 +58,7 @@ class DeletedKeys:
         self.con.register("target_keys", reader)
         try:
             using = ", ".join(quote_ident(k) for k in self.primary_key)
-            return self.con.execute(
+            return self.con.sql(
                 f"SELECT DISTINCT {using} FROM target_keys ANTI JOIN source_keys USING ({using})"
             ).to_arrow_table().cast(schema)
         finally:

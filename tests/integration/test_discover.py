@@ -109,3 +109,32 @@ def test_startup_checks_the_database_before_reading(tmp_path):
     assert "t.yaml: source.connection: cannot connect to PostgreSQL at 127.0.0.1:5432" in line
     assert "no_such_db_here" in line and "POSTGRES_DB" in line and "hunter2-secret" not in out.stderr + out.stdout
     assert not (home / "catalog.db").exists()  # nothing written
+
+
+def test_discover_mysql_sakila_film_and_run_the_draft(tmp_path):
+    from tests.integration.sakila import ensure_sakila
+    from tests.integration.test_mysql_source import _reachable as mysql_reachable
+
+    if not mysql_reachable():
+        import pytest
+
+        pytest.skip("MariaDB is not reachable on 127.0.0.1:3306")
+    database = ensure_sakila()
+    project, home = make_project(tmp_path / "project"), tmp_path / "home"
+    (project / "secrets" / "acme").mkdir(parents=True)
+    (project / "secrets" / "acme" / "db.env").write_text(
+        f"MYSQL_HOST=127.0.0.1\nMYSQL_PORT=3306\nMYSQL_DB={database}\nMYSQL_USER=root\n")
+    out = cli("discover", "--connector", "mysql", "--tenant-id", "acme", "--table", "film", "--emit-asset",
+              "-o", "assets/mysql/v1.0/film.yaml", cwd=project, home=home)
+    assert out.returncode == 0, out.stderr
+    fields = {f["name"]: f for f in yaml.safe_load((project / "assets/mysql/v1.0/film.yaml").read_text())["schema"]}
+    assert fields["film_id"]["primary_key"] and fields["film_id"]["required"]
+    assert fields["rental_rate"]["type"] == "decimal(4,2)" and fields["rating"]["type"] == "string"
+    assert fields["last_update"]["type"] == "timestamptz" and fields["description"]["required"] is False
+    job = write_yaml(project / "jobs/acme/film.yaml", {
+        "tenant_id": "acme", "source_connector": "mysql", "target_connector": "iceberg", "engine": "native",
+        "asset": "film", "asset_path": "assets/mysql/v1.0/film.yaml",
+        "source": {"tables": [{"name": f"{database}.film", "object": "film"}]}})
+    run = cli("run", "--config", str(job), cwd=project, home=home)
+    assert run.returncode == 0, run.stderr
+    assert table_rows(home, "acme.film").num_rows == 1000

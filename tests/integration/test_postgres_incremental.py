@@ -36,7 +36,7 @@ def test_a_tables_own_cursor_field_makes_the_load_incremental(tmp_path, schema):
     second = _run(project, job, home)
     assert second["rows_read"] == 1  # only the changed row: the cursor was kept per table
     assert _landed(home) == _source(schema, "o") == [(1, "a"), (2, "B")]
-    assert _run(project, job, home)["rows_read"] == 0
+    assert [_run(project, job, home)["rows_read"] for _ in range(2)] == [0, 0]  # an empty run keeps the cursor
 
 
 def test_created_strategy_appends_only_new_rows(tmp_path, schema):
