@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,7 +114,7 @@ def _job_log_level(plan: JobPlan) -> str | None:
 def _check_writable(path: Path, variable: str) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".dativo-write-check"
+        probe = path / f".dativo-write-check-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # unique: runs start together
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:

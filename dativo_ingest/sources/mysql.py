@@ -27,10 +27,17 @@ from urllib.parse import quote
 import pyarrow as pa
 
 from dativo_ingest.errors import InfrastructureError, SourceError
-from dativo_ingest.sources.sql_common import MYSQL, NUMBER, SqlTable, base_select, build_select
+from dativo_ingest.sources.sql_common import (
+    MYSQL,
+    NUMBER,
+    SqlTable,
+    base_select,
+    build_select,
+    with_commit_points,
+)
 from dativo_ingest.sqltext import quote_ident_mysql as quote_ident
 from dativo_ingest.sqltext import quote_literal_mysql as quote_literal
-from dativo_ingest.stream import Batch, Checkpoint, Message
+from dativo_ingest.stream import Checkpoint, Message
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +170,16 @@ def _utc_schema(schema: pa.Schema, utc_columns: set[str]) -> pa.Schema | None:
     return None if target.equals(schema) else target
 
 
+def _utc_batches(batches: Iterator[pa.RecordBatch], utc_columns: set[str]) -> Iterator[pa.RecordBatch]:
+    """Non-empty batches, TIMESTAMP columns marked UTC."""
+    target: pa.Schema | None = None
+    for i, batch in enumerate(batches):
+        if i == 0:
+            target = _utc_schema(batch.schema, utc_columns)
+        if batch.num_rows:
+            yield batch.cast(target) if target else batch
+
+
 def _stream(url: str, sql: str, origin: str) -> Iterator[pa.RecordBatch]:
     import connectorx as cx
 
@@ -199,12 +216,7 @@ def read_mysql(
                                threshold=threshold(cursor_type, lookback_seconds), quoting=MYSQL)
             log.info("mysql: %s", sql)
             utc_columns = {c.name for c in columns if c.type_code == TIMESTAMP}
-            target: pa.Schema | None = None
-            for i, batch in enumerate(_stream(url, sql, table.origin)):
-                if i == 0:
-                    target = _utc_schema(batch.schema, utc_columns)
-                if batch.num_rows:
-                    yield Batch(table.stream, batch.cast(target) if target else batch, origin=table.origin)
+            yield from with_commit_points(table, _utc_batches(_stream(url, sql, table.origin), utc_columns))
             yield Checkpoint(table.stream, {})
     finally:
         con.close()

@@ -17,9 +17,9 @@ from urllib.parse import quote
 import pyarrow as pa
 
 from dativo_ingest.errors import InfrastructureError, SourceError
-from dativo_ingest.sources.sql_common import NUMBER, SqlTable, base_select, build_select
+from dativo_ingest.sources.sql_common import NUMBER, SqlTable, base_select, build_select, with_commit_points
 from dativo_ingest.sqltext import quote_ident, quote_literal
-from dativo_ingest.stream import Batch, Checkpoint, Message
+from dativo_ingest.stream import Checkpoint, Message
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +132,7 @@ def read_postgres(
                 log.info("postgres: %s", sql)
                 cur.execute(sql)
                 reader = cur.fetch_record_batch()
-                for batch in reader:
-                    if batch.num_rows:
-                        yield Batch(table.stream, batch, origin=table.origin)
+                yield from with_commit_points(table, (b for b in reader if b.num_rows))
             yield Checkpoint(table.stream, {})
     finally:
         con.close()

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES
 from dativo_ingest.sqltext import quote_ident, quote_ident_mysql, quote_literal, quote_literal_mysql
+from dativo_ingest.stream import Batch, Checkpoint, Message
 
 #: a cursor value that is a plain number (compared as a number, not as text)
 NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
@@ -97,3 +101,45 @@ def build_select(
             sql += f" WHERE {threshold(cursor, after) if threshold else f'{cursor} > {quoting.literal(after)}'}"
         sql += f" ORDER BY {cursor}"
     return sql
+
+
+#: a cursor-ordered read offers a commit point about every this many rows (slices are zero-copy)
+CHECKPOINT_ROWS = 65_536
+
+
+def with_commit_points(table: SqlTable, batches: Iterable[pa.RecordBatch], *,
+                       every_rows: int = CHECKPOINT_ROWS) -> Iterator[Message]:
+    """The batches of a read ordered by the cursor, cut into slices of about ``every_rows`` with a
+    ``Checkpoint`` between two slices: each cut is where the cursor value changes, so every row up to
+    the value just read is in and a commit there loses none of the rows sharing that value."""
+    last: Any = None
+    for batch in batches:
+        if not table.cursor_field or not _orderable(batch.schema.field(table.cursor_field).type):
+            yield Batch(table.stream, batch, origin=table.origin)
+            continue
+        column = batch.column(table.cursor_field)
+        first = column[0].as_py()
+        if last is not None and first is not None and first > last:
+            yield Checkpoint(table.stream, {})
+        start = 0
+        while batch.num_rows - start > every_rows:
+            cut = _next_change(column, start + every_rows)
+            if cut is None:
+                break
+            yield Batch(table.stream, batch.slice(start, cut - start), origin=table.origin)
+            yield Checkpoint(table.stream, {})
+            start = cut
+        yield Batch(table.stream, batch.slice(start), origin=table.origin)
+        last = column[-1].as_py()
+
+
+def _next_change(column: pa.Array, at: int) -> int | None:
+    """The first index >= ``at`` whose value differs from the one before it (the column is sorted)."""
+    changed = pc.not_equal(column.slice(at), column.slice(at - 1, len(column) - at))
+    index = pc.index(changed, True).as_py()
+    return None if index < 0 else at + index
+
+
+def _orderable(t: pa.DataType) -> bool:
+    """Types whose values compare in Arrow as the database orders them (not text, decimals kept as text, floats)."""
+    return pa.types.is_integer(t) or pa.types.is_temporal(t)

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from dativo_ingest.errors import InfrastructureError
-from dativo_ingest.sources.sql_common import NUMBER, SqlTable, build_select
+from dativo_ingest.sources.sql_common import NUMBER, SqlTable, build_select, with_commit_points
 from dativo_ingest.sqltext import quote_literal
-from dativo_ingest.stream import Batch, Checkpoint, Message
+from dativo_ingest.stream import Checkpoint, Message
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,7 @@ def read_sqlite(
             log.info("sqlite: %s", sql)
             with con.cursor() as cur:
                 cur.execute(sql)
-                for batch in cur.fetch_record_batch():
-                    if batch.num_rows:
-                        yield Batch(table.stream, batch, origin=table.origin)
+                yield from with_commit_points(table, (b for b in cur.fetch_record_batch() if b.num_rows))
             yield Checkpoint(table.stream, {})
     finally:
         con.close()

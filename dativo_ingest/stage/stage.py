@@ -215,6 +215,11 @@ class Stage:
         self._quarantine.append(self._finish_quarantine(pa.table(row)))
 
     # -- output ----------------------------------------------------------------------------------
+    @property
+    def pending_rows(self) -> int:
+        """Clean rows held here (buffered, or staged for dedup) that the sink has not seen yet."""
+        return self._buffer_rows + self._staged_rows
+
     def drain(self) -> Iterator[pa.Table]:
         """Everything clean since the last drain, deduplicated by primary key (last row wins)."""
         if not self.primary_key:
