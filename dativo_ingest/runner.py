@@ -24,6 +24,7 @@ from dativo_ingest.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, ValidationF
 from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES, lookback_seconds
 from dativo_ingest.paths import scratch_dir
 from dativo_ingest.sinks.catalog import open_catalog
+from dativo_ingest.sinks.files import FileTarget, file_target
 from dativo_ingest.sinks.iceberg import IcebergSink
 from dativo_ingest.stage.deletes import DeletedKeys
 from dativo_ingest.stage.stage import SENSITIVE, CursorFilter, Stage, StageField, cursor_to_text, output_schema
@@ -109,7 +110,12 @@ class JobRun:
         self.commit_every = int(plan.target.get("commit_every_rows") or 0)
         self.stages: dict[str, Stage] = {}
         self.pending_streams: dict[str, dict[str, Any]] = {}
+        #: engine-wide state (a Checkpoint without a stream, e.g. an Airbyte GLOBAL state's shared part)
+        self.pending_shared: dict[str, Any] = {}
+        #: the dialect of the last checkpoint (``airbyte.stream`` …); None: the engine's name
+        self.dialect: str | None = None
         self.quarantine_sink: IcebergSink | None = None
+        self.files: FileTarget | None = None  # plain-file targets (s3, minio, azure_blob, local, markdown_kv)
         self.deleted_keys: DeletedKeys | None = None
         if incremental.get("detect_deletes") and not (plan.write_mode == "merge" and self.primary_key):
             raise ConfigError(plan.job_path, "detect_deletes needs write_mode merge and a primary key in the asset",
@@ -120,15 +126,20 @@ class JobRun:
     def execute(self) -> RunResult:
         started = time.monotonic()
         plan = self.plan
-        catalog = open_catalog(plan.target)
         schema = output_schema(self.fields, add_ingest_date="ingest_date" in self.partitioning)
-        self.sink = IcebergSink(
-            catalog, self.identifier, schema,
-            partitioning=self.partitioning, primary_key=self.primary_key, write_mode=plan.write_mode,
-            properties={"dativo.asset": plan.asset.name, "dativo.tenant": plan.tenant_id,
-                        "dativo.asset_version": str(plan.asset.version or "")},
-        )
-        self.catalog = catalog
+        self.files = file_target(plan)
+        if self.files is not None:  # Parquet / Markdown-KV files; the state lives in the run manifest
+            self.sink = self.files.sink(plan.asset.name, schema, run_id=self.run_id, ingest_date=self.ingest_ts.date(),
+                                        primary_key=self.primary_key, write_mode=plan.write_mode)
+        else:
+            catalog = open_catalog(plan.target)
+            self.sink = IcebergSink(
+                catalog, self.identifier, schema,
+                partitioning=self.partitioning, primary_key=self.primary_key, write_mode=plan.write_mode,
+                properties={"dativo.asset": plan.asset.name, "dativo.tenant": plan.tenant_id,
+                            "dativo.asset_version": str(plan.asset.version or "")},
+            )
+            self.catalog = catalog
         self.envelope = StateEnvelope.from_json(self.sink.current_state()) or StateEnvelope(engine=plan.engine)
         engine = get_engine(plan.engine)
         log.info("run %s: %s → %s (engine %s, write mode %s, validation %s)", self.run_id, plan.job_name,
@@ -147,9 +158,13 @@ class JobRun:
                     level = logging.getLevelName(message.level.upper())
                     log.log(level if isinstance(level, int) else logging.INFO, message.message)
                 elif isinstance(message, Trace):
+                    if message.kind == "activate_version":
+                        self._on_activate_version(message)
                     log.debug("trace %s %s", message.kind, message.data)
             self._commit(final=True)
-        except BaseException:
+        except BaseException as exc:
+            if getattr(exc, "commit_checkpointed", False):
+                self._commit_before_failure()
             self.sink.abort()
             raise
         finally:
@@ -207,10 +222,26 @@ class JobRun:
             self.deleted_keys = DeletedKeys(self.fields, self.primary_key, spill_dir=str(scratch_dir()))
         self.deleted_keys.add(message.stream, message.data)
 
+    def _on_activate_version(self, message: Trace) -> None:
+        """Singer ACTIVATE_VERSION: the table holds exactly this run's rows (a full-table replace)."""
+        if self.sink.write_mode == "overwrite":
+            return
+        if self.result.commits:
+            log.warning("ACTIVATE_VERSION of stream %s after this run committed: rows of earlier runs are kept "
+                        "(set write_mode: overwrite for a full-table stream)", message.data.get("stream"))
+            return
+        self.sink.write_mode = "overwrite"  # the first commit replaces the table; later ones append
+
     def _on_checkpoint(self, message: Checkpoint) -> None:
-        stream = message.stream or ""
-        self.pending_streams[stream] = {**self.pending_streams.get(stream, {}), **message.state}
-        if self.commit_every and self.sink.pending_rows >= self.commit_every:
+        self.dialect = message.dialect
+        if message.stream is None:
+            self.pending_shared.update(message.state)
+        else:
+            stream = message.stream
+            self.pending_streams[stream] = {**self.pending_streams.get(stream, {}), **message.state}
+        # rows still in the stages count too: with a primary key they wait there to be deduplicated
+        pending = self.sink.pending_rows + sum(stage.pending_rows for stage in self.stages.values())
+        if self.commit_every and pending >= self.commit_every:
             self._commit(final=False)
 
     # -- commit ----------------------------------------------------------------------------------
@@ -231,16 +262,19 @@ class JobRun:
         quarantined = self._write_quarantine()
         if final and self.deleted_keys is not None and self.deleted_keys.complete:
             self._delete_gone_rows(self.deleted_keys)
-        if not streams and not self.sink.pending_rows and not self.sink.pending_deletes:
+        if not streams and not self.pending_shared and not self.sink.pending_rows and not self.sink.pending_deletes:
             return
         envelope = self.envelope.advanced(run_id=self.run_id, streams=streams, engine=self.plan.engine,
-                                          dialect="native" if self.plan.engine == "native" else self.plan.engine)
+                                          dialect=self.dialect or ("native" if self.plan.engine == "native"
+                                                                   else self.plan.engine))
+        envelope.shared.update(self.pending_shared)
         _fault("before-commit")
         pending, deletes = self.sink.pending_rows, self.sink.pending_deletes
         commit = self.sink.commit(envelope.to_json(), {"dativo.run_id": self.run_id})
         _fault("after-commit")
         self.envelope = envelope
         self.pending_streams = {}
+        self.pending_shared = {}
         self.result.commits += 1
         self.result.rows_written += pending
         self.result.rows_deleted += deletes
@@ -252,6 +286,13 @@ class JobRun:
         write_mirror(self.plan.tenant_id, self.plan.job_name, envelope)
         log.info("committed snapshot %s to %s: %d rows, %d quarantined", commit.snapshot_id, self.identifier,
                  pending, quarantined)
+
+    def _commit_before_failure(self) -> None:
+        """The engine failed, but said every row it sent is covered by a checkpoint it sent: keep those."""
+        try:
+            self._commit(final=False)
+        except Exception as exc:  # noqa: BLE001 - the engine's error is the one to report
+            log.warning("could not commit the rows checkpointed before the failure: %s", exc)
 
     def _delete_gone_rows(self, keys: DeletedKeys) -> None:
         schema, batches = self.sink.current_keys()
@@ -281,8 +322,12 @@ class JobRun:
             return 0
         if self.quarantine_sink is None:
             schema = next(iter(self.stages.values())).quarantine_schema()
-            self.quarantine_sink = IcebergSink(self.catalog, f"{self.identifier}__quarantine", schema,
-                                               write_mode="append")
+            if self.files is not None:
+                self.quarantine_sink = self.files.sink(f"{self.plan.asset.name}__quarantine", schema,
+                                                       run_id=self.run_id, ingest_date=self.ingest_ts.date())
+            else:
+                self.quarantine_sink = IcebergSink(self.catalog, f"{self.identifier}__quarantine", schema,
+                                                   write_mode="append")
             self.quarantine_sink.open()
         rows = 0
         for table in tables:

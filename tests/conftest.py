@@ -8,6 +8,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = (REPO.parent / "shared" / "fixtures" / "dativo-v1").resolve()
 SEEDS = FIXTURES / "seeds"
+pytest_plugins = ["tests.servers"]  # session fixtures seaweedfs / azurite: one server each per test session
 
 
 def pytest_configure(config: pytest.Config) -> None:

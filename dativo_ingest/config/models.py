@@ -42,7 +42,8 @@ EngineName = Annotated[str, Field(pattern=ENGINE_NAME_PATTERN)]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
 IncrementalStrategy = Literal[
-    "updated_at", "created", "updated_after", "file_modified_time", "spreadsheet_modified_time", "cursor"
+    "updated_at", "created", "updated_after", "file_modified_time", "spreadsheet_modified_time", "cursor",
+    "full_refresh", "full", "none",  # read everything every run (incremental.FULL_REFRESH_STRATEGIES)
 ]
 WriteModeName = Literal["append", "overwrite", "merge"]
 ValidationModeName = Literal["strict", "warn"]
@@ -135,6 +136,25 @@ class JobTarget(_Open):
     partitioning: list[PartitionEntry] | None = None
 
 
+class SingerExtractor(_Closed):
+    """A Meltano ``extractors:`` entry pasted into a job (engine ``singer`` / ``meltano``).
+
+    ``pip_url``/``executable`` replace the tap of ``engines/singer.yaml``; ``config`` is merged over the
+    settings mapped from the connection; ``select`` (``stream.property`` rules, ``!`` to exclude) and
+    ``metadata`` (``{stream: {replication-method: …, replication-key: …}}``) replace the selection made
+    from the asset.
+    """
+
+    name: NonEmptyStr
+    variant: str | None = None
+    pip_url: str | None = None
+    executable: str | None = None
+    capabilities: list[str] | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    select: list[str] | None = None
+    metadata: dict[str, dict[str, Any]] | None = None
+
+
 class JobConfig(_Closed):
     """A job file: ``jobs/<tenant>/<name>.yaml``."""
 
@@ -154,6 +174,8 @@ class JobConfig(_Closed):
     #: metadata catalog integration (e.g. OpenMetadata); passed through untouched
     catalog: dict[str, Any] | None = None
     schedule: str | None = None
+    #: a Meltano extractor block for the singer/meltano engine
+    extractor: SingerExtractor | None = None
 
     @property
     def engine_name(self) -> str | None:

@@ -40,7 +40,7 @@ def write_yaml(path: Path, data: dict[str, Any]) -> Path:
 
 def rewrite_v1_job(fixtures: Path, name: str, project: Path, *, embedded_target: bool = False) -> Path:
     """An original job with only its ``tests/fixtures/`` paths rewritten (and, if asked, the target
-    swapped for the embedded Iceberg catalog, for jobs whose S3/MinIO targets arrive with issue #6)."""
+    swapped for the embedded Iceberg catalog, to run an S3/MinIO job without an object store)."""
     text = (fixtures / "jobs" / f"{name}.yaml").read_text().replace("tests/fixtures/", f"{fixtures}/")
     path = project / "jobs" / "test_tenant" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -106,7 +106,7 @@ def test_object_storage_jobs_fail_at_the_infrastructure_check_in_one_line(fixtur
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ERROR: ")
-    assert "object-storage targets" in lines[0] and f"{name}.yaml" in lines[0]
+    assert "cannot reach the object store" in lines[0] and f"{name}.yaml" in lines[0] and "127.0.0.1:9" in lines[0]
     assert "s3cr3t-value-xyz" not in out.stderr + out.stdout
 
 
@@ -122,4 +122,4 @@ def test_original_jobs_load_unchanged(fixtures_dir, project, tmp_path):
         job = rewrite_v1_job(fixtures_dir, name, project)
         out = cli("check", "--config", str(job), cwd=project, home=home, env=env)
         assert out.returncode == 2, (name, out.stdout)
-        assert "object-storage targets" in out.stderr, (name, out.stderr)
+        assert "cannot reach the object store" in out.stderr, (name, out.stderr)
