@@ -24,6 +24,11 @@ def scratch_dir() -> Path:
     return path
 
 
+#: a shared folder of connector venvs (e.g. a per-machine cache), instead of ``$DATIVO_HOME/connectors``
+CONNECTORS_DIR_ENV = "DATIVO_CONNECTORS_DIR"
+
+
 def connectors_dir() -> Path:
-    """One virtualenv per installed connector package: ``$DATIVO_HOME/connectors/<package>-<version>/``."""
-    return dativo_home() / "connectors"
+    """One virtualenv per installed connector package: ``${DATIVO_CONNECTORS_DIR:-$DATIVO_HOME/connectors}/``."""
+    env = os.environ.get(CONNECTORS_DIR_ENV)
+    return Path(env).expanduser().resolve() if env else dativo_home() / "connectors"

@@ -26,7 +26,11 @@ def get_engine(name: str) -> Engine:
 
         return NativeEngine()
     if name == "airbyte":
-        raise NotImplementedError("engine 'airbyte' is not implemented yet (Airbyte connectors arrive with issue #4)")
+        from dativo_ingest.engines.airbyte import AirbyteEngine
+
+        return AirbyteEngine()
     if name in ("singer", "meltano"):
-        raise NotImplementedError(f"engine '{name}' is not implemented yet (Singer taps arrive with issue #5)")
+        from dativo_ingest.engines.singer import SingerEngine
+
+        return SingerEngine()
     raise NotImplementedError(f"engine '{name}' is not implemented")

@@ -41,6 +41,20 @@ class ConnectorProcess:
             if raw.strip():
                 yield raw
 
+    def blocks(self, size: int = 1 << 20) -> Iterator[bytes]:
+        """stdout in blocks of about ``size`` bytes that end at a line end (for readers splitting lines in bulk)."""
+        assert self.popen.stdout is not None
+        pending: list[bytes] = []
+        while chunk := self.popen.stdout.read1(size):  # type: ignore[attr-defined]
+            cut = chunk.rfind(b"\n")
+            if cut < 0:
+                pending.append(chunk)
+                continue
+            yield b"".join([*pending, chunk[: cut + 1]])
+            pending = [chunk[cut + 1:]] if cut + 1 < len(chunk) else []
+        if pending:
+            yield b"".join(pending)
+
     def wait(self, timeout: float | None = None) -> int:
         rc = self.popen.wait(timeout=timeout)
         if self._stderr_thread is not None:
@@ -91,6 +105,6 @@ class Launcher(ABC):
         popen = subprocess.Popen(  # noqa: S603 - argv is built from configuration, never a shell string
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=dict(env) if env is not None else None, cwd=str(workdir) if workdir else None,
-            start_new_session=True,
+            start_new_session=True, bufsize=1 << 20,  # big reads: connectors print millions of short lines
         )
         return ConnectorProcess(popen, f"{self.name}: {' '.join(argv[:1] + list(args[:1]))}")

@@ -255,6 +255,7 @@ def test_job_without_recipe_path_uses_convention_or_none(project: Path) -> None:
     plan = _plan(project, job)
     assert plan.source_recipe is not None and plan.source_recipe.name == "sqlite" and plan.engine == "native"
     assert plan.source["connection"] == {"database_path": "src.db"}
+    (project / "connectors/sources/gdrive_csv.yaml").unlink()
     job = _job(project, source_connector="gdrive_csv", source_connector_path=None, source={})
     assert _plan(project, job).source_recipe is None  # no connectors/sources/gdrive_csv.yaml
 
@@ -265,7 +266,7 @@ def test_unknown_connector_lists_known(project: Path) -> None:
         _plan(project, job)
     msg = str(info.value)
     assert msg.startswith(f"{job}: source_connector 'oracle' is not in registry/connectors.yaml (known: ")
-    assert "azure_blob, csv, gdrive_csv" in msg
+    assert "azure_blob, csv, faker, gdrive_csv" in msg
 
 
 def test_unknown_target_connector(project: Path) -> None:

@@ -1,0 +1,1 @@
+"""Wire formats only (Airbyte messages, Singer messages, catalogs): parse and serialise, nothing else."""
