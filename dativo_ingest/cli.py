@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 import traceback
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +20,8 @@ from dativo_ingest.errors import EXIT_FAILURE, EXIT_OK, DativoError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Config-driven ingestion into Apache Iceberg.")
 state_app = typer.Typer(no_args_is_help=True, help="Inspect or reset a job's committed state.")
 app.add_typer(state_app, name="state")
+start_app = typer.Typer(no_args_is_help=True, help="Start a long-running mode.")
+app.add_typer(start_app, name="start")
 
 log = logging.getLogger("dativo_ingest")
 
@@ -31,6 +32,8 @@ TenantOpt = Annotated[str | None, typer.Option("--tenant-id", help="Tenant (defa
 ModeOpt = Annotated[str, typer.Option("--mode", help="self_hosted or cloud (cloud refuses some connectors).")]
 LogFormatOpt = Annotated[str | None, typer.Option("--log-format", help="json or text (default: text on a TTY).")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")]
+RunnerConfigOpt = Annotated[Path | None, typer.Option(
+    "--runner-config", help="Runner file (default $DATIVO_RUNNER_CONFIG, else configs/runner.yaml).")]
 
 
 def _tty() -> bool:
@@ -72,36 +75,6 @@ def _startup(config: Path | None, job_dir: Path | None, secrets_dir: Path | None
                             json_logs=_json_logs(log_format), check_infrastructure=check_infrastructure)
 
 
-class _Progress:
-    """Rows and rows/s per stream: a live line on a TTY, a JSON log line every few seconds otherwise."""
-
-    def __init__(self, job: str) -> None:
-        self.job = job
-        self.started = time.monotonic()
-        self.last_log = self.started
-        self.live: Any = None
-        if _tty():
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            self.live = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                 transient=True)
-            self.task = self.live.add_task(job, total=None)
-            self.live.start()
-
-    def __call__(self, stream: str, rows: int) -> None:
-        now = time.monotonic()
-        rate = rows / max(now - self.started, 1e-6)
-        if self.live is not None:
-            self.live.update(self.task, description=f"{self.job} · {stream}: {rows:,} rows · {rate:,.0f} rows/s")
-        elif now - self.last_log >= 5:
-            self.last_log = now
-            log.info("progress", extra={"job": self.job, "stream": stream, "rows": rows, "rows_per_s": round(rate)})
-
-    def close(self) -> None:
-        if self.live is not None:
-            self.live.stop()
-
-
 def _print_results(results: list[dict[str, Any]]) -> None:
     if sys.stdout.isatty():
         from rich.console import Console
@@ -128,12 +101,21 @@ def run(
     tenant_id: TenantOpt = None,
     mode: ModeOpt = "self_hosted",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate everything, read and write nothing.")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Jobs run at once with --job-dir.")] = 2,
+    refresh_catalog: Annotated[bool, typer.Option(
+        "--refresh-catalog", help="Singer taps: run --discover again instead of using the cached catalog.")] = False,
+    runner_config: RunnerConfigOpt = None,
     log_format: LogFormatOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Run one job (--config) or every job of a tenant (--job-dir)."""
+    """Run one job (--config) or every job of a tenant (--job-dir, --workers at once)."""
     try:
+        from dativo_ingest.orchestrator.config import tenant_limits
+
         startup = _startup(config, job_dir, secrets_dir, tenant_id, mode, log_format)
+        _, runner = tenant_limits(runner_config)  # concurrency_per_tenant, when a runner file is there
+        for plan in startup.plans if refresh_catalog else []:
+            plan.engine_options["refresh_catalog"] = True
     except BaseException as exc:  # noqa: BLE001 - every failure becomes one line and an exit code
         raise typer.Exit(_fail(exc, debug)) from None
     if dry_run:
@@ -141,28 +123,18 @@ def run(
             typer.echo(f"ok (dry run): {plan.job_path} → {plan.tenant_id}.{plan.asset.name} "
                        f"[engine {plan.engine}, {plan.write_mode}, {plan.validation_mode}]")
         raise typer.Exit(EXIT_OK)
-    from dativo_ingest.runner import run_job, table_identifier
+    from dativo_ingest.job_pool import outcome_exit_code, outcome_summary, run_plans
 
-    worst = EXIT_OK
-    results: list[dict[str, Any]] = []
-    for plan in startup.plans:
-        progress = _Progress(plan.job_name)
-        try:
-            result = run_job(plan, progress=progress)
-            summary = result.summary()
-            summary["status"] = "partial" if result.exit_code else "ok"
-            worst = max(worst, result.exit_code)
-        except BaseException as exc:  # noqa: BLE001
-            progress.close()
-            code = _fail(exc, debug)
-            worst = max(worst, code)
-            summary = {"job": plan.job_name, "table": table_identifier(plan), "status": "failed", "exit_code": code}
-            if isinstance(exc, KeyboardInterrupt):
-                results.append(summary)
-                break
-        finally:
-            progress.close()
-        results.append(summary)
+    def report(outcome: Any) -> None:  # errors are printed as they happen
+        if isinstance(outcome.error, KeyboardInterrupt):
+            typer.echo(f"ERROR: {outcome.plan.job_name}: interrupted", err=True)
+        elif outcome.error is not None:
+            _fail(outcome.error, debug)
+
+    outcomes = run_plans(startup.plans, workers=workers, tenant_limit=runner.tenant_limit if runner else None,
+                         live=_tty(), on_done=report)
+    results = [outcome_summary(o) for o in outcomes]
+    worst = max([EXIT_OK, *(outcome_exit_code(o) for o in outcomes)])
     _print_results(results)
     raise typer.Exit(worst)
 
@@ -177,7 +149,7 @@ def check(
     log_format: LogFormatOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Validate jobs, assets, recipes, registry, secrets and infrastructure; write nothing."""
+    """Validate jobs, assets, recipes, registry, secrets and infrastructure; write no data."""
     try:
         startup = _startup(config, job_dir, secrets_dir, tenant_id, mode, log_format)
     except BaseException as exc:  # noqa: BLE001
@@ -239,6 +211,35 @@ def discover(
                        f"  ({c.source_type})")
 
 
+@app.command("test-connector")
+def test_connector(
+    engine: Annotated[str, typer.Option("--engine", help="The connector's protocol: airbyte or singer.")],
+    connector: Annotated[str, typer.Option("--connector", help="A name in engines/<engine>.yaml, e.g. faker.")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="The connector's own config (JSON/YAML).")
+                      ] = None,
+    streams: Annotated[str | None, typer.Option("--streams", help="Only these streams (comma-separated).")] = None,
+    launcher: Annotated[str | None, typer.Option("--launcher", help="venv, docker or local.")] = None,
+    executable: Annotated[str | None, typer.Option("--executable", help="Run this file (a connector being "
+                                                                            "developed; implies --launcher local).")
+                          ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run a connector through its whole protocol and report what does not conform (exit 2 if anything)."""
+    try:
+        from dativo_ingest.config.loader import find_project_root
+        from dativo_ingest.conformance import test_connector as run_checks
+
+        options = {k: v for k, v in {"launcher": launcher, "executable": executable}.items() if v}
+        report = run_checks(engine, connector, project_root=find_project_root(Path.cwd() / "x.yaml"),
+                            config_path=config, options=options,
+                            streams=[s.strip() for s in streams.split(",") if s.strip()] if streams else None)
+    except BaseException as exc:  # noqa: BLE001
+        raise typer.Exit(_fail(exc, debug)) from None
+    typer.echo(orjson.dumps(report.to_dict()).decode() if as_json else report.render())
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILURE)
+
+
 def _plan_for_state(config: Path, secrets_dir: Path | None, tenant_id: str | None) -> Any:
     startup = _startup(config, None, secrets_dir, tenant_id, "self_hosted", "text", check_infrastructure=False)
     return startup.plans[0]
@@ -283,6 +284,24 @@ def state_reset(
     except BaseException as exc:  # noqa: BLE001
         raise typer.Exit(_fail(exc, debug)) from None
     typer.echo(orjson.dumps(info).decode())
+
+
+@start_app.command("orchestrated")
+def start_orchestrated(
+    runner_config: Annotated[Path, typer.Option("--runner-config", help="The runner file.")] = Path(
+        "configs/runner.yaml"),
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Dagster UI port on 127.0.0.1.")] = 3000,
+    no_ui: Annotated[bool, typer.Option("--no-ui", help="Only the daemon (schedules run), no webserver.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run the runner file's schedules on Dagster (daemon + UI) until Ctrl-C; stops every child process."""
+    try:
+        from dativo_ingest.orchestrator.service import start_orchestrated as start
+
+        code = start(runner_config, port=port, ui=not no_ui, echo=typer.echo)
+    except BaseException as exc:  # noqa: BLE001
+        raise typer.Exit(_fail(exc, debug)) from None
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 ``python -m dativo_ingest.config.export_schemas [--check] [PROJECT_DIR]`` writes (or with ``--check``
 compares) ``schemas/job.schema.json``, ``schemas/odcs/dativo-odcs-3.0.2-extended.schema.json``,
-``schemas/connector.schema.json`` and ``schemas/registry.schema.json``.
+``schemas/connector.schema.json``, ``schemas/registry.schema.json`` and ``schemas/runner.schema.json``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from dativo_ingest.config.models import MODELS
+from dativo_ingest.config.models import MODELS as CONFIG_MODELS
+from dativo_ingest.orchestrator.config import RunnerConfig
+
+MODELS = {**CONFIG_MODELS, "runner": RunnerConfig}
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_FILES: dict[str, str] = {
@@ -23,17 +26,19 @@ SCHEMA_FILES: dict[str, str] = {
     "asset": "schemas/odcs/dativo-odcs-3.0.2-extended.schema.json",
     "connector": "schemas/connector.schema.json",
     "registry": "schemas/registry.schema.json",
+    "runner": "schemas/runner.schema.json",
 }
 _TITLES = {
     "job": "dativo-ingest job",
     "asset": "ODCS v3.0.2 data contract with dativo extensions",
     "connector": "dativo-ingest connector recipe",
     "registry": "dativo-ingest connector registry",
+    "runner": "dativo-ingest runner (orchestrated mode)",
 }
 
 
 def generate_schema(kind: str) -> dict[str, Any]:
-    """The JSON Schema (Draft 2020-12) of one config kind: job, asset, connector or registry."""
+    """The JSON Schema (Draft 2020-12) of one config kind: job, asset, connector, registry or runner."""
     body = MODELS[kind].model_json_schema(by_alias=True, mode="validation")
     body["title"] = _TITLES[kind]
     return {"$schema": DRAFT, "$id": SCHEMA_FILES[kind], **body}
