@@ -137,6 +137,7 @@ class Measurement:
     peak_rss_mb: float  # sampled: max over time of the summed RSS of the process tree
     maxrss_mb: float  # kernel: ru_maxrss of the child (largest single process of the tree)
     rows_loaded: int
+    cpu_seconds: float = 0.0  # kernel: user + system CPU of the child and its reaped descendants
 
 
 @dataclass
@@ -161,6 +162,10 @@ class CaseResult:
     def maxrss_mb(self) -> float | None:
         return max((m.maxrss_mb for m in self.runs), default=None)
 
+    @property
+    def best_cpu_seconds(self) -> float | None:
+        return min((m.cpu_seconds for m in self.runs), default=None)
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.update(
@@ -168,6 +173,7 @@ class CaseResult:
             rows_per_second=(self.rows / self.best_seconds) if self.best_seconds else None,
             peak_rss_mb=self.peak_rss_mb,
             maxrss_mb=self.maxrss_mb,
+            best_cpu_seconds=self.best_cpu_seconds,
         )
         return data
 
@@ -272,6 +278,7 @@ class ProcessResult:
     maxrss_mb: float
     stdout_path: Path
     stderr_path: Path
+    cpu_seconds: float = 0.0
 
 
 def run_measured(cmd: Sequence[str], env: dict[str, str], cwd: Path, log_dir: Path) -> ProcessResult:
@@ -300,7 +307,12 @@ def run_measured(cmd: Sequence[str], env: dict[str, str], cwd: Path, log_dir: Pa
         maxrss_mb=_maxrss_mb(usage.ru_maxrss),
         stdout_path=stdout_path,
         stderr_path=stderr_path,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
     )
+
+
+def measurement(case: str, rows: int, run: int, res: ProcessResult, loaded: int) -> Measurement:
+    return Measurement(case, rows, run, res.seconds, res.peak_rss_mb, res.maxrss_mb, loaded, res.cpu_seconds)
 
 
 def _failure_message(what: str, cmd: Sequence[str], result: ProcessResult) -> str:
@@ -463,7 +475,7 @@ class Runner:
             if res.returncode != 0:
                 raise BenchError(_failure_message("floor (pyarrow + pyiceberg)", cmd[:2] + ["<script>"], res))
             loaded = verify_rows(home, rows, "floor")
-            return Measurement("floor", rows, run, res.seconds, res.peak_rss_mb, res.maxrss_mb, loaded)
+            return measurement("floor", rows, run, res, loaded)
         finally:
             self._finish(run_dir)
 
@@ -484,7 +496,7 @@ class Runner:
                     msg += ", ".join(missing)
                 raise BenchError(msg)
             loaded = verify_rows(home, rows, "dativo_ingest run")
-            return Measurement("dativo_ingest", rows, run, res.seconds, res.peak_rss_mb, res.maxrss_mb, loaded)
+            return measurement("dativo_ingest", rows, run, res, loaded)
         finally:
             self._finish(run_dir)
 
@@ -503,7 +515,7 @@ class Runner:
             loaded = count_static_iceberg_rows(home / "warehouse" / NAMESPACE / TABLE, "dlt")
             if loaded != rows:
                 raise BenchError(f"dlt: its Iceberg table holds {loaded:,} rows, expected {rows:,}")
-            return Measurement("dlt", rows, run, res.seconds, res.peak_rss_mb, res.maxrss_mb, loaded)
+            return measurement("dlt", rows, run, res, loaded)
         finally:
             self._finish(run_dir)
 
@@ -522,7 +534,7 @@ def measure_once(case: CaseResult, fn: Any, csv_path: Path) -> None:
     case.runs.append(m)
     print(
         f"  {case.case:<14} {case.rows:>11,} rows  run {run}: {m.seconds:7.2f}s  "
-        f"peak RSS {m.peak_rss_mb:6.0f} MB (ru_maxrss {m.maxrss_mb:.0f} MB)"
+        f"CPU {m.cpu_seconds:6.2f}s  peak RSS {m.peak_rss_mb:6.0f} MB (ru_maxrss {m.maxrss_mb:.0f} MB)"
     )
 
 
@@ -543,7 +555,8 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def print_table(cases: list[CaseResult]) -> None:
-    header = ("case", "rows", "seconds", "rows/s", "peak RSS MB", "ru_maxrss MB", "ratio vs floor", "goal met")
+    header = ("case", "rows", "seconds", "rows/s", "CPU s", "peak RSS MB", "ru_maxrss MB", "ratio vs floor",
+              "goal met")
     body = []
     for c in cases:
         best = c.best_seconds
@@ -553,6 +566,7 @@ def print_table(cases: list[CaseResult]) -> None:
                 f"{c.rows:,}",
                 "FAILED" if c.error else _fmt(best, ".2f"),
                 _fmt(c.rows / best if best else None, ",.0f"),
+                _fmt(c.best_cpu_seconds, ".2f"),
                 _fmt(c.peak_rss_mb, ".0f"),
                 _fmt(c.maxrss_mb, ".0f"),
                 _fmt(c.ratio_vs_floor, ".2f"),

@@ -27,9 +27,8 @@ from tests.acceptance.test_db_exactly_once import (
     source_rows,
     start_run,
 )
+from tests.pg import URI, needs_postgres, psycopg, sql  # noqa: F401
 
-psycopg = pytest.importorskip("psycopg")
-URI = "postgresql://postgres@127.0.0.1:5432/test"
 #: the area's prefix, unique per run: parallel runs of the suite must not share the source table
 SCHEMA = f"dativo_faults_concurrent_{uuid.uuid4().hex[:8]}"
 ROWS = 60_000
@@ -148,22 +147,10 @@ def test_pyiceberg_blind_retry_is_off_also_on_tables_created_before(tmp_path):
 
 
 # -- two CLI runs at once ---------------------------------------------------------------------------------
-def _reachable() -> bool:
-    try:
-        psycopg.connect(URI, connect_timeout=3).close()
-        return True
-    except Exception:
-        return False
 
 
-needs_postgres = pytest.mark.skipif(not _reachable(), reason="PostgreSQL is not reachable on 127.0.0.1:5432 "
-                                                             "(start it with .ci/run)")
 
 
-def sql(statement: str) -> Any:
-    with psycopg.connect(URI, autocommit=True) as con:
-        cur = con.execute(statement)
-        return cur.fetchall() if cur.description else None
 
 
 @pytest.fixture

@@ -27,9 +27,8 @@ from typing import Any
 import pytest
 
 from tests.acceptance.helpers import catalog, make_project, write_yaml
+from tests.pg import URI, needs_postgres, psycopg, sql  # noqa: F401
 
-psycopg = pytest.importorskip("psycopg")
-URI = "postgresql://postgres@127.0.0.1:5432/test"
 #: the area's prefix, unique per run: parallel runs of the suite must not share the source table
 SCHEMA = f"dativo_faults_{uuid.uuid4().hex[:8]}"
 SEED = 20261127
@@ -40,22 +39,11 @@ POINTS = ["mid-read", "mid-stage", "before-commit", "after-commit"]
 COLUMNS = ("id", "customer", "amount", "qty", "note", "updated_at")
 
 
-def _reachable() -> bool:
-    try:
-        psycopg.connect(URI, connect_timeout=3).close()
-        return True
-    except Exception:
-        return False
 
 
-pytestmark = pytest.mark.skipif(not _reachable(), reason="PostgreSQL is not reachable on 127.0.0.1:5432 "
-                                                          "(start it with .ci/run)")
+pytestmark = needs_postgres
 
 
-def sql(statement: str) -> Any:
-    with psycopg.connect(URI, autocommit=True) as con:
-        cur = con.execute(statement)
-        return cur.fetchall() if cur.description else None
 
 
 @pytest.fixture

@@ -11,21 +11,9 @@ import pyarrow as pa
 import pytest
 
 from tests.acceptance.helpers import catalog, cli, make_project, table_rows, write_yaml
+from tests.pg import URI, needs_postgres, psycopg, sql  # noqa: F401
 
-psycopg = pytest.importorskip("psycopg")
-URI = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def _reachable() -> bool:
-    try:
-        psycopg.connect(URI, connect_timeout=3).close()
-        return True
-    except Exception:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _reachable(), reason="PostgreSQL is not reachable on 127.0.0.1:5432 "
-                                                          "(start it with .ci/run)")
+pytestmark = needs_postgres
 
 
 @pytest.fixture
@@ -38,9 +26,6 @@ def schema():
         con.execute(f"DROP SCHEMA {name} CASCADE")
 
 
-def sql(statement: str) -> None:
-    with psycopg.connect(URI, autocommit=True) as con:
-        con.execute(statement)
 
 
 def _project(tmp_path, schema_fields, source, *, port="5432"):

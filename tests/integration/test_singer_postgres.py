@@ -17,22 +17,15 @@ import pytest
 import yaml
 
 from tests.acceptance.helpers import REPO, cli, make_project, table_rows, write_yaml
+from tests.pg import URI, needs_postgres, psycopg  # noqa: F401
 
-psycopg = pytest.importorskip("psycopg")
-URI = "postgresql://postgres@127.0.0.1:5432/test"
 SCHEMA = "dativo_singer"
 JOB = REPO / "jobs/acme/postgres_orders_singer.yaml"
 
 
-def _reachable() -> bool:
-    try:
-        psycopg.connect(URI, connect_timeout=3).close()
-        return True
-    except Exception:
-        return False
 
 
-pytestmark = pytest.mark.skipif(not _reachable(), reason="PostgreSQL is not reachable on 127.0.0.1:5432")
+pytestmark = needs_postgres
 
 
 def connectors_cache() -> Path:
