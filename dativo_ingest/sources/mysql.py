@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import quote
 
 import pyarrow as pa
 
@@ -30,9 +29,11 @@ from dativo_ingest.errors import InfrastructureError, SourceError
 from dativo_ingest.sources.sql_common import (
     MYSQL,
     NUMBER,
+    Endpoint,
     SqlTable,
     base_select,
     build_select,
+    driver_text,
     with_commit_points,
 )
 from dativo_ingest.sqltext import quote_ident_mysql as quote_ident
@@ -52,27 +53,18 @@ TEMPORAL = {TIMESTAMP, DATE, NEWDATE, DATETIME}
 NUMERIC = {DECIMAL, NEWDECIMAL, 1, 2, 3, 4, 5, 8, 9, 13}  # + tiny, short, long, float, double, longlong, int24, year
 
 
-def _where(conn: dict[str, Any]) -> tuple[str, str, str, str]:
-    host = str(conn.get("host") or "127.0.0.1")
-    port = str(conn.get("port") or "3306")
-    return host, port, str(conn.get("user") or "root"), str(conn.get("database") or conn.get("dbname") or "")
+def _endpoint(conn: dict[str, Any]) -> Endpoint:
+    return Endpoint.of(conn, default_port="3306", default_user="root")
 
 
 def connection_url(conn: dict[str, Any]) -> str:
     """The connectorx URL (TCP, like the check: ``root@localhost`` and ``root@127.0.0.1`` may differ)."""
-    host, port, user, database = _where(conn)
-    password = str(conn.get("password") or "")
-    auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
-    return f"mysql://{auth}@{host}:{port}/{quote(database, safe='')}?prefer_socket=false"
+    return _endpoint(conn).url("mysql", str(conn.get("password") or ""), "prefer_socket=false")
 
 
 def _connect_error(conn: dict[str, Any], exc: Exception) -> InfrastructureError:
-    host, port, user, database = _where(conn)
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
-    text = " ".join(str(exc.args[-1] if exc.args else exc).split())
-    password = str(conn.get("password") or "")
-    if password:
-        text = text.replace(password, "***")
+    text = driver_text(str(exc.args[-1] if exc.args else exc), str(conn.get("password") or ""))
     if code in (1045, 1698):
         reason, fix = "access denied", "check MYSQL_USER / MYSQL_PASSWORD in the tenant's secrets"
     elif code == 1049:
@@ -84,19 +76,19 @@ def _connect_error(conn: dict[str, Any], exc: Exception) -> InfrastructureError:
         fix = "is the server running? check MYSQL_HOST / MYSQL_PORT or source.connection.host/port"
     else:
         reason, fix = (text[:200] or type(exc).__name__), "check source.connection and the tenant's secrets"
-    return InfrastructureError(f"cannot connect to MySQL at {host}:{port} as user '{user}', database "
-                               f"'{database}': {reason} ({fix})")
+    return _endpoint(conn).error("MySQL", reason, fix)
 
 
 def connect(conn: dict[str, Any]) -> Any:
     """A PyMySQL connection (session in UTC) with a short timeout, or a one-line ``InfrastructureError``."""
     import pymysql
 
-    host, port, user, database = _where(conn)
+    where = _endpoint(conn)
+    port = where.port
     try:
-        return pymysql.connect(host=host, port=int(port), user=user, password=str(conn.get("password") or ""),
-                               database=database or None, connect_timeout=CONNECT_TIMEOUT_S,
-                               init_command=UTC_SESSION, charset="utf8mb4")
+        return pymysql.connect(host=where.host, port=int(port), user=where.user,
+                               password=str(conn.get("password") or ""), database=where.database or None,
+                               connect_timeout=CONNECT_TIMEOUT_S, init_command=UTC_SESSION, charset="utf8mb4")
     except ValueError:
         raise InfrastructureError(f"MySQL: port '{port}' is not a number (fix MYSQL_PORT / "
                                   f"source.connection.port)") from None

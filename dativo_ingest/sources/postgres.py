@@ -12,12 +12,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
 
 import pyarrow as pa
 
 from dativo_ingest.errors import InfrastructureError, SourceError
-from dativo_ingest.sources.sql_common import NUMBER, SqlTable, base_select, build_select, with_commit_points
+from dativo_ingest.sources.sql_common import (
+    NUMBER,
+    Endpoint,
+    SqlTable,
+    base_select,
+    build_select,
+    driver_text,
+    with_commit_points,
+)
 from dativo_ingest.sqltext import quote_ident, quote_literal
 from dativo_ingest.stream import Checkpoint, Message
 
@@ -28,25 +35,16 @@ NUMERIC = {"int2", "int4", "int8", "numeric", "float4", "float8", "oid"}
 CONNECT_TIMEOUT_S = 10
 
 
-def _where(conn: dict[str, Any]) -> tuple[str, str, str, str]:
-    host = str(conn.get("host") or "127.0.0.1")
-    port = str(conn.get("port") or "5432")
-    return host, port, str(conn.get("user") or "postgres"), str(conn.get("database") or conn.get("dbname") or "")
+def _endpoint(conn: dict[str, Any]) -> Endpoint:
+    return Endpoint.of(conn, default_port="5432", default_user="postgres")
 
 
 def connection_uri(conn: dict[str, Any]) -> str:
-    host, port, user, database = _where(conn)
-    password = str(conn.get("password") or "")
-    auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
-    return f"postgresql://{auth}@{host}:{port}/{quote(database, safe='')}?connect_timeout={CONNECT_TIMEOUT_S}"
+    return _endpoint(conn).url("postgresql", str(conn.get("password") or ""), f"connect_timeout={CONNECT_TIMEOUT_S}")
 
 
 def _connect_error(conn: dict[str, Any], exc: Exception) -> InfrastructureError:
-    host, port, user, database = _where(conn)
-    text = " ".join(str(exc).split())
-    password = str(conn.get("password") or "")
-    if password:
-        text = text.replace(password, "***")
+    text = driver_text(str(exc), str(conn.get("password") or ""))
     low = text.lower()
     if "password authentication failed" in low or "no password supplied" in low:
         reason, fix = "authentication failed", "check POSTGRES_USER / POSTGRES_PASSWORD in the tenant's secrets"
@@ -59,8 +57,7 @@ def _connect_error(conn: dict[str, Any], exc: Exception) -> InfrastructureError:
         fix = "is the server running? check POSTGRES_HOST / POSTGRES_PORT or source.connection.host/port"
     else:
         reason, fix = (text[:200] or type(exc).__name__), "check source.connection and the tenant's secrets"
-    return InfrastructureError(f"cannot connect to PostgreSQL at {host}:{port} as user '{user}', database "
-                               f"'{database}': {reason} ({fix})")
+    return _endpoint(conn).error("PostgreSQL", reason, fix)
 
 
 def connect(conn: dict[str, Any]) -> Any:

@@ -6,17 +6,47 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dativo_ingest.errors import ConfigError
+from dativo_ingest.errors import ConfigError, InfrastructureError
 from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES
 from dativo_ingest.sqltext import quote_ident, quote_ident_mysql, quote_literal, quote_literal_mysql
 from dativo_ingest.stream import Batch, Checkpoint, Message
 
 #: a cursor value that is a plain number (compared as a number, not as text)
 NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a database is and who connects: what a connection error names (never the password)."""
+
+    host: str
+    port: str
+    user: str
+    database: str
+
+    @classmethod
+    def of(cls, conn: dict[str, Any], *, default_port: str, default_user: str) -> Endpoint:
+        return cls(str(conn.get("host") or "127.0.0.1"), str(conn.get("port") or default_port),
+                   str(conn.get("user") or default_user), str(conn.get("database") or conn.get("dbname") or ""))
+
+    def url(self, scheme: str, password: str, query: str) -> str:
+        auth = quote(self.user, safe="") + (":" + quote(password, safe="") if password else "")
+        return f"{scheme}://{auth}@{self.host}:{self.port}/{quote(self.database, safe='')}?{query}"
+
+    def error(self, product: str, reason: str, fix: str) -> InfrastructureError:
+        return InfrastructureError(f"cannot connect to {product} at {self.host}:{self.port} as user '{self.user}', "
+                                   f"database '{self.database}': {reason} ({fix})")
+
+
+def driver_text(text: str, password: str) -> str:
+    """A driver's error message on one line, the password (if it echoes it) masked."""
+    text = " ".join(text.split())
+    return text.replace(password, "***") if password else text
 
 
 @dataclass(frozen=True)
