@@ -1,6 +1,9 @@
 """Airbyte engine benchmarks (issue #4), one command from the repository root:
 
-    .venv/bin/python bench/airbyte.py [--records 1000000] [--live-count 100000] [--skip-pyairbyte]
+    .venv/bin/python bench/airbyte.py [--records 1000000] [--live-count 100000] [--skip-pyairbyte] [--replay-only]
+
+Each ``dativo_ingest run`` is timed by wall clock and by CPU seconds (its own and its children's, the connector
+included), with the 1-minute load average: on a shared machine the CPU figure is the steadier one.
 
 (a) replay: a recorded stream of RECORD messages (airbyte-source-faker's ``users``, 10 000 real records
     repeated with new ids, cached in bench/out/) replayed by the ``local`` launcher (``cat``) through
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -110,13 +114,19 @@ def project(tmp: Path, name: str, source: dict, engine_options: dict, write_mode
 def dativo_run(root: Path, job: Path, home: Path) -> tuple[float, dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATIVO_")}
     env.update(DATIVO_HOME=str(home), DATIVO_PROJECT_DIR=str(root), DATIVO_CONNECTORS_DIR=str(CACHE))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     out = subprocess.run([str(REPO / ".venv" / "bin" / "dativo_ingest"), "run", "--config", str(job)], cwd=root,
                          env=env, capture_output=True, text=True)
     seconds = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
         raise SystemExit(f"dativo_ingest run failed: {out.stderr[-2000:]}")
-    return seconds, json.loads(out.stdout.strip().splitlines()[-1])
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    #: CPU seconds of the run and everything it started (the connector too): steadier than wall on a shared machine
+    summary["_cpu_s"] = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2)
+    summary["_load"] = round(os.getloadavg()[0], 2)
+    return seconds, summary
 
 
 def bench_replay(records: int) -> dict:
@@ -130,7 +140,8 @@ def bench_replay(records: int) -> dict:
         seconds, summary = dativo_run(root, job, tmp / "home")
     assert summary["rows_written"] == records, summary
     return {"records": records, "seconds": round(seconds, 2), "records_per_s": round(records / seconds),
-            "goal_records_per_s": 300_000, "bytes": path.stat().st_size}
+            "cpu_s": summary["_cpu_s"], "records_per_cpu_s": round(records / summary["_cpu_s"]),
+            "load_avg_1m": summary["_load"], "goal_records_per_s": 300_000, "bytes": path.stat().st_size}
 
 
 def bench_live(count: int) -> dict:
@@ -192,10 +203,13 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--live-count", type=int, default=100_000)
     parser.add_argument("--skip-pyairbyte", action="store_true")
+    parser.add_argument("--replay-only", action="store_true", help="only (a)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     results = {"replay": bench_replay(args.records)}
     print("(a) replay:", results["replay"], flush=True)
+    if args.replay_only:
+        return
     results["live"] = bench_live(args.live_count)
     print("(b) live faker:", results["live"], flush=True)
     if not args.skip_pyairbyte:

@@ -34,6 +34,7 @@ from dativo_ingest.engines.airbyte_config import (
     validate_config,
 )
 from dativo_ingest.engines.airbyte_connector import AirbyteConnector, ConnectorFailed, FailureNotes, one_line
+from dativo_ingest.engines.airbyte_prefetch import run_ahead
 from dativo_ingest.engines.airbyte_records import INT, NUMBER, StreamColumns, column_kind
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES
@@ -69,7 +70,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 10_000
+BATCH_ROWS = 50_000
 BATCH_BYTES = 32 << 20
 HOLD_BYTES = 64 << 20
 _LEVELS = {"FATAL": "CRITICAL", "ERROR": "ERROR", "WARN": "WARNING", "WARNING": "WARNING", "INFO": "INFO",
@@ -336,8 +337,18 @@ class AirbyteEngine:
 def read_messages(connector: AirbyteConnector, args: list[str], buffers: RecordBuffers,
                   cursors: dict[str, str | None], *, control: tuple[Path, dict[str, Any], dict[str, Any]] | None = None
                   ) -> Iterator[Message]:
-    """Run ``read`` and translate its output (see the module docstring for what a failure commits)."""
-    return _Reader(connector, buffers, cursors, control).run(args)
+    """Run ``read`` and translate its output (see the module docstring for what a failure commits).
+
+    The reading and parsing run a little ahead of the caller, in a thread (``run_ahead``): the same messages
+    in the same order, while the caller stages the previous batch."""
+
+    def stop() -> None:  # the consumer stopped early: unblock the thread reading stdout
+        process = connector.process
+        if process is not None:
+            process.kill()
+
+    return run_ahead(_Reader(connector, buffers, cursors, control).run(args), stop=stop,
+                     name=f"airbyte-{connector.name}")
 
 
 class _Reader:
