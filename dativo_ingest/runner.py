@@ -26,6 +26,7 @@ from dativo_ingest.paths import scratch_dir
 from dativo_ingest.sinks.catalog import open_catalog
 from dativo_ingest.sinks.files import FileTarget, file_target
 from dativo_ingest.sinks.iceberg import IcebergSink
+from dativo_ingest.sinks.markdown_kv_iceberg import iceberg_sink_class
 from dativo_ingest.stage.deletes import DeletedKeys
 from dativo_ingest.stage.stage import SENSITIVE, CursorFilter, Stage, StageField, cursor_to_text, output_schema
 from dativo_ingest.stage.types import parse_type
@@ -133,7 +134,9 @@ class JobRun:
                                         primary_key=self.primary_key, write_mode=plan.write_mode)
         else:
             catalog = open_catalog(plan.target)
-            self.sink = IcebergSink(
+            sink_class = iceberg_sink_class(plan.target, data_columns=[f.name for f in self.fields],
+                                            section=plan.asset.name, job_path=plan.job_path)
+            self.sink = sink_class(
                 catalog, self.identifier, schema,
                 partitioning=self.partitioning, primary_key=self.primary_key, write_mode=plan.write_mode,
                 properties={"dativo.asset": plan.asset.name, "dativo.tenant": plan.tenant_id,

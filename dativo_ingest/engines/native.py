@@ -33,15 +33,32 @@ class NativeEngine:
                 state=state.streams,
                 skip_unchanged=skip_unchanged,
             )
+        if connector == "markdown_kv":
+            return _read_markdown_kv(plan, state)
         if connector in SQL_SOURCES:
             return _read_sql(plan, state)
         raise NotImplementedError(
-            f"the native engine has no '{connector}' source yet; available: csv, {', '.join(sorted(SQL_SOURCES))}"
+            f"the native engine has no '{connector}' source yet; available: csv, markdown_kv, "
+            f"{', '.join(sorted(SQL_SOURCES))}"
         )
 
 
 def default_stream(plan: JobPlan) -> str:
     return str(plan.asset.object or plan.asset.name)
+
+
+def _read_markdown_kv(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
+    from dativo_ingest.sources.markdown_kv import read_markdown_kv
+    from dativo_ingest.stage.types import parse_type
+
+    files = resolve_files(plan.source, project_root=plan.project_root, default_stream=default_stream(plan))
+    strategy = str((plan.source.get("incremental") or {}).get("strategy") or "file_modified_time").lower()
+    return read_markdown_kv(
+        files,
+        fields=[(f.name, parse_type(f.type).arrow) for f in plan.asset.fields],
+        state=state.streams,
+        skip_unchanged=plan.write_mode != "overwrite" and strategy not in FULL_REFRESH_STRATEGIES,
+    )
 
 
 def _read_sql(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:

@@ -161,3 +161,62 @@ def decode(text: str, schema: pa.Schema) -> pa.Table:
     rows = len(ids)
     arrays = [_from_text(pa.array(columns.get(f.name, [None] * rows), pa.string()), f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+# -- Markdown-KV in an Iceberg table (target.markdown_kv_storage.mode) --------------------------------------
+
+#: ``string``: one row per record {doc_id, content}; ``structured``: one row per non-null field
+#: {doc_id, section, key, value}. The run's system columns (``_dativo_*``, ``ingest_date``) follow either way.
+STORAGE_MODES = ("string", "structured")
+
+
+def storage_schema(mode: str, schema: pa.Schema, data_columns: Sequence[str]) -> pa.Schema:
+    """The Iceberg table's schema in ``mode``: the storage columns, then ``schema``'s non-data columns."""
+    head = ([pa.field("doc_id", pa.string(), nullable=False), pa.field("content", pa.string(), nullable=False)]
+            if mode == "string" else
+            [pa.field("doc_id", pa.string(), nullable=False), pa.field("section", pa.string()),
+             pa.field("key", pa.string(), nullable=False), pa.field("value", pa.string(), nullable=False)])
+    return pa.schema(head + [f for f in schema if f.name not in set(data_columns)])
+
+
+def _plain_text(column: pa.Array) -> pa.Array:
+    """A value as text, unquoted (the ``value`` column is a string: no escaping needed)."""
+    t = column.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return pc.cast(column, pa.string())
+    return _as_text(column)
+
+
+def to_storage(mode: str, table: pa.Table, data_columns: Sequence[str], id_columns: Sequence[str], *,
+               section: str, start: int = 0) -> pa.Table:
+    """Clean rows as the ``mode`` storage table (see ``storage_schema``); ids are ordinals from ``start`` when
+    the asset has no primary key."""
+    table = table.combine_chunks()
+    ids = doc_ids(table, id_columns, start)
+    rest = [n for n in table.column_names if n not in set(data_columns)]
+    if mode == "string":
+        content = encode(table.select(list(data_columns)), id_columns, start=start)
+        return pa.Table.from_arrays([ids, content] + [table.column(n) for n in rest],
+                                    names=["doc_id", "content", *rest])
+    ordinal = pc.subtract(pc.cumulative_sum(pc.cast(pc.is_valid(ids), pa.int64())), 1)  # 0 … n-1
+    rows, order, keys, values = [], [], [], []
+    for j, name in enumerate(data_columns):
+        column = table.column(name).combine_chunks()
+        present = pc.is_valid(column)
+        count = pc.sum(pc.cast(present, pa.int64())).as_py() or 0
+        if not count:
+            continue
+        rows.append(pc.filter(ordinal, present))
+        order.append(pa.repeat(pa.scalar(j, pa.int64()), count))
+        keys.append(pa.repeat(pa.scalar(name, pa.string()), count))
+        values.append(pc.filter(_plain_text(column), present))
+    if not rows:
+        return storage_schema(mode, table.schema, data_columns).empty_table()
+    long = pa.table({"row": pa.concat_arrays(rows), "j": pa.concat_arrays(order), "key": pa.concat_arrays(keys),
+                     "value": pa.concat_arrays(values)})
+    long = long.take(pc.sort_indices(long, [("row", "ascending"), ("j", "ascending")]))
+    row = long.column("row")
+    return pa.Table.from_arrays(
+        [pc.take(ids, row), pa.repeat(pa.scalar(section, pa.string()), long.num_rows), long.column("key"),
+         long.column("value")] + [pc.take(table.column(n), row) for n in rest],
+        names=["doc_id", "section", "key", "value", *rest])
