@@ -34,8 +34,8 @@ from dativo_ingest.engines.airbyte_config import (
     validate_config,
 )
 from dativo_ingest.engines.airbyte_connector import AirbyteConnector, ConnectorFailed, FailureNotes, one_line
-from dativo_ingest.engines.airbyte_prefetch import run_ahead
 from dativo_ingest.engines.airbyte_records import INT, NUMBER, StreamColumns, column_kind
+from dativo_ingest.engines.read_ahead import run_ahead
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES
 from dativo_ingest.launchers.base import Launcher

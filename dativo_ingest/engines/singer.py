@@ -4,7 +4,7 @@ Capability-driven: ``--about --format json`` when the tap's capabilities are not
 ``--discover`` once per settings hash (cached under ``$DATIVO_HOME/singer/catalogs``;
 ``--refresh-catalog`` forces it), the asset's selection written into the catalog's metadata and given
 with ``--catalog`` or ``--properties`` as the tap declares, ``--state`` from the committed envelope.
-The tap's stdout is read line by line (``protocol.singer``) into Arrow batches and checkpoints; a tap
+The tap's stdout is read in blocks (``protocol.singer``) into Arrow batches and checkpoints; a tap
 that breaks the protocol or exits non-zero fails the run with its last stderr lines, and nothing after
 its last STATE is committed (the runner commits only at checkpoints and at the end).
 """
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from dativo_ingest.engines.read_ahead import run_ahead
 from dativo_ingest.engines.singer_plugins import (
     TapPlugin,
     TapStream,
@@ -344,7 +345,8 @@ def _sync(tap: SingerTap, plan: JobPlan, envelope: StateEnvelope) -> Iterator[Me
     covered = True
     try:
         try:
-            for event in reader.read(proc.lines(), flush_at_end=False):
+            for event in run_ahead(reader.read_blocks(proc.blocks(), flush_at_end=False), stop=proc.kill,
+                                   name="singer-read-ahead"):
                 if isinstance(event, StateEvent):
                     covered = True
                 elif isinstance(event, RecordsEvent) and event.stream in ours:

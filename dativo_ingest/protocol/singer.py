@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import gzip
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import re
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,9 +192,11 @@ class _Buffer:
     schema: StreamSchema
     records: list[dict[str, Any]] = field(default_factory=list)
     nbytes: int = 0
-    #: RECORD lines kept undecoded (the fast path: parsed in bulk by pyarrow's JSON reader at flush)
+    #: runs of RECORD lines kept undecoded, each ending in a newline (the fast path: parsed in bulk by
+    #: pyarrow's JSON reader at flush), with the number of the run's first line and its line count
     raw: list[bytes] = field(default_factory=list)
     raw_lines: list[int] = field(default_factory=list)
+    raw_rows: int = 0
     #: records of the fast path not yet added to the reader's stats
     uncounted: int = 0
 
@@ -204,14 +207,16 @@ class _Buffer:
 
     @property
     def rows(self) -> int:
-        return len(self.records) + len(self.raw)
+        return len(self.records) + self.raw_rows
 
 
 #: how SDK taps (compact) and singer-python taps (spaced) start a RECORD line
 _RECORD_PREFIXES = (b'{"type":"RECORD","stream":"', b'{"type": "RECORD", "stream": "')
 _COMPACT, _SPACED = len(_RECORD_PREFIXES[0]), len(_RECORD_PREFIXES[1])
 _QUOTE = ord('"')
-_FAST_BLOCK = 1 << 24
+_FAST_BLOCK = 1 << 21
+_NEWLINE = ord("\n")
+_COALESCE = 1 << 18
 
 
 @dataclass
@@ -239,30 +244,58 @@ class SingerReader:
     """
 
     def __init__(self, *, batch_rows: int = DEFAULT_BATCH_ROWS, batch_bytes: int = DEFAULT_BATCH_BYTES,
-                 columns: Callable[[str], Iterable[str] | None] | None = None) -> None:
+                 columns: Callable[[str], Iterable[str] | None] | None = None, block_bytes: int = _COALESCE) -> None:
         self.batch_rows = batch_rows
+        self.block_bytes = block_bytes
         self.batch_bytes = batch_bytes
         self._columns = columns
         self.schemas: dict[str, StreamSchema] = {}
         self._buffers: dict[str, _Buffer] = {}
         #: buffers the fast path may fill, by the stream's name as it appears in a RECORD line
         self._raw_buffers: dict[bytes, _Buffer] = {}
+        #: by a RECORD line's start up to its stream name's closing quote: the regex matching a run of such lines
+        self._runs: dict[bytes, re.Pattern[bytes]] = {}
         self.stats = ReaderStats()
 
     # -- lines ------------------------------------------------------------------------------------------
     def read(self, lines: Iterable[bytes], *, flush_at_end: bool = True) -> Iterator[Event]:
         """Every event of ``lines``, then (unless told not to) the records still buffered."""
-        for n, line in enumerate(lines, self.stats.lines + 1):
-            self.stats.lines = n
-            if line.startswith(_RECORD_PREFIXES):
-                buffer = self._keep_raw(line, n)
-                if buffer is not None:
-                    if len(buffer.raw) >= self.batch_rows or buffer.nbytes >= self.batch_bytes:
-                        yield from self.flush(buffer.schema.stream)
-                    continue
-            yield from self._message(line, n)
+        return self.read_blocks((line if line.endswith(b"\n") else line + b"\n" for line in lines),
+                                flush_at_end=flush_at_end)
+
+    def read_blocks(self, blocks: Iterable[bytes], *, flush_at_end: bool = True) -> Iterator[Event]:
+        """Every event of ``blocks`` (stdout cut at line ends), then (unless told not to) the records still
+        buffered. Runs of RECORD lines of one flat stream are kept whole, without a Python step per line;
+        other lines go one by one. Blank lines are skipped and not counted. Small blocks (a tap flushing every
+        line) are joined up to 256 KiB first, so that the work per block is paid per many lines."""
+        pending: list[bytes] = []
+        held = 0
+        for block in blocks:
+            pending.append(block)
+            held += len(block)
+            if held >= self.block_bytes:
+                yield from self._block(pending[0] if len(pending) == 1 else b"".join(pending))
+                pending, held = [], 0
+        if pending:
+            yield from self._block(b"".join(pending))
         if flush_at_end:
             yield from self.flush()
+
+    def _block(self, block: bytes) -> Iterator[Event]:
+        pos, size = 0, len(block)
+        while pos < size:
+            if block.startswith(_RECORD_PREFIXES, pos):
+                end = yield from self._keep_run(block, pos)
+                if end > pos:
+                    pos = end
+                    continue
+            end = block.find(b"\n", pos) + 1 or size
+            line = block[pos:end]
+            pos = end
+            if line.isspace():
+                continue
+            self.stats.lines += 1
+            yield from self._message(line, self.stats.lines)
 
     def feed(self, line: bytes) -> Iterator[Event]:
         """The events of one line (``read`` does the same for many, faster)."""
@@ -319,23 +352,48 @@ class SingerReader:
             else:
                 continue
             buffer.records, buffer.raw, buffer.raw_lines = [], [], []
-            buffer.nbytes = 0
-            yield RecordsEvent(name, batch)
+            buffer.nbytes = buffer.raw_rows = 0
+            if batch.num_rows <= self.batch_rows:
+                yield RecordsEvent(name, batch)
+                continue
+            for offset in range(0, batch.num_rows, self.batch_rows):  # a run may overshoot by up to a block
+                yield RecordsEvent(name, batch.slice(offset, self.batch_rows))
 
     # -- the fast path -----------------------------------------------------------------------------------
-    def _keep_raw(self, line: bytes, n: int) -> _Buffer | None:
-        """Keep a RECORD line of a known stream undecoded; None: take the ordinary path."""
-        start = _COMPACT if line[8] == _QUOTE else _SPACED
-        end = line.find(b'"', start)
-        buffer = self._raw_buffers.get(line[start:end]) if end > 0 else None
+    def _keep_run(self, block: bytes, pos: int) -> Generator[Event, None, int]:
+        """Keep the run of RECORD lines of one known flat stream starting at ``pos`` undecoded; returns where
+        the run ends (``pos``: take the ordinary path for this line)."""
+        start = pos + (_COMPACT if block[pos + 8] == _QUOTE else _SPACED)
+        close = block.find(b'"', start)
+        newline = block.find(b"\n", start)
+        if close < 0 or 0 <= newline < close:
+            return pos
+        buffer = self._raw_buffers.get(block[start:close])
         if buffer is None or buffer.records:
-            return None
-        buffer.uncounted += 1
+            return pos
+        prefix = block[pos:close + 1]
+        rows = block.count(b"\n", pos)
+        if block.endswith(b"\n") and block.count(b"\n" + prefix, pos) == rows - 1:
+            end = len(block)  # the usual case: the rest of the block is the run (two counts, no regex)
+        else:
+            run = self._runs.get(prefix)
+            if run is None:
+                line = re.escape(prefix) + rb"[^\n]*(?:\n|\Z)"
+                run = self._runs[prefix] = re.compile(line + b"(?:" + line + b")*")
+            end = run.match(block, pos).end()  # type: ignore[union-attr]  # the prefix matches at pos
+            rows = block.count(b"\n", pos, end) + (block[end - 1] != _NEWLINE)
+        chunk = block[pos:end] if pos or end < len(block) else block
+        first = self.stats.lines + 1
+        self.stats.lines += rows
+        buffer.uncounted += rows
         if buffer.schema.columns:  # else a stream nobody wants: counted, skipped
-            buffer.raw.append(line)
-            buffer.raw_lines.append(n)
-            buffer.nbytes += len(line)
-        return buffer
+            buffer.raw.append(chunk if chunk.endswith(b"\n") else chunk + b"\n")
+            buffer.raw_lines.append(first)
+            buffer.raw_rows += rows
+            buffer.nbytes += len(chunk)
+            if buffer.raw_rows >= self.batch_rows or buffer.nbytes >= self.batch_bytes:
+                yield from self.flush(buffer.schema.stream)
+        return end
 
     def _parse_raw(self, buffer: _Buffer) -> pa.RecordBatch:
         """The buffered RECORD lines in one pyarrow JSON read; anything unusual goes the orjson way."""
@@ -352,7 +410,7 @@ class SingerReader:
                                                       unexpected_field_behavior="ignore"),
                 )
                 records = table.column("record")
-                if records.null_count == 0 and table.num_rows == len(buffer.raw):
+                if records.null_count == 0 and table.num_rows == buffer.raw_rows:
                     columns = records.combine_chunks().flatten()
                     batch = pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields))
             except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -360,7 +418,7 @@ class SingerReader:
         if batch is not None:
             return batch
         decoded = []
-        for raw, n in zip(buffer.raw, buffer.raw_lines, strict=True):
+        for raw, n in _numbered_lines(buffer.raw, buffer.raw_lines):
             try:
                 message = orjson.loads(raw)
             except orjson.JSONDecodeError:
@@ -466,6 +524,11 @@ class SingerReader:
             self.stats.records[stream] = self.stats.records.get(stream, 0) + batch.num_rows
             if batch.num_rows and buffer.schema.columns:
                 yield RecordsEvent(stream, batch)
+
+
+def _numbered_lines(runs: Sequence[bytes], firsts: Sequence[int]) -> Iterator[tuple[bytes, int]]:
+    for run, first in zip(runs, firsts, strict=True):
+        yield from zip(run.split(b"\n")[:-1], range(first, first + run.count(b"\n")), strict=True)
 
 
 def batch_file_path(url: str, line_no: int) -> Path:

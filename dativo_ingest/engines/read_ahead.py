@@ -1,9 +1,10 @@
 """Run a message generator ahead of its consumer, in one thread, so that parsing overlaps staging.
 
-The connector's stdout is parsed by Arrow and the batches are cast by DuckDB; both release the GIL, so on
-two cores the next batch is read while the runner stages and writes the previous one. Messages come out in
-the order the generator made them, and an exception it raises comes out after the messages before it — the
-same sequence the generator gives when iterated directly. At most ``depth`` messages wait in between.
+Used by the Airbyte and Singer engines: a connector's stdout is parsed by Arrow and the batches are cast by
+DuckDB; both release the GIL, so on two cores the next batch is read while the runner stages and writes the
+previous one. Messages come out in the order the generator made them, and an exception it raises comes out
+after the messages before it — the same sequence as when iterated directly, so "rows before a STATE are
+committed with it" still holds. At most ``depth`` messages wait in between.
 """
 
 from __future__ import annotations
