@@ -11,7 +11,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -210,6 +210,23 @@ def read_csv(
 
     ``state`` maps stream → that stream's committed state ({"files": {key: fingerprint}}).
     """
+    def read_one(file: CsvFile) -> Iterator[Message]:
+        if file.path.stat().st_size == 0:
+            log.warning("%s is empty", file.key)
+            return iter(())
+        return _read_one(file, column_names)
+
+    return read_changed_files(files, state, skip_unchanged, read_one)
+
+
+def read_changed_files(
+    files: Sequence[CsvFile],
+    state: dict[str, dict[str, Any]],
+    skip_unchanged: bool,
+    read_one: Callable[[CsvFile], Iterator[Message]],
+) -> Iterator[Message]:
+    """``read_one`` each file whose fingerprint (size, mtime) differs from the committed one, then a checkpoint
+    holding the stream's file fingerprints. ``state`` maps stream → {"files": {key: fingerprint}}."""
     seen: dict[str, dict[str, Any]] = {s: dict((st or {}).get("files") or {}) for s, st in state.items()}
     for file in files:
         files_state = seen.setdefault(file.stream, {})
@@ -217,10 +234,7 @@ def read_csv(
         if skip_unchanged and files_state.get(file.key) == fingerprint:
             log.info("skipping unchanged file %s", file.key)
             continue
-        if file.path.stat().st_size == 0:
-            log.warning("%s is empty", file.key)
-        else:
-            yield from _read_one(file, column_names)
+        yield from read_one(file)
         files_state[file.key] = fingerprint
         yield Checkpoint(file.stream, {"files": dict(files_state)})
 

@@ -28,8 +28,8 @@ import pyarrow.compute as pc
 
 from dativo_ingest.errors import SourceError
 from dativo_ingest.sinks.markdown_kv import DOC_PREFIX, _parse_key, _unquote
-from dativo_ingest.sources.csv import CsvFile, file_fingerprint
-from dativo_ingest.stream import Batch, Checkpoint, Message
+from dativo_ingest.sources.csv import CsvFile, read_changed_files
+from dativo_ingest.stream import Batch, Message
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +50,12 @@ def read_markdown_kv(
     """Yield batches (text columns), and a checkpoint after each file (state as the csv source keeps it)."""
     binary = {n.lower() for n, t in fields if pa.types.is_binary(t) or pa.types.is_large_binary(t)}
     want_doc_id = any(n == DOC_ID_FIELD for n, _ in fields)
-    seen: dict[str, dict[str, Any]] = {s: dict((st or {}).get("files") or {}) for s, st in state.items()}
-    for file in files:
-        files_state = seen.setdefault(file.stream, {})
-        fingerprint = file_fingerprint(file.path)
-        if skip_unchanged and files_state.get(file.key) == fingerprint:
-            log.info("skipping unchanged file %s", file.key)
-            continue
+
+    def read_one(file: CsvFile) -> Iterator[Message]:
         for data in _read_file(file, chunk_bytes, want_doc_id):
             yield Batch(file.stream, _decode_binary(data, binary, file.key), origin=file.key)
-        files_state[file.key] = fingerprint
-        yield Checkpoint(file.stream, {"files": dict(files_state)})
+
+    return read_changed_files(files, state, skip_unchanged, read_one)
 
 
 def _read_file(file: CsvFile, chunk_bytes: int, want_doc_id: bool) -> Iterator[pa.RecordBatch]:
