@@ -57,6 +57,17 @@ class Report:
     def ok(self) -> bool:
         return not any(f.status == "FAIL" for f in self.findings)
 
+    def judge_resume(self, incremental: list[str], *, older: str, passed: str) -> None:
+        """After the second read with the state: FAIL each incremental stream that returned records older than
+        the state (``older`` ends that message), else one PASS (``passed`` begins it)."""
+        for name in incremental:
+            stats = self.streams[name]
+            if stats.older_than_state:
+                self.add("resume", False, f"stream '{name}': {older.format(n=stats.older_than_state)}")
+        if not any(f.check == "resume" for f in self.findings):
+            resumed = ", ".join(f"{n}: {self.streams[n].resumed_records}" for n in incremental)
+            self.add("resume", True, f"{passed} ({resumed})")
+
     def to_dict(self) -> dict[str, Any]:
         return {"engine": self.engine, "connector": self.connector, "ok": self.ok,
                 "findings": [f.__dict__ for f in self.findings],
@@ -185,14 +196,9 @@ def airbyte_report(connector: str, *, project_root: Path, config_path: Path | No
                            + ("" if name in incremental else " (full refresh: a rerun reads everything)"))
         if incremental and state is not None and report.ok:
             _airbyte_read(conn, config, catalog, report, first=False, state=state)
-            for name in incremental:
-                stats = report.streams[name]
-                if stats.older_than_state:
-                    report.add("resume", False, f"stream '{name}': the read resumed from the state returned "
-                                                f"{stats.older_than_state} record(s) older than the state's cursor")
-            if not any(f.check == "resume" for f in report.findings):
-                resumed = ", ".join(f"{n}: {report.streams[n].resumed_records}" for n in incremental)
-                report.add("resume", True, f"a second read with the state returned only newer records ({resumed})")
+            report.judge_resume(
+                incremental, older="the read resumed from the state returned {n} record(s) older than the state's "
+                                   "cursor", passed="a second read with the state returned only newer records")
         elif incremental and state is None and report.ok:
             report.add("resume", False, "incremental streams but no STATE to resume from")
     return report

@@ -108,14 +108,9 @@ def singer_report(connector: str, *, project_root: Path, config_path: Path | Non
                                            f"STATE bookmark for it")
         if incremental and state and report.ok:
             _sync(tap, selected, capabilities, report, state)
-            for name in incremental:
-                stats = report.streams[name]
-                if stats.older_than_state:
-                    report.add("resume", False, f"stream '{name}': the sync from the state returned "
-                                                f"{stats.older_than_state} record(s) older than its bookmark")
-            if not any(f.check == "resume" for f in report.findings):
-                resumed = ", ".join(f"{n}: {report.streams[n].resumed_records}" for n in incremental)
-                report.add("resume", True, f"a second sync with the state returned no older records ({resumed})")
+            report.judge_resume(incremental, older="the sync from the state returned {n} record(s) older than its "
+                                                   "bookmark", passed="a second sync with the state returned no "
+                                                                      "older records")
         elif incremental and not state and report.ok:
             report.add("resume", False, "incremental streams but no STATE to resume from")
     return report
