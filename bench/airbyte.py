@@ -38,7 +38,7 @@ FAKER = "airbyte-source-faker==7.2.1"
 
 def faker_executable() -> Path:
     sys.path.insert(0, str(REPO))
-    from dativo_ingest.launchers.venv import VenvLauncher
+    from dativo_ingest.engines.launchers.venv import VenvLauncher
 
     launcher = VenvLauncher(FAKER, "source-faker", root=CACHE)
     launcher.ensure_ready()
@@ -100,7 +100,6 @@ def project(tmp: Path, name: str, source: dict, engine_options: dict, write_mode
         shutil.copytree(REPO / "registry", root / "registry")
         shutil.copytree(REPO / "connectors", root / "connectors")
         shutil.copytree(REPO / "assets" / "faker", root / "assets" / "faker")
-        shutil.copytree(REPO / "engines", root / "engines")
     job = root / "jobs" / "bench" / f"{name}.yaml"
     job.parent.mkdir(parents=True, exist_ok=True)
     job.write_text(json.dumps({

@@ -141,7 +141,6 @@ def project(tmp: Path) -> Path:
     if not root.exists():
         shutil.copytree(REPO / "registry", root / "registry")
         shutil.copytree(REPO / "connectors", root / "connectors")
-        shutil.copytree(REPO / "engines", root / "engines")
     return root
 
 
@@ -198,7 +197,7 @@ def bench_replay(records: int, repeat: int) -> dict:
 
 def tap_postgres() -> Path:
     sys.path.insert(0, str(REPO))
-    from dativo_ingest.launchers.venv import VenvLauncher
+    from dativo_ingest.engines.launchers.venv import VenvLauncher
 
     launcher = VenvLauncher(*TAP_POSTGRES, root=CACHE)
     launcher.ensure_ready()
@@ -224,7 +223,7 @@ def pg_table(rows: int) -> None:
 
 def bench_live(rows: int, repeat: int) -> dict:
     sys.path.insert(0, str(REPO))
-    from dativo_ingest.protocol.singer_catalog import Selection, select_streams
+    from dativo_ingest.engines.singer.catalog import Selection, select_streams
 
     pg_table(rows)
     exe = tap_postgres()

@@ -123,7 +123,7 @@ def run(
             typer.echo(f"ok (dry run): {plan.job_path} → {plan.tenant_id}.{plan.asset.name} "
                        f"[engine {plan.engine}, {plan.write_mode}, {plan.validation_mode}]")
         raise typer.Exit(EXIT_OK)
-    from dativo_ingest.job_pool import outcome_exit_code, outcome_summary, run_plans
+    from dativo_ingest.run.pool import outcome_exit_code, outcome_summary, run_plans
 
     def report(outcome: Any) -> None:  # errors are printed as they happen
         if isinstance(outcome.error, KeyboardInterrupt):
@@ -174,8 +174,8 @@ def discover(
     try:
         from dativo_ingest.config.connection import recipe_connection
         from dativo_ingest.config.loader import find_project_root
-        from dativo_ingest.sources.discover import discover as discover_tables
-        from dativo_ingest.sources.discover import draft_asset, find_table
+        from dativo_ingest.engines.native.sql.discover import discover as discover_tables
+        from dativo_ingest.engines.native.sql.discover import draft_asset, find_table
 
         if emit_asset and not table:
             raise DativoError("--emit-asset needs --table (the table to describe)")
@@ -228,7 +228,7 @@ def test_connector(
     """Run a connector through its whole protocol and report what does not conform (exit 2 if anything)."""
     try:
         from dativo_ingest.config.loader import find_project_root
-        from dativo_ingest.conformance import test_connector as run_checks
+        from dativo_ingest.engines.airbyte.conformance import test_connector as run_checks
 
         options = {k: v for k, v in {"launcher": launcher, "executable": executable}.items() if v}
         report = run_checks(engine, connector, project_root=find_project_root(Path.cwd() / "x.yaml"),

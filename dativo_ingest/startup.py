@@ -16,10 +16,10 @@ from pathlib import Path
 from dativo_ingest.config import discover_job_files, find_project_root, load_job_plan, load_registry
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.config.secrets import is_secret_name
+from dativo_ingest.engines.native.checks import check_source
 from dativo_ingest.errors import ConfigError, InfrastructureError
 from dativo_ingest.logs import redact, setup_logging
 from dativo_ingest.paths import dativo_home, state_dir
-from dativo_ingest.sources.checks import check_source
 
 log = logging.getLogger(__name__)
 

@@ -22,15 +22,15 @@ class Engine(Protocol):
 
 def get_engine(name: str) -> Engine:
     if name == "native":
-        from dativo_ingest.engines.native import NativeEngine
+        from dativo_ingest.engines.native.engine import NativeEngine
 
         return NativeEngine()
     if name == "airbyte":
-        from dativo_ingest.engines.airbyte import AirbyteEngine
+        from dativo_ingest.engines.airbyte.engine import AirbyteEngine
 
         return AirbyteEngine()
     if name in ("singer", "meltano"):
-        from dativo_ingest.engines.singer import SingerEngine
+        from dativo_ingest.engines.singer.engine import SingerEngine
 
         return SingerEngine()
     raise NotImplementedError(f"engine '{name}' is not implemented")

@@ -29,7 +29,7 @@ from dativo_ingest.logs import redact
 from dativo_ingest.orchestrator.config import ResolvedSchedule, Runner, load_runner, runner_config_path
 
 if TYPE_CHECKING:
-    from dativo_ingest.runner import RunResult
+    from dativo_ingest.run.job import RunResult
 
 TENANT_TAG = "dativo/tenant"
 SCHEDULE_TAG = "dativo/schedule"
@@ -65,7 +65,7 @@ class RunSettings:
 
 def execute_job(spec: JobSpec, settings: RunSettings) -> RunResult:
     """Run one job through the same code path as ``dativo_ingest run --config`` and return its ``RunResult``."""
-    from dativo_ingest.runner import run_job
+    from dativo_ingest.run.job import run_job
     from dativo_ingest.startup import startup_sequence
 
     startup = startup_sequence(config=spec.path, secrets_dir=settings.secrets_dir, mode=settings.mode,

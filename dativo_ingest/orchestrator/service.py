@@ -142,8 +142,8 @@ def child_env(runner: Runner) -> dict[str, str]:
 
 def _describe(runner: Runner, echo: Echo) -> list[str]:
     """Validate the definitions as the code server will load them; print the schedules; return the tenants."""
-    from dativo_ingest.job_pool import prepare_catalogs
     from dativo_ingest.orchestrator.build import build_definitions, job_specs, load_plans
+    from dativo_ingest.run.pool import prepare_catalogs
 
     plans = load_plans(runner)
     build_definitions(runner, plans)

@@ -18,7 +18,7 @@ from pyarrow import fs as pafs
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.errors import InfrastructureError
 from dativo_ingest.logs import redact
-from dativo_ingest.sinks.storage import CONNECT_TIMEOUT_S, ObjectStore
+from dativo_ingest.storage.stores import CONNECT_TIMEOUT_S, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,8 @@ _AZ_CODE = re.compile(r"Azure Error: \[(\w*)\]\s*(\d{3})?")
 
 def check_target(plan: JobPlan) -> None:
     """Can the job's target be reached and written? One line naming what failed and the fix."""
-    from dativo_ingest.sinks.catalog import choose_catalog
-    from dativo_ingest.sinks.files import FILE_TARGETS, file_target
+    from dativo_ingest.sinks.files.sink import FILE_TARGETS, file_target
+    from dativo_ingest.sinks.iceberg.catalog import choose_catalog
 
     kind = plan.target_connector
     if kind in FILE_TARGETS:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -329,12 +329,3 @@ def output_schema(fields: Sequence[StageField], *, add_ingest_date: bool) -> pa.
     if add_ingest_date and INGEST_DATE not in {f.name for f in fields}:
         out.append(pa.field(INGEST_DATE, pa.date32()))
     return pa.schema(out)
-
-
-def cursor_to_text(value: Any) -> str | None:
-    """How a cursor value is kept in state: ISO 8601 for dates and times, ``str`` otherwise."""
-    if value is None:
-        return None
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return str(value)

@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 
 from dativo_ingest.config.plan import JobPlan
-from dativo_ingest.sinks.catalog import open_catalog
-from dativo_ingest.sinks.iceberg import STATE_PROPERTY
+from dativo_ingest.sinks.iceberg.catalog import open_catalog
+from dativo_ingest.sinks.iceberg.sink import STATE_PROPERTY
 from dativo_ingest.state.envelope import StateEnvelope
 from dativo_ingest.state.mirror import mirror_path, remove_mirror
 

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from dativo_ingest.sinks.iceberg import ConcurrentCommitError, IcebergSink
+from dativo_ingest.sinks.iceberg.sink import ConcurrentCommitError, IcebergSink
 from tests.acceptance.helpers import REPO, catalog, make_project, write_yaml
 from tests.acceptance.test_db_exactly_once import (
     assert_same_rows,

@@ -25,8 +25,8 @@ def connectors_cache() -> Path:
 
 def install(name: str) -> dict[str, str]:
     """Install the manifest's connector ``name`` into the cache once; the env that points runs at it."""
-    from dativo_ingest.engines.airbyte_config import connector_entry
-    from dativo_ingest.launchers.choose import LauncherSpec, choose_launcher
+    from dativo_ingest.engines.airbyte.manifest import connector_entry
+    from dativo_ingest.engines.launchers.choose import LauncherSpec, choose_launcher
 
     entry = connector_entry(name, REPO)
     launcher = choose_launcher(LauncherSpec(package=entry.package, version=entry.version,

@@ -10,10 +10,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from dativo_ingest.engines.native.files.csv import CsvFile, CsvOptions
+from dativo_ingest.engines.native.files.markdown_kv import read_markdown_kv
 from dativo_ingest.errors import SourceError
-from dativo_ingest.sinks import markdown_kv
-from dativo_ingest.sources.csv import CsvFile, CsvOptions
-from dativo_ingest.sources.markdown_kv import read_markdown_kv
+from dativo_ingest.formats import markdown_kv
 from dativo_ingest.stream import Batch
 from tests.acceptance.helpers import cli, make_project, table_rows, write_yaml
 

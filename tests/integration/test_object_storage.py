@@ -16,7 +16,7 @@ from pyarrow import fs as pafs
 from pyiceberg.catalog import load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
 
-from dativo_ingest.sinks import markdown_kv
+from dativo_ingest.formats import markdown_kv
 from tests.acceptance.helpers import REPO, cli, make_project, table_rows, write_yaml
 from tests.servers import Azurite, SeaweedFS
 

@@ -11,9 +11,9 @@ import pytest
 from pyarrow import fs as pafs
 
 from dativo_ingest.errors import InfrastructureError
-from dativo_ingest.sinks.files import FileTarget
-from dativo_ingest.sinks.manifest import latest_manifest
-from dativo_ingest.sinks.storage import s3_store
+from dativo_ingest.sinks.files.manifest import latest_manifest
+from dativo_ingest.sinks.files.sink import FileTarget
+from dativo_ingest.storage.stores import s3_store
 from tests.acceptance.helpers import cli, make_project, write_yaml
 from tests.servers import Azurite
 

@@ -10,12 +10,12 @@ import pyarrow as pa
 import pytest
 
 from dativo_ingest.errors import ConfigError
-from dativo_ingest.sinks import markdown_kv
-from dativo_ingest.sinks.catalog import choose_catalog, nessie_rest_uri
-from dativo_ingest.sinks.files import FileTarget
-from dativo_ingest.sinks.manifest import latest_manifest
-from dativo_ingest.sinks.storage import azure_store, local_store, make_store, nested_store, store_block
+from dativo_ingest.formats import markdown_kv
+from dativo_ingest.sinks.files.manifest import latest_manifest
+from dativo_ingest.sinks.files.sink import FileTarget
+from dativo_ingest.sinks.iceberg.catalog import choose_catalog, nessie_rest_uri
 from dativo_ingest.stage.types import parse_type
+from dativo_ingest.storage.stores import azure_store, local_store, make_store, nested_store, store_block
 
 TYPES = ["string", "uuid", "integer", "long", "float", "double", "decimal(12,3)", "boolean", "date", "time",
          "timestamp", "timestamptz", "json", "binary"]

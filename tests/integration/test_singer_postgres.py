@@ -36,9 +36,9 @@ def connectors_cache() -> Path:
 @pytest.fixture(scope="module")
 def tap_env() -> dict[str, str]:
     """Install the job's tap once per machine (timed: the cold install is reported in the test log)."""
-    from dativo_ingest.launchers.venv import VenvLauncher
+    from dativo_ingest.engines.launchers.venv import VenvLauncher
 
-    plugins = yaml.safe_load((REPO / "engines/singer.yaml").read_text())["taps"]
+    plugins = yaml.safe_load((REPO / "dativo_ingest/engines/singer/singer.yaml").read_text())["taps"]
     tap = plugins["postgres"]
     launcher = VenvLauncher(tap["pip_url"], tap["executable"], root=connectors_cache())
     started = time.monotonic()

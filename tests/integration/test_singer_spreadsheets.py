@@ -20,9 +20,9 @@ JOB = REPO / "jobs/acme/csv_listening_history_singer.yaml"
 
 @pytest.fixture(scope="module")
 def tap_env() -> dict[str, str]:
-    from dativo_ingest.launchers.venv import VenvLauncher
+    from dativo_ingest.engines.launchers.venv import VenvLauncher
 
-    tap = yaml.safe_load((REPO / "engines/singer.yaml").read_text())["taps"]["csv"]
+    tap = yaml.safe_load((REPO / "dativo_ingest/engines/singer/singer.yaml").read_text())["taps"]["csv"]
     started = time.monotonic()
     VenvLauncher(tap["pip_url"], tap["executable"], root=connectors_cache()).ensure_ready()
     print(f"\n{tap['pip_url']}: ready in {time.monotonic() - started:.1f}s")

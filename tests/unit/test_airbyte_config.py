@@ -15,7 +15,7 @@ import pytest
 
 from dativo_ingest.config.expand import expand_vars
 from dativo_ingest.config.loader import load_recipe
-from dativo_ingest.engines.airbyte_config import (
+from dativo_ingest.engines.airbyte.manifest import (
     coerce_to_spec,
     connector_entry,
     load_manifest,
@@ -105,16 +105,16 @@ def test_job_options_override_the_manifest_and_add_raw_keys() -> None:
     entry = connector_entry("faker", REPO, {"version": "6.2.0", "launcher": "docker", "config": {"x": 1}})
     assert entry.version == "6.2.0" and entry.launcher == "docker"
     assert render_config(entry, {"count": 5}, overrides={"seed": 9}) == {"count": 5, "seed": 9}
-    path, connectors = load_manifest(REPO)
-    assert path == REPO / "engines" / "airbyte.yaml"
-    assert {"faker", "csv", "stripe", "hubspot", "google_sheets", "gdrive_csv"} <= set(connectors)
+    manifest = load_manifest(REPO)
+    assert manifest.path == REPO / "dativo_ingest" / "engines" / "airbyte" / "airbyte.yaml"
+    assert {"faker", "csv", "stripe", "hubspot", "google_sheets", "gdrive_csv"} <= set(manifest.entries)
 
 
 @pytest.mark.parametrize("name", ["stripe", "hubspot", "google_sheets", "gdrive_csv"])
 def test_the_snapshots_are_the_real_specs(name: str) -> None:
     """When the connector is installed in the per-machine cache, its real ``spec`` equals the snapshot."""
-    from dativo_ingest.engines.airbyte_connector import AirbyteConnector
-    from dativo_ingest.launchers.choose import LauncherSpec, choose_launcher
+    from dativo_ingest.engines.airbyte.connector import AirbyteConnector
+    from dativo_ingest.engines.launchers.choose import LauncherSpec, choose_launcher
     from tests.integration.test_airbyte_faker import connectors_cache
 
     entry = connector_entry(name, REPO)

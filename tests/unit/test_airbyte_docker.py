@@ -11,13 +11,13 @@ from typing import Any
 import orjson
 import pytest
 
-from dativo_ingest.engines.airbyte_config import connector_entry
-from dativo_ingest.engines.airbyte_connector import AirbyteConnector
+from dativo_ingest.engines.airbyte.connector import AirbyteConnector
+from dativo_ingest.engines.airbyte.manifest import connector_entry
+from dativo_ingest.engines.launchers.choose import LauncherSpec, choose_launcher
+from dativo_ingest.engines.launchers.docker import CONTAINER_WORKDIR, DockerLauncher, docker_sdk
+from dativo_ingest.engines.launchers.local import LocalLauncher
+from dativo_ingest.engines.launchers.venv import VenvLauncher
 from dativo_ingest.errors import ConfigError, InfrastructureError
-from dativo_ingest.launchers.choose import LauncherSpec, choose_launcher
-from dativo_ingest.launchers.docker import CONTAINER_WORKDIR, DockerLauncher, docker_sdk
-from dativo_ingest.launchers.local import LocalLauncher
-from dativo_ingest.launchers.venv import VenvLauncher
 
 REPO = Path(__file__).resolve().parents[2]
 

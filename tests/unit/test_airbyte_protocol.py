@@ -10,11 +10,9 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from dativo_ingest.engines.airbyte import RecordBuffers, configure_catalog, read_messages
-from dativo_ingest.engines.airbyte_connector import ConnectorFailed
-from dativo_ingest.engines.airbyte_records import JSON, TIMESTAMP, TIMESTAMP_TZ, StreamColumns, column_kind
-from dativo_ingest.errors import ConfigError
-from dativo_ingest.protocol.airbyte import (
+from dativo_ingest.engines.airbyte.connector import ConnectorFailed
+from dativo_ingest.engines.airbyte.engine import RecordBuffers, configure_catalog, read_messages
+from dativo_ingest.engines.airbyte.protocol import (
     AirbyteStream,
     ProtocolError,
     check_record,
@@ -22,8 +20,10 @@ from dativo_ingest.protocol.airbyte import (
     state_kind,
     stream_states,
 )
+from dativo_ingest.engines.airbyte.records import JSON, TIMESTAMP, TIMESTAMP_TZ, StreamColumns, column_kind
+from dativo_ingest.engines.airbyte.state import airbyte_checkpoints, airbyte_state_from_envelope
+from dativo_ingest.errors import ConfigError
 from dativo_ingest.state.envelope import StateEnvelope
-from dativo_ingest.state.translate import airbyte_checkpoints, airbyte_state_from_envelope
 from dativo_ingest.stream import Batch, Checkpoint, Log, Trace
 
 USERS = AirbyteStream.from_dict({

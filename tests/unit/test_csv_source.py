@@ -3,8 +3,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from dativo_ingest.engines.native.files.csv import CsvOptions, read_csv, resolve_files
 from dativo_ingest.errors import ConfigError, SourceError
-from dativo_ingest.sources.csv import CsvOptions, read_csv, resolve_files
 from dativo_ingest.stream import Batch, Checkpoint, Rejected
 
 

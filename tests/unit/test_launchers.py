@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from dativo_ingest.engines.launchers import LocalLauncher, VenvLauncher
+from dativo_ingest.engines.launchers.venv import MARKER, venv_slug
 from dativo_ingest.errors import InfrastructureError
-from dativo_ingest.launchers import LocalLauncher, VenvLauncher
-from dativo_ingest.launchers.venv import MARKER, venv_slug
 
 
 def test_venv_slug_names_package_and_version() -> None:

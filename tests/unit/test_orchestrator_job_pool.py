@@ -10,10 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from dativo_ingest import job_pool
 from dativo_ingest.errors import SourceError
-from dativo_ingest.job_pool import outcome_exit_code, outcome_summary, run_plans
-from dativo_ingest.runner import RunResult
+from dativo_ingest.run import pool as job_pool
+from dativo_ingest.run.job import RunResult
+from dativo_ingest.run.pool import outcome_exit_code, outcome_summary, run_plans
 
 
 def _plan(name: str, tenant: str = "acme") -> SimpleNamespace:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dativo_ingest.engines.read_ahead import run_ahead
+from dativo_ingest.engines.common.read_ahead import run_ahead
 
 
 def test_items_in_order_then_the_exception() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from dativo_ingest.protocol.singer import RecordsEvent, SingerProtocolError, SingerReader, StateEvent
+from dativo_ingest.engines.singer.protocol import RecordsEvent, SingerProtocolError, SingerReader, StateEvent
 
 FLAT = {"type": "SCHEMA", "stream": "s", "schema": {"properties": {
     "id": {"type": "integer"}, "name": {"type": ["string", "null"]}}}}

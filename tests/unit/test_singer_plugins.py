@@ -9,8 +9,8 @@ import pytest
 
 from dativo_ingest.config.loader import load_job_plan
 from dativo_ingest.engines import get_engine
-from dativo_ingest.engines.singer import SingerEngine
-from dativo_ingest.engines.singer_plugins import TapStream, resolve_tap, tap_config, tap_streams
+from dativo_ingest.engines.singer.engine import SingerEngine
+from dativo_ingest.engines.singer.plugins import TapStream, resolve_tap, tap_config, tap_streams
 from dativo_ingest.errors import ConfigError
 from tests.acceptance.helpers import REPO, write_yaml
 

@@ -9,7 +9,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dativo_ingest.protocol.singer import (
+from dativo_ingest.engines.singer.catalog import (
+    Selection,
+    apply_metadata_rules,
+    apply_select_rules,
+    select_streams,
+    selected_stream_ids,
+    stream_metadata,
+)
+from dativo_ingest.engines.singer.protocol import (
     ActivateVersionEvent,
     RecordsEvent,
     SchemaEvent,
@@ -17,14 +25,6 @@ from dativo_ingest.protocol.singer import (
     SingerReader,
     StateEvent,
     StreamSchema,
-)
-from dativo_ingest.protocol.singer_catalog import (
-    Selection,
-    apply_metadata_rules,
-    apply_select_rules,
-    select_streams,
-    selected_stream_ids,
-    stream_metadata,
 )
 
 SCHEMA = {"type": "SCHEMA", "stream": "s", "key_properties": ["id"], "bookmark_properties": ["ts"], "schema": {

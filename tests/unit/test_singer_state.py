@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dativo_ingest.state.envelope import StateEnvelope
-from dativo_ingest.state.translate import (
-    cursor_is_after,
+from dativo_ingest.engines.singer.state import (
     singer_bookmark,
     singer_state_from_envelope,
     singer_stream_state,
 )
+from dativo_ingest.state.cursor import cursor_after as cursor_is_after
+from dativo_ingest.state.envelope import StateEnvelope
 
 BOOKMARK = {"replication_key": "updated_at", "replication_key_value": "2024-01-03T00:00:00.000000+00:00"}
 

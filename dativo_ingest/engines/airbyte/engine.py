@@ -1,0 +1,510 @@
+"""The Airbyte engine: run a real Airbyte source connector and turn its messages into the normalised stream.
+
+spec → (config mapped by ``engines/airbyte.yaml``, checked against the spec) → discover → a
+ConfiguredAirbyteCatalog built from the asset → ``read`` with the state translated from the envelope.
+
+RECORDs are gathered per stream into Arrow batches (``batch_rows`` rows or ``batch_bytes`` of input,
+typed from the stream's JSON schema, see ``airbyte_records``). A stream's rows are held back until the
+connector's next STATE for that stream (up to ``hold_bytes`` of Arrow data, then they are passed on),
+so that when the connector fails — a TRACE ERROR, a non-zero exit, an invalid message — every row the
+runner has seen is covered by a checkpoint: the runner commits exactly the rows before the last STATE,
+and nothing after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pyarrow as pa
+
+from dativo_ingest.engines.airbyte.connector import AirbyteConnector, ConnectorFailed, FailureNotes, one_line
+from dativo_ingest.engines.airbyte.manifest import (
+    ConnectorEntry,
+    apply_control_config,
+    coerce_to_spec,
+    connector_entry,
+    control_path,
+    render_config,
+    save_control_config,
+    secret_values,
+    validate_config,
+)
+from dativo_ingest.engines.airbyte.protocol import (
+    CONTROL,
+    FULL_REFRESH,
+    INCREMENTAL,
+    LOG,
+    RECORD,
+    STATE,
+    STATE_STREAM,
+    TRACE,
+    AirbyteStream,
+    ConfiguredCatalog,
+    ConfiguredStream,
+    ProtocolError,
+    check_record,
+    control_config,
+    parse_message,
+    state_kind,
+    stream_states,
+)
+from dativo_ingest.engines.airbyte.records import INT, NUMBER, StreamColumns, column_kind
+from dativo_ingest.engines.airbyte.state import airbyte_checkpoints, airbyte_state_from_envelope
+from dativo_ingest.engines.common.read_ahead import run_ahead
+from dativo_ingest.engines.launchers.base import Launcher
+from dativo_ingest.engines.launchers.choose import LauncherSpec, choose_launcher
+from dativo_ingest.errors import ConfigError
+from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES
+from dativo_ingest.logs import redact
+from dativo_ingest.paths import dativo_home, scratch_dir
+from dativo_ingest.stream import Batch, Log, Message, Trace
+
+if TYPE_CHECKING:
+    from dativo_ingest.config.plan import JobPlan
+    from dativo_ingest.state.envelope import StateEnvelope
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 50_000
+BATCH_BYTES = 32 << 20
+HOLD_BYTES = 64 << 20
+_LEVELS = {"FATAL": "CRITICAL", "ERROR": "ERROR", "WARN": "WARNING", "WARNING": "WARNING", "INFO": "INFO",
+           "DEBUG": "DEBUG", "TRACE": "DEBUG"}
+
+
+# -- choosing and configuring the connector ----------------------------------------------------------------
+
+
+def engine_options(plan: JobPlan) -> dict[str, Any]:
+    """``engine.options.airbyte`` of the recipe ⊕ job (see ``JobPlan.engine_options``)."""
+    options = plan.engine_options.get("airbyte") if isinstance(plan.engine_options, dict) else None
+    if options is not None and not isinstance(options, dict):
+        raise ConfigError(plan.job_path, "must be a mapping", field="engine.options.airbyte",
+                          fix="give launcher, package, version, image, executable, config, batch_rows")
+    return dict(options or {})
+
+
+def make_launcher(entry: ConnectorEntry, *, docker_client: Any = None, field_prefix: str = "engine.options.airbyte"
+                  ) -> Launcher:
+    return choose_launcher(LauncherSpec(
+        launcher=entry.launcher, package=entry.package, version=entry.version, executable=entry.executable,
+        image=entry.image, prefix=entry.prefix, network=entry.network, path=entry.path, field_prefix=field_prefix,
+    ), docker_client=docker_client)
+
+
+def wanted_streams(plan: JobPlan) -> list[str]:
+    """``source.objects``, else the object of the first source file, else the asset's ``object`` (or name)."""
+    objects = plan.source.get("objects")
+    if objects:
+        return [str(o) for o in objects]
+    files = plan.source.get("files") or []
+    if files and isinstance(files[0], dict) and files[0].get("object"):
+        return [str(files[0]["object"])]
+    return [str(plan.asset.object or plan.asset.name)]
+
+
+def template_context(plan: JobPlan) -> dict[str, Any]:
+    """Names a config template may use besides the connection's keys: ``stream`` and ``file``."""
+    context: dict[str, Any] = {"stream": wanted_streams(plan)[0]}
+    files = plan.source.get("files") or []
+    path = (files[0].get("path") if files and isinstance(files[0], dict) else None) or plan.source.get("path")
+    if path:
+        p = Path(str(path))
+        context["file"] = str(p if p.is_absolute() else (plan.project_root / p).resolve())
+    return context
+
+
+# -- the configured catalog --------------------------------------------------------------------------------
+
+
+def configure_catalog(streams: list[AirbyteStream], wanted: list[str] | None, *, incremental: bool = True,
+                      cursor_field: str | None = None, primary_key: list[str] | None = None,
+                      fields: list[str] | None = None, write_mode: str = "append",
+                      where: Path | str | None = None) -> ConfiguredCatalog:
+    """The streams to read, each incremental when it supports it (and ``incremental``), with cursor and key.
+
+    ``cursor_field`` / ``primary_key`` / ``fields`` come from the asset and job; a stream's own
+    (source-defined) cursor wins, and its default cursor and key are used when the job gives none.
+    ``fields`` narrows each stream's JSON schema to the selected properties.
+    """
+    by_name = {s.name: s for s in streams}
+    names = wanted if wanted else [s.name for s in streams]
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ConfigError(where, f"stream(s) {', '.join(unknown)} not in the connector's catalog "
+                          f"(available: {', '.join(sorted(by_name)) or 'none'})", field="source.objects",
+                          fix="name streams the connector discovers, in source.objects or the asset's object")
+    out: list[ConfiguredStream] = []
+    for name in names:
+        stream = by_name[name]
+        props = stream.properties
+        lower = {k.lower(): k for k in props}
+        cursor: list[str] = []
+        if stream.source_defined_cursor:
+            cursor = list(stream.default_cursor_field)
+        elif cursor_field:
+            cursor = [lower.get(cursor_field.lower(), cursor_field)]
+        else:
+            cursor = list(stream.default_cursor_field)
+        sync_mode = INCREMENTAL if incremental and stream.supports_incremental and \
+            (cursor or stream.source_defined_cursor) else FULL_REFRESH
+        key: list[list[str]] = []
+        if primary_key and all(k.lower() in lower for k in primary_key):
+            key = [[lower[k.lower()]] for k in primary_key]
+        elif stream.source_defined_primary_key:
+            key = [list(p) for p in stream.source_defined_primary_key]
+        destination = "overwrite" if write_mode == "overwrite" else "append_dedup" if key and write_mode == "merge" \
+            else "append"
+        schema = None
+        if fields and props:
+            keep = {lower[f.lower()] for f in fields if f.lower() in lower}
+            keep |= {c for c in cursor if c in props} | {p[0] for p in key if p and p[0] in props}
+            if keep:
+                schema = {**stream.json_schema, "properties": {k: v for k, v in props.items() if k in keep}}
+        out.append(ConfiguredStream(stream, sync_mode=sync_mode, destination_sync_mode=destination,
+                                    cursor_field=cursor if sync_mode == INCREMENTAL else [],
+                                    primary_key=key, json_schema=schema))
+    return ConfiguredCatalog(out)
+
+
+def cursor_fields(catalog: ConfiguredCatalog) -> dict[str, str | None]:
+    return {s.stream.name: (s.cursor_field[0] if s.cursor_field else
+                            (s.stream.default_cursor_field[0] if s.stream.default_cursor_field else None))
+            for s in catalog.streams}
+
+
+def numeric_cursors(catalog: ConfiguredCatalog) -> frozenset[str]:
+    out = set()
+    for name, field in cursor_fields(catalog).items():
+        stream = catalog.by_name()[name].stream
+        if field and column_kind(stream.properties.get(field)) in (INT, NUMBER):
+            out.add(name)
+    return frozenset(out)
+
+
+# -- reading -----------------------------------------------------------------------------------------------
+
+
+def catalog_cache(entry: ConnectorEntry, config: dict[str, Any]) -> Path:
+    """Where the discovered catalog of this connector (package, version, image, executable) and config is kept."""
+    key = orjson.dumps([entry.package, entry.version, entry.image, entry.executable, config],
+                       option=orjson.OPT_SORT_KEYS)
+    return dativo_home() / "airbyte" / "catalogs" / f"{entry.name}-{hashlib.sha256(key).hexdigest()[:16]}.json"
+
+
+def discover_cached(connector: AirbyteConnector, entry: ConnectorEntry, config: dict[str, Any], wanted: list[str],
+                    *, fields: Sequence[str] = (), refresh: bool = False) -> list[AirbyteStream]:
+    """``discover``, once per connector and config: the catalog is kept (no secrets in it, only a hash of the
+    config in its name) and discovered again when a wanted stream or one of the asset's ``fields`` is missing
+    from it (a file that gained a column), or ``refresh`` is asked (``run --refresh-catalog``)."""
+    path = catalog_cache(entry, config)
+    if not refresh and path.is_file():
+        try:
+            streams = {s.name: s for s in (AirbyteStream.from_dict(d) for d in orjson.loads(path.read_bytes()))}
+            if all(w in streams and {f.lower() for f in fields} <= {p.lower() for p in streams[w].properties}
+                   for w in wanted):
+                return list(streams.values())
+        except (orjson.JSONDecodeError, ProtocolError, TypeError):
+            pass
+    streams = connector.discover(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(orjson.dumps([s.raw for s in streams]))
+    tmp.replace(path)
+    return streams
+
+
+class RecordBuffers:
+    """Per stream: records gathered into Arrow batches, held back until the stream's next STATE."""
+
+    def __init__(self, columns: dict[str, StreamColumns], *, batch_rows: int, batch_bytes: int,
+                 hold_bytes: int) -> None:
+        self.columns = columns
+        self.batch_rows = batch_rows
+        self.batch_bytes = batch_bytes
+        self.hold_bytes = hold_bytes
+        self.rows: dict[str, list[bytes]] = {s: [] for s in columns}
+        self.row_bytes: dict[str, int] = dict.fromkeys(columns, 0)
+        self.row_count: dict[str, int] = dict.fromkeys(columns, 0)
+        self.held: dict[str, list[pa.RecordBatch]] = {s: [] for s in columns}
+        self.held_bytes: dict[str, int] = dict.fromkeys(columns, 0)
+        #: streams with rows passed on since their last STATE (not covered by a checkpoint)
+        self.dirty: set[str] = set()
+        self.records: dict[str, int] = dict.fromkeys(columns, 0)
+
+    def add(self, stream: str, lines: bytes, count: int) -> Iterator[Batch]:
+        """``count`` RECORD lines of ``stream``, raw: they are parsed with the rest of their batch, by Arrow."""
+        self.rows[stream].append(lines)
+        self.records[stream] += count
+        self.row_count[stream] += count
+        self.row_bytes[stream] += len(lines)
+        if self.row_count[stream] >= self.batch_rows or self.row_bytes[stream] >= self.batch_bytes:
+            self._seal(stream)
+            if self.held_bytes[stream] >= self.hold_bytes:  # memory stays bounded: pass them on uncovered
+                self.dirty.add(stream)
+                yield from self._release(stream)
+
+    def _seal(self, stream: str) -> None:
+        rows = self.rows[stream]
+        if rows:
+            batch = self.columns[stream].from_lines(rows)
+            self.held[stream].append(batch)
+            self.held_bytes[stream] += batch.nbytes
+            self.rows[stream] = []
+            self.row_bytes[stream] = 0
+            self.row_count[stream] = 0
+
+    def _release(self, stream: str) -> Iterator[Batch]:
+        for batch in self.held[stream]:
+            yield Batch(stream, batch)
+        self.held[stream] = []
+        self.held_bytes[stream] = 0
+
+    def flush(self, stream: str) -> Iterator[Batch]:
+        """Everything of ``stream`` so far: a STATE of it (or the end of the read) covers them."""
+        self._seal(stream)
+        yield from self._release(stream)
+        self.dirty.discard(stream)
+
+    def flush_all(self) -> Iterator[Batch]:
+        for stream in list(self.columns):
+            yield from self.flush(stream)
+
+
+class AirbyteEngine:
+    name = "airbyte"
+
+    def __init__(self, *, docker_client: Any = None) -> None:
+        self.docker_client = docker_client
+
+    def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
+        options = engine_options(plan)
+        entry = connector_entry(plan.source_connector, plan.project_root, options, job_path=plan.job_path)
+        launcher = make_launcher(entry, docker_client=self.docker_client)
+        return self._read(plan, state, entry, launcher, options)
+
+    def _read(self, plan: JobPlan, state: StateEnvelope, entry: ConnectorEntry, launcher: Launcher,
+              options: dict[str, Any]) -> Iterator[Message]:
+        connector = AirbyteConnector(entry.name, launcher, redact=_redactor(plan), scratch=scratch_dir())
+        try:
+            yield from self._run(plan, state, entry, connector, options)
+        finally:
+            connector.close()
+
+    def _run(self, plan: JobPlan, state: StateEnvelope, entry: ConnectorEntry, connector: AirbyteConnector,
+             options: dict[str, Any]) -> Iterator[Message]:
+        connection = dict(plan.source.get("connection") or {})
+        spec = connector.spec()
+        mapped = coerce_to_spec(render_config(entry, connection, extra=template_context(plan),
+                                              overrides=options.get("config")), spec)
+        control_file = control_path(plan.tenant_id, plan.job_name)
+        config, kept = apply_control_config(control_file, mapped)
+        validate_config(config, spec, connector=entry.name, path=plan.job_path)
+        redact.add(secret_values(config, spec))
+        if kept:
+            yield Log("INFO", f"{entry.name}: using the config the connector updated earlier ({control_file})")
+
+        incremental_cfg = dict(plan.source.get("incremental") or {})
+        strategy = str(incremental_cfg.get("strategy") or "").lower()
+        full_refresh = plan.write_mode == "overwrite" or strategy in FULL_REFRESH_STRATEGIES
+        refresh = bool(plan.engine_options.get("refresh_catalog") or options.get("refresh_catalog"))
+        catalog = configure_catalog(
+            discover_cached(connector, entry, config, wanted_streams(plan), fields=plan.asset.field_names,
+                            refresh=refresh),
+            wanted_streams(plan), incremental=not full_refresh,
+            cursor_field=incremental_cfg.get("cursor_field"), primary_key=list(plan.asset.primary_key),
+            fields=plan.asset.field_names, write_mode=plan.write_mode, where=plan.job_path)
+        cursors = cursor_fields(catalog)
+        state_doc = None if full_refresh else airbyte_state_from_envelope(
+            state, [(s.stream.name, s.stream.namespace, cursors[s.stream.name]) for s in catalog.streams],
+            numeric_cursors=numeric_cursors(catalog))
+        columns = {s.stream.name: StreamColumns(s.stream.json_schema, plan.asset.field_names) for s in catalog.streams}
+        buffers = RecordBuffers(columns, batch_rows=int(options.get("batch_rows") or BATCH_ROWS),
+                                batch_bytes=int(options.get("batch_bytes") or BATCH_BYTES),
+                                hold_bytes=int(options.get("hold_bytes") or HOLD_BYTES))
+        log.info("airbyte %s: reading %s (%s)", entry.name,
+                 ", ".join(f"{s.stream.name} [{s.sync_mode}]" for s in catalog.streams),
+                 "resuming from state" if state_doc is not None else "from the beginning")
+        args = connector.read_args(config, catalog.to_json(), state_doc)
+        yield from read_messages(connector, args, buffers, cursors, control=(control_file, mapped, config))
+
+
+def read_messages(connector: AirbyteConnector, args: list[str], buffers: RecordBuffers,
+                  cursors: dict[str, str | None], *, control: tuple[Path, dict[str, Any], dict[str, Any]] | None = None
+                  ) -> Iterator[Message]:
+    """Run ``read`` and translate its output (see the module docstring for what a failure commits).
+
+    The reading and parsing run a little ahead of the caller, in a thread (``run_ahead``): the same messages
+    in the same order, while the caller stages the previous batch."""
+
+    def stop() -> None:  # the consumer stopped early: unblock the thread reading stdout
+        process = connector.process
+        if process is not None:
+            process.kill()
+
+    return run_ahead(_Reader(connector, buffers, cursors, control).run(args), stop=stop,
+                     name=f"airbyte-{connector.name}")
+
+
+class _Reader:
+    """One ``read``: stdout comes in blocks of whole lines; a block of nothing but one stream's RECORDs (the
+    common case) goes to the buffers whole, without a Python step per line."""
+
+    def __init__(self, connector: AirbyteConnector, buffers: RecordBuffers, cursors: dict[str, str | None],
+                 control: tuple[Path, dict[str, Any], dict[str, Any]] | None) -> None:
+        self.connector = connector
+        self.name = connector.name
+        self.buffers = buffers
+        self.cursors = cursors
+        self.control = control
+        self.notes = FailureNotes()
+        self.ignored: set[str] = set()
+        self.junk = 0
+
+    def failed(self, reason: str) -> ConnectorFailed:
+        return ConnectorFailed(one_line(f"airbyte connector '{self.name}' failed: {reason}", self.connector.redact),
+                               commit_checkpointed=not self.buffers.dirty)
+
+    def run(self, args: list[str]) -> Iterator[Message]:
+        buffers = self.buffers
+        for block in self.connector.read_blocks(args):
+            head = record_prefix(block)
+            if head is not None and head[0] in buffers.columns and block.endswith(b"\n"):
+                lines = block.count(b"\n")
+                if block.count(b"\n" + head[1]) == lines - 1:  # every line: a RECORD of this stream
+                    yield from self.records(head[0], block, lines)
+                    continue
+            for raw in block.splitlines(keepends=True):
+                if raw.strip():
+                    yield from self.line(raw)
+        rc, stderr = self.connector.finish()
+        if rc != 0:
+            raise self.failed(self.notes.reason(rc, stderr))
+        try:
+            yield from buffers.flush_all()
+        except ProtocolError as exc:
+            raise self.failed(f"it sent an invalid RECORD message: {exc}") from None
+        if self.junk:
+            yield Log("WARNING", f"{self.name}: {self.junk} line(s) on stdout were not Airbyte messages and were "
+                                 "ignored")
+
+    def records(self, stream: str, lines: bytes, count: int) -> Iterator[Message]:
+        try:
+            yield from self.buffers.add(stream, lines, count)
+        except ProtocolError as exc:
+            raise self.failed(f"it sent an invalid RECORD message: {exc}") from None
+
+    def line(self, raw: bytes) -> Iterator[Message]:
+        head = record_prefix(raw)
+        if head is not None and head[0] in self.buffers.columns:
+            yield from self.records(head[0], raw, 1)
+            return
+        message = parse_message(raw)
+        if message is None:
+            self.junk += 1
+            self.notes.junk = raw.decode("utf-8", "replace").strip()
+            if self.junk <= 3:
+                text = one_line(raw.decode("utf-8", "replace"))[:200]
+                yield Log("WARNING", f"{self.name}: not an Airbyte message, ignored: {text}")
+            return
+        kind = message["type"]
+        try:
+            yield from self.message(kind, message)
+        except ProtocolError as exc:
+            raise self.failed(f"it sent an invalid {kind} message: {exc}") from None
+
+    def message(self, kind: str, message: dict[str, Any]) -> Iterator[Message]:
+        buffers, name = self.buffers, self.name
+        if kind == RECORD:
+            stream, data = check_record(message)
+            if stream in buffers.columns:
+                line = orjson.dumps({"type": RECORD, "record": {"stream": stream, "data": data}}) + b"\n"
+                yield from buffers.add(stream, line, 1)
+            elif stream not in self.ignored:
+                self.ignored.add(stream)
+                yield Log("WARNING", f"{name}: records of stream '{stream}' (not asked for) ignored")
+        elif kind == STATE:
+            state = message.get("state")
+            if not isinstance(state, dict):
+                raise ProtocolError("STATE message without a 'state' object")
+            if state_kind(state) == STATE_STREAM:
+                for stream, _ in stream_states(state):
+                    if stream in buffers.columns:
+                        yield from buffers.flush(stream)
+            else:  # GLOBAL and LEGACY states cover every stream
+                yield from buffers.flush_all()
+            yield from airbyte_checkpoints(state, self.cursors)
+        elif kind == TRACE:
+            self.notes.note(message)
+            trace = message.get("trace") or {}
+            trace_type = str(trace.get("type") or "")
+            if trace_type == "ERROR":
+                raise self.failed(self.notes.trace_error or "TRACE ERROR")
+            yield _trace(trace_type, trace)
+        elif kind == LOG:
+            self.notes.note(message)
+            entry = message.get("log") or {}
+            level = _LEVELS.get(str(entry.get("level") or "INFO").upper(), "INFO")
+            yield Log(level, f"{name}: {one_line(str(entry.get('message') or ''))}")
+        elif kind == CONTROL:
+            updated = control_config(message)
+            if updated is not None and self.control is not None:
+                path, mapped, _ = self.control
+                save_control_config(path, mapped, updated)
+                redact.add([v for v in _strings(updated) if v not in _strings(mapped)])
+                yield Log("INFO", f"{name}: the connector updated its config; kept in {path} for the next runs")
+
+
+_RECORD_PREFIXES = (b'{"type":"RECORD","record":{"stream":"', b'{"type": "RECORD", "record": {"stream": "')
+
+
+def record_prefix(line: bytes) -> tuple[str, bytes] | None:
+    """``(stream, the line's prefix up to the stream's name)`` of a RECORD line in the usual serialisations,
+    found without parsing it; None otherwise."""
+    for prefix in _RECORD_PREFIXES:
+        if line.startswith(prefix):
+            end = line.find(b'"', len(prefix))
+            if end < 0:
+                return None
+            name = line[len(prefix):end]
+            return None if b"\\" in name else (name.decode("utf-8", "replace"), line[: end + 1])
+    return None
+
+
+def _trace(kind: str, trace: dict[str, Any]) -> Trace:
+    if kind == "ESTIMATE":
+        est = trace.get("estimate") or {}
+        return Trace("estimate", {"stream": est.get("name"), "scope": est.get("type"),
+                                  "rows": est.get("row_estimate"), "bytes": est.get("byte_estimate")})
+    if kind == "STREAM_STATUS":
+        status = trace.get("stream_status") or {}
+        return Trace("stream_status", {"stream": (status.get("stream_descriptor") or {}).get("name"),
+                                       "status": status.get("status")})
+    return Trace(kind.lower() or "trace", {})
+
+
+def _strings(value: Any) -> set[str]:
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return {s for v in value.values() for s in _strings(v)}
+    if isinstance(value, list):
+        return {s for v in value for s in _strings(v)}
+    return set()
+
+
+def _redactor(plan: JobPlan) -> Any:
+    secrets = plan.secrets
+
+    def apply(text: str) -> str:
+        return redact(secrets.redact(text))
+
+    return apply
+
+
+__all__ = ["AirbyteEngine", "ConnectorFailed", "configure_catalog", "read_messages"]

@@ -1,0 +1,32 @@
+"""Can the job's source be reached? Asked by ``startup_sequence()`` before anything is read or written."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dativo_ingest.errors import InfrastructureError
+
+if TYPE_CHECKING:
+    from dativo_ingest.config.plan import JobPlan
+
+
+def check_source(plan: JobPlan) -> None:
+    """Connect once (short timeout) to a native database source; one line naming host:port, user, database."""
+    if plan.engine != "native":
+        return  # Airbyte / Singer connectors run their own check
+    conn = dict(plan.source.get("connection") or {})
+    try:
+        if plan.source_connector in ("postgres", "postgresql"):
+            from dativo_ingest.engines.native.sql.postgres import connect
+
+            connect(conn).close()
+        elif plan.source_connector in ("mysql", "mariadb"):
+            from dativo_ingest.engines.native.sql import mysql
+
+            mysql.connect(conn).close()
+        elif plan.source_connector == "sqlite":
+            from dativo_ingest.engines.native.sql.sqlite import database_path
+
+            database_path(conn, plan.project_root)
+    except InfrastructureError as exc:
+        raise InfrastructureError(f"{plan.job_path}: source.connection: {exc.message}") from None

@@ -1,0 +1,108 @@
+"""The native engine: our own extractors, Arrow all the way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from dativo_ingest.engines.native.files.csv import read_csv, resolve_files
+from dativo_ingest.engines.native.sql.common import MYSQL, STANDARD, Quoting, SqlTable, base_select, resolve_tables
+from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES, lookback_seconds
+from dativo_ingest.stream import Batch, Checkpoint, Message, SourceKeys
+
+if TYPE_CHECKING:
+    from dativo_ingest.config.plan import JobPlan
+    from dativo_ingest.state.envelope import StateEnvelope
+
+SQL_SOURCES = {"postgres", "postgresql", "sqlite", "mysql"}
+SqlReader = Callable[[list[SqlTable], dict[str, "str | None"]], Iterator[Message]]
+
+
+class NativeEngine:
+    name = "native"
+
+    def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
+        connector = plan.source_connector
+        if connector == "csv":
+            files = resolve_files(plan.source, project_root=plan.project_root, default_stream=default_stream(plan))
+            strategy = str((plan.source.get("incremental") or {}).get("strategy") or "file_modified_time").lower()
+            skip_unchanged = plan.write_mode != "overwrite" and strategy not in FULL_REFRESH_STRATEGIES
+            return read_csv(
+                files,
+                column_names=[f.name for f in plan.asset.fields],
+                state=state.streams,
+                skip_unchanged=skip_unchanged,
+            )
+        if connector == "markdown_kv":
+            return _read_markdown_kv(plan, state)
+        if connector in SQL_SOURCES:
+            return _read_sql(plan, state)
+        raise NotImplementedError(
+            f"the native engine has no '{connector}' source yet; available: csv, markdown_kv, "
+            f"{', '.join(sorted(SQL_SOURCES))}"
+        )
+
+
+def default_stream(plan: JobPlan) -> str:
+    return str(plan.asset.object or plan.asset.name)
+
+
+def _read_markdown_kv(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
+    from dativo_ingest.engines.native.files.markdown_kv import read_markdown_kv
+    from dativo_ingest.stage.types import parse_type
+
+    files = resolve_files(plan.source, project_root=plan.project_root, default_stream=default_stream(plan))
+    strategy = str((plan.source.get("incremental") or {}).get("strategy") or "file_modified_time").lower()
+    return read_markdown_kv(
+        files,
+        fields=[(f.name, parse_type(f.type).arrow) for f in plan.asset.fields],
+        state=state.streams,
+        skip_unchanged=plan.write_mode != "overwrite" and strategy not in FULL_REFRESH_STRATEGIES,
+    )
+
+
+def _read_sql(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
+    incremental = dict(plan.source.get("incremental") or {})
+    tables = resolve_tables(plan.source, default_stream=default_stream(plan))
+    cursors: dict[str, str | None] = {}
+    if plan.write_mode != "overwrite":
+        for table in tables:
+            committed = (state.streams.get(table.stream) or {}).get("cursor") or {}
+            if table.cursor_field and committed.get("field") == table.cursor_field:
+                cursors[table.stream] = committed.get("value")
+    lookback = lookback_seconds(incremental)
+    reader = _sql_reader(plan, lookback)
+    yield from reader(tables, cursors)
+    if incremental.get("detect_deletes") and plan.write_mode == "merge":
+        quoting = MYSQL if plan.source_connector == "mysql" else STANDARD
+        yield from _read_keys(reader, tables, list(plan.asset.primary_key), quoting)
+
+
+def _read_keys(reader: SqlReader, tables: list[SqlTable], primary_key: list[str],
+               quoting: Quoting = STANDARD) -> Iterator[Message]:
+    """Every primary key each table holds now, read after its rows (so a row the data read saw but that is
+    gone now is deleted, and a row inserted since is simply read by the next run)."""
+    columns = ", ".join(f"q.{quoting.ident(c)}" for c in primary_key)
+    key_tables = [SqlTable(t.stream, None, f"SELECT {columns} FROM {base_select(t, quoting)} AS q") for t in tables]
+    for message in reader(key_tables, {}):
+        if isinstance(message, Batch):
+            yield SourceKeys(message.stream, message.data)
+        elif isinstance(message, Checkpoint):
+            yield SourceKeys(message.stream or "", None)
+
+
+def _sql_reader(plan: JobPlan, lookback: int) -> SqlReader:
+    """A function reading a list of tables (with committed cursors) from the job's database."""
+    conn = dict(plan.source.get("connection") or {})
+    if plan.source_connector == "sqlite":
+        from dativo_ingest.engines.native.sql.sqlite import database_path, read_sqlite
+
+        path = database_path(conn, plan.project_root)
+        return lambda tables, cursors: read_sqlite(tables, path, cursors=cursors, lookback_seconds=lookback)
+    if plan.source_connector == "mysql":
+        from dativo_ingest.engines.native.sql.mysql import read_mysql
+
+        return lambda tables, cursors: read_mysql(tables, conn, cursors=cursors, lookback_seconds=lookback)
+    from dativo_ingest.engines.native.sql.postgres import read_postgres
+
+    return lambda tables, cursors: read_postgres(tables, conn, cursors=cursors, lookback_seconds=lookback)

@@ -1,0 +1,406 @@
+"""The Singer engine (``engine: singer`` or ``meltano``): runs a real Singer tap the way Meltano does.
+
+Capability-driven: ``--about --format json`` when the tap's capabilities are not declared,
+``--discover`` once per settings hash (cached under ``$DATIVO_HOME/singer/catalogs``;
+``--refresh-catalog`` forces it), the asset's selection written into the catalog's metadata and given
+with ``--catalog`` or ``--properties`` as the tap declares, ``--state`` from the committed envelope.
+The tap's stdout is read in blocks (``protocol.singer``) into Arrow batches and checkpoints; a tap
+that breaks the protocol or exits non-zero fails the run with its last stderr lines, and nothing after
+its last STATE is committed (the runner commits only at checkpoints and at the end).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from dativo_ingest.engines.common.read_ahead import run_ahead
+from dativo_ingest.engines.launchers.base import ConnectorProcess, Launcher
+from dativo_ingest.engines.launchers.local import LocalLauncher
+from dativo_ingest.engines.launchers.venv import VenvLauncher
+from dativo_ingest.engines.singer.catalog import (
+    Selection,
+    apply_metadata_rules,
+    apply_select_rules,
+    catalog_streams,
+    select_streams,
+    selected_stream_ids,
+    stream_metadata,
+    stream_properties,
+)
+from dativo_ingest.engines.singer.plugins import (
+    TapPlugin,
+    TapStream,
+    full_refresh,
+    resolve_tap,
+    tap_config,
+    tap_streams,
+)
+from dativo_ingest.engines.singer.protocol import (
+    ActivateVersionEvent,
+    RecordsEvent,
+    SchemaEvent,
+    SingerProtocolError,
+    SingerReader,
+    StateEvent,
+    bookmarks,
+)
+from dativo_ingest.engines.singer.state import singer_state_from_envelope, singer_stream_state
+from dativo_ingest.errors import ConfigError, SourceError
+from dativo_ingest.logs import redact
+from dativo_ingest.paths import dativo_home, scratch_dir
+from dativo_ingest.stream import Batch, Checkpoint, Message, Trace
+
+if TYPE_CHECKING:
+    from dativo_ingest.config.plan import JobPlan
+    from dativo_ingest.state.envelope import StateEnvelope
+
+log = logging.getLogger(__name__)
+
+STDERR_LINES = 5
+DEFAULT_CAPABILITIES = frozenset({"catalog", "discover", "state"})
+
+
+def singer_home() -> Path:
+    return dativo_home() / "singer"
+
+
+def make_launcher(plugin: TapPlugin, project_root: Path) -> Launcher:
+    """A venv launcher for a tap with a ``pip_url``; a local one for an executable on this machine."""
+    if plugin.pip_url:
+        return VenvLauncher(plugin.pip_url, plugin.executable)  # under paths.connectors_dir()
+    path = Path(os.path.expanduser(plugin.executable))
+    if not path.is_absolute() and (project_root / path).is_file():
+        path = project_root / path
+    if path.is_file() and path.suffix == ".py" and not os.access(path, os.X_OK):
+        return LocalLauncher(path, prefix=[sys.executable])
+    return LocalLauncher(path if path.is_file() else plugin.executable)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:60] or "tap"
+
+
+def _identity(plugin: TapPlugin, launcher: Launcher) -> str:
+    """What makes a tap the same tap: its package, or its executable file and that file's mtime."""
+    if plugin.pip_url:
+        return f"pip:{plugin.pip_url}:{plugin.executable}"
+    argv = launcher.command([])
+    exe = Path(argv[-1])
+    stamp = exe.stat().st_mtime_ns if exe.is_file() else 0
+    return f"local:{' '.join(argv)}:{stamp}"
+
+
+def _write_private(path: Path, data: Any) -> None:
+    """A file only we can read (the tap's config holds secrets)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(orjson.dumps(data))
+
+
+def _tail(proc: ConnectorProcess) -> str:
+    lines = [redact(line.strip()) for line in proc.stderr_tail(STDERR_LINES)]
+    text = " | ".join(line for line in lines if line)
+    return text[-800:] if text else "(no stderr output)"
+
+
+class SingerTap:
+    """One configured tap: about, discover, sync. Files it needs live in a private scratch folder."""
+
+    def __init__(self, plugin: TapPlugin, config: dict[str, Any], *, project_root: Path) -> None:
+        self.plugin = plugin
+        self.launcher = make_launcher(plugin, project_root)
+        self.config = config
+        self.identity = _identity(self.plugin, self.launcher) if self.plugin.pip_url else ""
+        self.workdir = Path(tempfile.mkdtemp(prefix="singer-", dir=scratch_dir()))
+        os.chmod(self.workdir, 0o700)
+        self.config_path = self.workdir / "config.json"
+        _write_private(self.config_path, self.config)
+        #: whether the last ``discover`` ran the tap (False: it came from the cache)
+        self.discovered_now: bool | None = None
+
+    @classmethod
+    def for_plan(cls, plan: JobPlan) -> SingerTap:
+        plugin = resolve_tap(plan)
+        return cls(plugin, tap_config(plan, plugin), project_root=plan.project_root)
+
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> SingerTap:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- invocations ---------------------------------------------------------------------------------------
+    def _run_to_end(self, args: list[str], what: str) -> bytes:
+        with self.launcher.start(args, workdir=self.workdir) as proc:
+            out = b"".join(proc.lines())
+            rc = proc.wait()
+            if rc != 0:
+                raise SourceError(f"Singer tap {self.plugin.name}: {what} failed with exit code {rc}: {_tail(proc)} "
+                                  f"(check the tap's settings: engines/singer.yaml config mapping, the job's "
+                                  f"source.connection and extractor.config)")
+        return out
+
+    def about(self) -> dict[str, Any]:
+        """``--about --format json``, cached per tap package (or executable and mtime)."""
+        self.launcher.ensure_ready()
+        ident = self.identity or _identity(self.plugin, self.launcher)
+        digest = hashlib.sha256(ident.encode()).hexdigest()[:16]
+        cache = singer_home() / "about" / f"{_slug(self.plugin.name)}-{digest}.json"
+        if cache.is_file():
+            return orjson.loads(cache.read_bytes())
+        raw = self._run_to_end(["--about", "--format", "json"], "--about")
+        try:
+            about = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise SourceError(f"Singer tap {self.plugin.name}: --about --format json did not print JSON "
+                              f"(declare capabilities in engines/singer.yaml or extractor.capabilities)") from None
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(orjson.dumps(about))
+        tmp.replace(cache)
+        return about if isinstance(about, dict) else {}
+
+    def capabilities(self) -> frozenset[str]:
+        if self.plugin.capabilities is not None:
+            return self.plugin.capabilities
+        try:
+            caps = self.about().get("capabilities")
+        except SourceError as exc:
+            log.warning("%s; assuming %s", exc, ", ".join(sorted(DEFAULT_CAPABILITIES)))
+            return DEFAULT_CAPABILITIES
+        return frozenset(str(c) for c in caps) if isinstance(caps, list) else DEFAULT_CAPABILITIES
+
+    def catalog_cache_path(self) -> Path:
+        ident = self.identity or _identity(self.plugin, self.launcher)
+        key = hashlib.sha256(orjson.dumps({"tap": ident, "config": self.config}, option=orjson.OPT_SORT_KEYS))
+        return singer_home() / "catalogs" / f"{_slug(self.plugin.name)}-{key.hexdigest()[:20]}.json"
+
+    def discover(self, *, refresh: bool = False) -> dict[str, Any]:
+        """The tap's catalog: cached per (tap, settings) unless ``refresh``."""
+        cache = self.catalog_cache_path()
+        if cache.is_file() and not refresh:
+            log.debug("singer: cached catalog %s", cache)
+            self.discovered_now = False
+            return orjson.loads(cache.read_bytes())
+        self.discovered_now = True
+        log.info("singer: %s --discover", self.plugin.name)
+        raw = self._run_to_end(["--config", str(self.config_path), "--discover"], "--discover")
+        try:
+            catalog = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise SourceError(f"Singer tap {self.plugin.name}: --discover did not print a JSON catalog "
+                              f"(run it by hand to see what it prints)") from None
+        if not isinstance(catalog, dict) or not isinstance(catalog.get("streams"), list):
+            raise SourceError(f"Singer tap {self.plugin.name}: --discover printed no 'streams' list")
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(orjson.dumps(catalog))
+        tmp.replace(cache)
+        return catalog
+
+    def start_sync(self, catalog: dict[str, Any] | None, state: dict[str, Any] | None,
+                   capabilities: frozenset[str]) -> ConnectorProcess:
+        args = ["--config", str(self.config_path)]
+        if catalog is not None:
+            flag = "--catalog" if "catalog" in capabilities else "--properties" if "properties" in capabilities \
+                else None
+            if flag:
+                path = self.workdir / "catalog.json"
+                path.write_bytes(orjson.dumps(catalog))
+                args += [flag, str(path)]
+            else:
+                log.warning("singer: %s declares neither 'catalog' nor 'properties': it syncs its default streams",
+                            self.plugin.name)
+        if state:
+            if "state" in capabilities:
+                path = self.workdir / "state.json"
+                path.write_bytes(orjson.dumps(state))
+                args += ["--state", str(path)]
+            else:
+                log.warning("singer: %s lacks the 'state' capability: it reads everything", self.plugin.name)
+        log.info("singer: %s %s", self.plugin.name, " ".join(a if not a.startswith("/") else Path(a).name
+                                                                for a in args))
+        return self.launcher.start(args, workdir=self.workdir)
+
+
+# -- selection -------------------------------------------------------------------------------------------------
+
+
+def _missing(catalog: dict[str, Any], streams: list[TapStream], fields: list[str]) -> tuple[list[str], list[str]]:
+    """Selected stream ids the catalog lacks, and asset fields its streams lack."""
+    entries = catalog_streams(catalog)
+    gone = [s.tap_stream_id for s in streams if s.tap_stream_id not in entries]
+    lacking: list[str] = []
+    for s in streams:
+        entry = entries.get(s.tap_stream_id)
+        if entry is not None:
+            props = {p.lower() for p in stream_properties(entry)}
+            lacking += [f for f in fields if f.lower() not in props and f not in lacking]
+    return gone, lacking
+
+
+def prepare_catalog(tap: SingerTap, plan: JobPlan, streams: list[TapStream] | None, capabilities: frozenset[str],
+                    *, refresh: bool) -> tuple[dict[str, Any], list[TapStream]]:
+    """Discover (cached), then select our streams and the asset's fields; returns the catalog and the streams."""
+    plugin = tap.plugin
+    fields = list(plan.asset.field_names)
+    catalog = tap.discover(refresh=refresh)
+    if streams is not None and not refresh and tap.discovered_now is False:
+        gone, lacking = _missing(catalog, streams, fields)
+        cache = tap.catalog_cache_path()
+        asset_changed = cache.is_file() and cache.stat().st_mtime < plan.asset_path.stat().st_mtime
+        if gone or (lacking and asset_changed):
+            log.info("singer: the cached catalog lacks %s: discovering again", ", ".join(gone or lacking))
+            catalog = tap.discover(refresh=True)
+    if streams is not None:
+        _, lacking = _missing(catalog, streams, fields)
+        if lacking:
+            log.warning("singer: the catalog of %s has no field(s) %s of the asset: the tap may not send them "
+                        "(run with --refresh-catalog if the source changed)", plugin.name, ", ".join(lacking))
+    if plugin.select is not None:
+        catalog = apply_select_rules(catalog, plugin.select)
+        if plugin.metadata:
+            catalog = apply_metadata_rules(catalog, plugin.metadata)
+        entries = catalog_streams(catalog)
+        chosen = []
+        for sid in selected_stream_ids(catalog):
+            top = stream_metadata(entries[sid])
+            chosen.append(TapStream(sid, sid, top.get("replication-method"), top.get("replication-key")))
+        if not chosen:
+            raise ConfigError(plan.job_path, f"extractor.select matches no stream of {plugin.name} "
+                              f"(streams: {', '.join(sorted(entries)) or 'none'})", field="extractor.select",
+                              fix="use stream.property patterns naming discovered streams")
+        return catalog, chosen
+    assert streams is not None
+    entries = catalog_streams(catalog)
+    gone, _ = _missing(catalog, streams, [])
+    if gone:
+        raise SourceError(f"Singer tap {plugin.name} has no stream {', '.join(repr(g) for g in gone)} "
+                          f"(discovered: {', '.join(sorted(entries)[:20]) or 'none'}; check source.tables / "
+                          f"source.files, and that the tap's settings reach them)")
+    selections = [Selection(s.tap_stream_id, fields, s.replication_method, s.replication_key) for s in streams]
+    catalog = select_streams(catalog, selections,
+                             legacy_schema_flags="properties" in capabilities and "catalog" not in capabilities)
+    if plugin.metadata:
+        catalog = apply_metadata_rules(catalog, plugin.metadata)
+    return catalog, streams
+
+
+# -- the engine ------------------------------------------------------------------------------------------------
+
+
+class SingerEngine:
+    name = "singer"
+
+    def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
+        tap = SingerTap.for_plan(plan)
+        try:
+            yield from _sync(tap, plan, state)
+        finally:
+            tap.close()
+
+
+def _sync(tap: SingerTap, plan: JobPlan, envelope: StateEnvelope) -> Iterator[Message]:
+    plugin = tap.plugin
+    capabilities = tap.capabilities()
+    streams = tap_streams(plan, plugin)
+    refresh = bool(plan.engine_options.get("refresh_catalog"))
+    catalog: dict[str, Any] | None = None
+    if "discover" in capabilities:
+        catalog, streams = prepare_catalog(tap, plan, streams, capabilities, refresh=refresh)
+    elif streams is None:
+        raise ConfigError(plan.job_path, f"extractor.select needs a tap that can --discover ({plugin.name} "
+                          f"does not declare 'discover')", field="extractor.select", fix="remove select")
+    assert streams is not None
+    ours = {s.tap_stream_id: s for s in streams}
+    if catalog is not None:  # legacy taps name records by the catalog's ``stream``, not its tap_stream_id
+        for sid, entry in catalog_streams(catalog).items():
+            if sid in ours and entry.get("stream"):
+                ours.setdefault(str(entry["stream"]), ours[sid])
+    singer_state = {} if full_refresh(plan) else singer_state_from_envelope(
+        envelope, {s.stream: (s.tap_stream_id, s.replication_key) for s in streams})
+    fields = list(plan.asset.field_names)
+    reader = SingerReader(columns=lambda stream: fields if stream in ours else [])
+    warned: set[str] = set()
+    #: the tap's bookmarks as last committed or yielded: an unchanged one needs no checkpoint (nor a commit)
+    last = {s.stream: (envelope.streams.get(s.stream) or {}).get("singer") for s in streams}
+    proc = tap.start_sync(catalog, singer_state, capabilities)
+    #: every row yielded so far is covered by a STATE the tap sent after it (rows after a STATE stay in the
+    #: reader until the tap ends cleanly, unless a full batch had to be yielded)
+    covered = True
+    try:
+        try:
+            for event in run_ahead(reader.read_blocks(proc.blocks(), flush_at_end=False), stop=proc.kill,
+                                   name="singer-read-ahead"):
+                if isinstance(event, StateEvent):
+                    covered = True
+                elif isinstance(event, RecordsEvent) and event.stream in ours:
+                    covered = False
+                yield from _translate(event, ours, plugin, warned, last)
+        except SingerProtocolError as exc:
+            proc.kill()
+            raise _failure(f"Singer tap {plugin.name} broke the Singer protocol at {exc}", covered,
+                           " (fix the tap: stdout must carry only Singer messages, logs go to stderr)") from None
+        rc = proc.wait()
+        if rc != 0:
+            raise _failure(f"Singer tap {plugin.name} exited with code {rc}: {_tail(proc)}", covered, "")
+        for event in reader.flush():  # records after the last STATE: kept only because the tap ended cleanly
+            yield from _translate(event, ours, plugin, warned, last)
+        log.info("singer: %s done: %s record(s), %d state message(s)", plugin.name,
+                 sum(reader.stats.records.values()), reader.stats.states)
+    finally:
+        proc.kill()
+
+
+def _failure(message: str, covered: bool, fix: str) -> SourceError:
+    """The run fails; the runner commits the rows of the tap's last STATE first when every row sent is covered."""
+    error = SourceError(f"{message} — the run fails; nothing after the tap's last STATE is committed{fix}")
+    error.commit_checkpointed = covered  # type: ignore[attr-defined]
+    return error
+
+
+def _translate(event: Any, ours: dict[str, TapStream], plugin: TapPlugin, warned: set[str],
+               last: dict[str, Any]) -> Iterator[Message]:
+    if isinstance(event, RecordsEvent):
+        target = ours.get(event.stream)
+        if target is not None:
+            yield Batch(target.stream, event.batch, origin=f"{plugin.name}:{event.stream}")
+    elif isinstance(event, StateEvent):
+        if event.value and "bookmarks" not in event.value and "state without bookmarks" not in warned:
+            warned.add("state without bookmarks")
+            log.warning("singer: %s sends STATE without 'bookmarks': it is not kept, the next run starts over",
+                        plugin.name)
+        for sid, bookmark in bookmarks(event.value).items():
+            target = ours.get(sid)
+            if target is None:
+                continue
+            state = singer_stream_state(target.tap_stream_id, bookmark)
+            if last.get(target.stream) != state["singer"]:
+                last[target.stream] = state["singer"]
+                yield Checkpoint(target.stream, state, dialect="singer")
+    elif isinstance(event, ActivateVersionEvent):
+        target = ours.get(event.stream)
+        if target is not None:
+            yield Trace("activate_version", {"stream": target.stream, "version": event.version})
+    elif isinstance(event, SchemaEvent):
+        name = event.schema.stream
+        if name not in ours and name not in warned:
+            warned.add(name)
+            log.warning("singer: %s sends stream '%s', which the job did not select: its records are skipped",
+                        plugin.name, name)
+

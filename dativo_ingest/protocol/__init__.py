@@ -1,1 +1,0 @@
-"""Wire formats only (Airbyte messages, Singer messages, catalogs): parse and serialise, nothing else."""

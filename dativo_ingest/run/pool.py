@@ -1,0 +1,215 @@
+"""Run several job plans at once: a bounded pool of worker threads that respects a per-tenant limit.
+
+Every job runs through ``run_job`` exactly as ``dativo_ingest run --config`` runs it; the heavy work (CSV
+and database reads, DuckDB, Parquet writes) releases the GIL, so threads run jobs in parallel. A job is
+started only when a worker is free and its tenant has fewer than ``tenant_limit(tenant)`` jobs running.
+
+Ctrl-C stops cleanly: jobs not started are reported ``cancelled``; running jobs stop at their next batch
+(the progress hook raises ``KeyboardInterrupt`` inside them; the runner aborts: nothing more is committed).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from dativo_ingest.config.plan import JobPlan
+from dativo_ingest.errors import EXIT_FAILURE
+from dativo_ingest.run.job import RunResult, run_job, table_identifier
+
+log = logging.getLogger("dativo_ingest")
+
+TenantLimit = Callable[[str], int]
+
+
+@dataclass
+class Outcome:
+    """What became of one plan: a result, or the error it raised, or ``cancelled``."""
+
+    plan: JobPlan
+    result: RunResult | None = None
+    error: BaseException | None = None
+    cancelled: bool = False
+
+
+class PoolProgress:
+    """Rows and rows/s per job: one live display on a TTY (a line per running job), else a JSON log line
+    per job every few seconds. Raises ``KeyboardInterrupt`` inside a job once the pool is interrupted."""
+
+    def __init__(self, live: bool, interrupted: threading.Event) -> None:
+        self.interrupted = interrupted
+        self.display: Any = None
+        self.tasks: dict[str, Any] = {}
+        self.lock = threading.Lock()
+        if live:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                    transient=True)
+            self.display.start()
+
+    def for_job(self, job: str) -> Callable[[str, int], None]:
+        started = time.monotonic()
+        last_log = [started]
+        with self.lock:
+            if self.display is not None:
+                self.tasks[job] = self.display.add_task(job, total=None)
+
+        def report(stream: str, rows: int) -> None:
+            if self.interrupted.is_set():
+                raise KeyboardInterrupt
+            now = time.monotonic()
+            rate = rows / max(now - started, 1e-6)
+            if self.display is not None:
+                text = f"{job} · {stream}: {rows:,} rows · {rate:,.0f} rows/s"
+                self.display.update(self.tasks[job], description=text)
+            elif now - last_log[0] >= 5:
+                last_log[0] = now
+                log.info("progress", extra={"job": job, "stream": stream, "rows": rows, "rows_per_s": round(rate)})
+
+        return report
+
+    def done(self, job: str) -> None:
+        with self.lock:
+            task = self.tasks.pop(job, None)
+            if task is not None and self.display is not None:
+                self.display.remove_task(task)
+
+    def close(self) -> None:
+        if self.display is not None:
+            self.display.stop()
+
+
+def prepare_catalogs(plans: list[JobPlan]) -> None:
+    """Open each target catalog once and create the tenants' namespaces before jobs run side by side.
+
+    pyiceberg's ``SqlCatalog`` creates its tables on first use and a namespace on first write without
+    guarding against a concurrent first use, so two jobs starting together on a fresh catalog collide.
+    Best effort: a catalog that cannot be opened here fails its jobs with their own error."""
+    from dativo_ingest.sinks.iceberg.catalog import catalog_properties, open_catalog
+
+    opened: dict[str, Any] = {}
+    for plan in plans:
+        try:
+            name, props = catalog_properties(plan.target)
+            key = repr((name, sorted(props.items())))
+            if key not in opened:
+                opened[key] = open_catalog(plan.target)
+            opened[key].create_namespace_if_not_exists(plan.tenant_id)
+        except Exception as exc:  # noqa: BLE001 - the job reports the real error
+            log.debug("could not prepare the catalog of %s: %s", plan.job_name, type(exc).__name__)
+
+
+def run_plans(
+    plans: list[JobPlan],
+    *,
+    workers: int = 2,
+    tenant_limit: TenantLimit | None = None,
+    live: bool = False,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Run ``plans`` with at most ``workers`` at once and at most ``tenant_limit(t)`` of tenant ``t``.
+
+    Returns one ``Outcome`` per plan, in the order of ``plans``. ``on_done`` is called (in this thread)
+    as each job finishes. On Ctrl-C (SIGINT, when called from the main thread) the running jobs stop at their
+    next batch and the rest are cancelled; a second Ctrl-C while waiting for them is raised."""
+    workers = max(1, int(workers))
+    outcomes = [Outcome(plan) for plan in plans]
+    pending = list(range(len(plans)))
+    running: dict[Future[RunResult], int] = {}
+    active: Counter[str] = Counter()
+    interrupted = threading.Event()
+    progress = PoolProgress(live, interrupted)
+
+    def limit(tenant: str) -> int:
+        return max(1, tenant_limit(tenant)) if tenant_limit else workers
+
+    def execute(index: int) -> RunResult:
+        plan = plans[index]
+        try:
+            return run_job(plan, progress=progress.for_job(plan.job_name))
+        finally:
+            progress.done(plan.job_name)
+
+    def finish(future: Future[RunResult]) -> None:
+        index = running.pop(future)
+        outcome = outcomes[index]
+        active[outcome.plan.tenant_id] -= 1
+        try:
+            outcome.result = future.result()
+        except BaseException as exc:  # noqa: BLE001 - reported per job
+            outcome.error = exc
+        if on_done is not None:
+            on_done(outcome)
+
+    def on_sigint(_signum: int, _frame: Any) -> None:
+        if interrupted.is_set():  # a second Ctrl-C: stop waiting
+            raise KeyboardInterrupt
+        interrupted.set()
+
+    if workers > 1 and len(plans) > 1:
+        prepare_catalogs(plans)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dativo-job")
+    warned = False
+    try:
+        while pending or running:
+            if not interrupted.is_set():
+                for index in list(pending):
+                    if len(running) >= workers:
+                        break
+                    tenant = plans[index].tenant_id
+                    if active[tenant] < limit(tenant):
+                        pending.remove(index)
+                        active[tenant] += 1
+                        running[pool.submit(execute, index)] = index
+            elif not warned:
+                warned = True
+                log.warning("interrupted: stopping %d running job(s), %d not started", len(running), len(pending))
+            if not running:
+                break
+            done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                finish(future)
+        for index in pending:
+            outcomes[index].cancelled = True
+            if on_done is not None:
+                on_done(outcomes[index])
+    finally:
+        interrupted.set()  # whatever ends this (even an error), running jobs stop at their next batch
+        pool.shutdown(wait=True, cancel_futures=True)
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+        progress.close()
+    return outcomes
+
+
+
+
+def outcome_exit_code(outcome: Outcome) -> int:
+    if outcome.result is not None:
+        return outcome.result.exit_code
+    return int(getattr(outcome.error, "exit_code", EXIT_FAILURE))
+
+
+def outcome_summary(outcome: Outcome) -> dict[str, Any]:
+    """The summary line of one job: the run's summary and ``status`` ok|partial, or failed|interrupted|cancelled."""
+    if outcome.result is not None:
+        summary = outcome.result.summary()
+        summary["status"] = "partial" if outcome.result.exit_code else "ok"
+        return summary
+    status = ("cancelled" if outcome.cancelled else
+              "interrupted" if isinstance(outcome.error, KeyboardInterrupt) else "failed")
+    return {"job": outcome.plan.job_name, "table": table_identifier(outcome.plan), "status": status,
+            "exit_code": outcome_exit_code(outcome)}
+
+
+__all__ = ["Outcome", "outcome_exit_code", "outcome_summary", "prepare_catalogs", "run_plans"]

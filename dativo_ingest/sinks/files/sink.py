@@ -1,0 +1,421 @@
+"""Plain-file targets (``s3``, ``minio``, ``azure_blob``, ``local``, ``markdown_kv``): Parquet or Markdown-KV
+files plus a run manifest written last, with the state inside it.
+
+Layout: ``<prefix>/<domain>/<dataProduct>/<asset>/ingest_date=YYYY-MM-DD/<run_id>-<n>.parquet`` (``.md`` for
+Markdown-KV; ``<domain>`` falls back to the tenant and ``<dataProduct>`` is left out when the asset has none).
+A file is closed and a new one started once it reaches ``parquet_target_size_mb`` (default 128). The
+``ingest_date`` column lives in the folder name, not in the files. ``commit`` writes the manifest
+(see ``manifest.py``), so a reader that follows the newest manifest never sees a half-written run, and the
+next run starts from the state in that same manifest: data and state are published by one write.
+
+Write modes: ``append`` adds files; ``overwrite`` publishes only this run's files (the previous ones are
+deleted after the manifest is written); ``merge`` rewrites the live files holding any of the keys being
+written without those rows (copy-on-write), then adds the new files.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from dativo_ingest.config.plan import JobPlan
+from dativo_ingest.errors import ConfigError, DativoError, InfrastructureError
+from dativo_ingest.formats import markdown_kv
+from dativo_ingest.logs import redact
+from dativo_ingest.paths import dativo_home
+from dativo_ingest.sinks.files.manifest import Manifest, latest_manifest, prune_manifests, write_manifest
+from dativo_ingest.storage.stores import (
+    ObjectStore,
+    in_use,
+    local_store,
+    make_store,
+    nested_store,
+    store_block,
+)
+
+log = logging.getLogger(__name__)
+
+FILE_TARGETS = ("s3", "minio", "azure_blob", "local", "markdown_kv")
+FORMATS = {"parquet": ".parquet", "markdown_kv": ".md"}
+DEFAULT_TARGET_SIZE_MB = 128
+SLICE_ROWS = 65_536
+MIN_PIECE_ROWS = 1_024
+INGEST_DATE = "ingest_date"
+_KEY_SEPARATOR = "\x1f"
+
+
+@dataclass
+class FileCommit:
+    #: the manifest's sequence number (the plain-file counterpart of an Iceberg snapshot id)
+    snapshot_id: int
+    rows: int
+    files: int
+
+
+@dataclass
+class FileTarget:
+    """Where and how a job's plain files are written."""
+
+    store: ObjectStore
+    file_format: str
+    target_bytes: int
+    #: folders between the prefix and the asset: ``[domain, dataProduct]``
+    layout: list[str]
+    job_path: Path | None = None
+
+    def dataset(self, name: str) -> ObjectStore:
+        return self.store.at(*self.layout, name)
+
+    def sink(self, name: str, schema: pa.Schema, *, run_id: str, ingest_date: date,
+             primary_key: Sequence[str] = (), write_mode: str = "append") -> FileSink:
+        return FileSink(self, self.dataset(name), schema, run_id=run_id, ingest_date=ingest_date,
+                        primary_key=primary_key, write_mode=write_mode)
+
+
+def is_file_target(plan: JobPlan) -> bool:
+    return plan.target_connector in FILE_TARGETS
+
+
+def _file_store(plan: JobPlan) -> ObjectStore:
+    kind = plan.target_connector
+    connection = dict(plan.target.get("connection") or {})
+    if kind in ("s3", "minio", "azure_blob"):
+        names = (kind, "s3") if kind == "minio" else (kind,)
+        nested = next((k for k in names if isinstance(connection.get(k), dict)), None)
+        where = f"target.connection.{nested}" if nested else "target.connection"
+        return make_store(kind, store_block(connection, kind), where, plan.job_path)
+    if kind == "markdown_kv":
+        store = nested_store(connection, plan.job_path)
+        if store is not None:
+            return store
+    root = str(connection.get("path") or plan.target.get("path") or "")
+    where = "target.connection.path" if connection.get("path") else "target.path"
+    if not root:
+        root, where = str(dativo_home() / "files"), "target.connection.path"
+    path = Path(root)
+    if not path.is_absolute():
+        path = plan.project_root / path
+    if any(in_use(connection.get(k)) for k in ("s3", "minio", "azure_blob")):
+        raise ConfigError(plan.job_path, f"target_connector '{kind}' writes to a local folder, but an object store "
+                          "is configured", field="target.connection",
+                          fix="use target_connector s3, minio or azure_blob for object storage")
+    return local_store(path, where, str(connection.get("prefix") or ""))
+
+
+def file_target(plan: JobPlan) -> FileTarget | None:
+    """The plain-file target of a job, or None when it writes to Iceberg."""
+    if not is_file_target(plan):
+        return None
+    asset_target = plan.asset.target
+    fmt = ((plan.job.target.file_format if plan.job.target else None)
+           or ("markdown_kv" if plan.target_connector == "markdown_kv" else None)
+           or (asset_target.file_format if asset_target else None) or plan.target.get("file_format") or "parquet")
+    if fmt not in FORMATS:
+        raise ConfigError(plan.job_path, f"file_format '{fmt}' cannot be written by target '{plan.target_connector}'",
+                          field="target.file_format", fix=f"use one of {', '.join(FORMATS)}")
+    size = plan.target.get("parquet_target_size_mb") or (
+        getattr(asset_target, "parquet_target_size_mb", None) if asset_target else None) or DEFAULT_TARGET_SIZE_MB
+    try:
+        target_bytes = int(float(size) * 1024 * 1024)
+    except (TypeError, ValueError):
+        target_bytes = 0
+    if target_bytes <= 0:
+        raise ConfigError(plan.job_path, f"parquet_target_size_mb must be a positive number, not {size!r}",
+                          field="target.parquet_target_size_mb", fix="e.g. parquet_target_size_mb: 128")
+    partitioning = list(plan.target.get("partitioning") or (asset_target.partitioning if asset_target else None) or [])
+    others = [p for p in partitioning if p != INGEST_DATE]
+    if others:
+        raise ConfigError(plan.job_path, f"plain-file targets are partitioned by ingest_date only, not {others}",
+                          field="target.partitioning",
+                          fix="drop those entries for this target, or write to an Iceberg target (target_connector:"
+                              " iceberg) which supports them")
+    extra = plan.asset.model_extra or {}
+    domain = getattr(plan.asset, "domain", None) or extra.get("domain")
+    product = getattr(plan.asset, "dataProduct", None) or extra.get("dataProduct")
+    layout = [str(domain or plan.tenant_id)] + ([str(product)] if product else [])
+    return FileTarget(_file_store(plan), fmt, target_bytes, layout, plan.job_path)
+
+
+# -- writing ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Written:
+    path: str  # relative to the dataset folder
+    rows: int
+    bytes: int
+
+
+@dataclass
+class _Pending:
+    files: list[_Written] = field(default_factory=list)
+    rows: int = 0
+    deletes: int = 0
+    keys: list[pa.Table] = field(default_factory=list)
+
+
+class _OpenFile:
+    """One data file being written: Parquet row groups or Markdown-KV documents appended to a stream."""
+
+    def __init__(self, dataset: ObjectStore, rel: str, schema: pa.Schema, file_format: str,
+                 id_columns: Sequence[str], start: int) -> None:
+        self.rel = rel
+        self.rows = 0
+        self.format = file_format
+        self.id_columns = list(id_columns)
+        self.start = start
+        self.stream = dataset.filesystem.open_output_stream(dataset.fs_path(rel))
+        self.writer = pq.ParquetWriter(self.stream, schema, compression="zstd") if file_format == "parquet" else None
+
+    def write(self, piece: pa.Table) -> None:
+        if self.writer is not None:
+            self.writer.write_table(piece, row_group_size=SLICE_ROWS)
+        else:
+            self.stream.write(markdown_kv.encode_bytes(piece, self.id_columns, start=self.start + self.rows))
+        self.rows += piece.num_rows
+
+    @property
+    def size(self) -> int:
+        return self.stream.tell()
+
+    def close(self) -> _Written:
+        if self.writer is not None:
+            self.writer.close()
+        size = self.stream.tell()
+        self.stream.close()
+        return _Written(self.rel, self.rows, size)
+
+
+class FileSink:
+    """Writes one dataset; ``write`` fills data files, ``commit`` publishes them with the state (manifest last)."""
+
+    def __init__(self, target: FileTarget, dataset: ObjectStore, schema: pa.Schema, *, run_id: str,
+                 ingest_date: date, primary_key: Sequence[str] = (), write_mode: str = "append") -> None:
+        self.target = target
+        self.dataset = dataset
+        self.identifier = dataset.url()
+        self.schema = schema
+        self.file_schema = pa.schema([f for f in schema if f.name != INGEST_DATE])
+        self.run_id = run_id
+        self.partition = f"{INGEST_DATE}={ingest_date.isoformat()}"
+        self.primary_key = list(primary_key)
+        self.write_mode = write_mode
+        self.extension = FORMATS[target.file_format]
+        self._pending = _Pending()
+        self._open: _OpenFile | None = None
+        self._counter = 0
+        self._rows_written = 0
+        self._bytes_per_row: float | None = None
+        self._base: Manifest | None = None
+        self._base_loaded = False
+        self._committed_once = False
+
+    # -- state -------------------------------------------------------------------------------
+    def _load_base(self) -> Manifest | None:
+        if not self._base_loaded:
+            self._base = self._io("reading the run manifest", lambda: latest_manifest(self.dataset))
+            self._base_loaded = True
+        return self._base
+
+    def current_state(self) -> str | None:
+        """The state envelope JSON of the newest manifest, if any."""
+        base = self._load_base()
+        return base.state if base is not None else None
+
+    def open(self) -> None:
+        """Nothing to create ahead of the first write (kept for the sink interface)."""
+
+    # -- write -------------------------------------------------------------------------------
+    def write(self, data: pa.Table) -> None:
+        if data.num_rows == 0:
+            return
+        if INGEST_DATE in data.column_names:
+            data = data.drop_columns([INGEST_DATE])
+        if self.write_mode == "merge" and self.primary_key:
+            self._pending.keys.append(data.select(self.primary_key))
+        if self._bytes_per_row is None:  # until a file tells us, assume 4:1 compression of the Arrow size
+            self._bytes_per_row = max(1.0, data.nbytes / data.num_rows / 4)
+        offset = 0
+        while offset < data.num_rows:
+            piece = data.slice(offset, self._piece_rows())
+            self._io("writing a data file", lambda p=piece: self._write_piece(p))
+            offset += piece.num_rows
+        self._pending.rows += data.num_rows
+
+    def _piece_rows(self) -> int:
+        """Rows for the next row group / document batch: what fills the open file to the target size."""
+        room = self.target.target_bytes - (self._open.size if self._open is not None else 0)
+        return int(min(SLICE_ROWS, max(MIN_PIECE_ROWS, room / (self._bytes_per_row or 1.0))))
+
+    def _write_piece(self, piece: pa.Table) -> None:
+        if self._open is None:
+            self._open = self._new_file(self.partition, piece.schema, start=self._rows_written)
+        self._open.write(piece)
+        self._rows_written += piece.num_rows
+        size = self._open.size
+        if size > 0:
+            self._bytes_per_row = size / self._open.rows
+        if size >= self.target.target_bytes * 0.95:
+            self._pending.files.append(self._open.close())
+            self._open = None
+
+    def _new_file(self, folder: str, schema: pa.Schema, *, start: int = 0) -> _OpenFile:
+        rel = f"{folder}/{self.run_id}-{self._counter}{self.extension}"
+        self._counter += 1
+        if self.dataset.kind == "local":
+            self.dataset.filesystem.create_dir(self.dataset.fs_path(folder), recursive=True)
+        return _OpenFile(self.dataset, rel, schema, self.target.file_format, self.primary_key, start)
+
+    @property
+    def pending_rows(self) -> int:
+        return self._pending.rows
+
+    @property
+    def pending_deletes(self) -> int:
+        return self._pending.deletes
+
+    def current_keys(self) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """The primary-key columns of every row the dataset holds now (one live file at a time)."""
+        schema = pa.schema([self.file_schema.field(k) for k in self.primary_key])
+        base = self._load_base()
+        rels = [str(f["path"]) for f in base.files] if base is not None else []
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for rel in rels:
+                table = self._io("reading a data file", lambda r=rel: self._read(r, self.primary_key))
+                yield from table.select(self.primary_key).cast(schema).to_batches()
+
+        return schema, batches()
+
+    def delete_keys(self, keys: pa.Table) -> None:
+        """Remove the rows with these primary keys in the next commit (rows gone from the source; merge only)."""
+        if keys.num_rows and self.write_mode == "merge" and self.primary_key:
+            self._pending.keys.append(keys.select(self.primary_key))
+            self._pending.deletes += keys.num_rows
+
+    # -- commit ------------------------------------------------------------------------------
+    def commit(self, state_json: str, extra_properties: dict[str, str] | None = None) -> FileCommit:
+        """Close the open file, rewrite what merge/overwrite require, then write the manifest (last)."""
+        if self._open is not None:
+            self._pending.files.append(self._io("closing a data file", self._open.close))
+            self._open = None
+        pending, self._pending = self._pending, _Pending()
+        base = self._load_base()
+        current = self._io("reading the run manifest", lambda: latest_manifest(self.dataset))
+        if (current.sequence if current else None) != (base.sequence if base else None):
+            self._delete([f.path for f in pending.files])
+            raise InfrastructureError(
+                f"{self.identifier}: another run committed to this dataset meanwhile (manifest "
+                f"{current.name if current else 'none'}); nothing of this run was published — run the job again")
+        live = list(base.files) if base is not None else []
+        removed: list[str] = []
+        rewritten: list[_Written] = []
+        if self.write_mode == "overwrite" and not self._committed_once:
+            removed, live = [f["path"] for f in live], []
+        elif self.write_mode == "merge" and self.primary_key and pending.keys and live:
+            try:
+                live, removed, rewritten = self._merge(live, pa.concat_tables(pending.keys))
+            except BaseException:
+                self._delete([f.path for f in pending.files])
+                raise
+        added = rewritten + pending.files
+        manifest = Manifest(
+            sequence=(base.sequence + 1) if base is not None else 1, run_id=self.run_id,
+            file_format=self.target.file_format, write_mode=self.write_mode, state=state_json,
+            files=live + [{"path": f.path, "rows": f.rows, "bytes": f.bytes} for f in added],
+            added=[f.path for f in added], removed=removed, properties=dict(extra_properties or {}),
+        )
+        try:
+            url = self._io("writing the run manifest", lambda: write_manifest(self.dataset, manifest))
+        except BaseException:
+            self._delete([f.path for f in added])
+            raise
+        self._base, self._committed_once = manifest, True
+        self._delete(removed)  # superseded files: no manifest from now on lists them
+        try:
+            prune_manifests(self.dataset)
+        except OSError:
+            log.debug("could not prune old manifests of %s", self.identifier)
+        log.info("published %s: %d new file(s), %d row(s)", url, len(added), pending.rows)
+        return FileCommit(manifest.sequence, pending.rows, len(added))
+
+    def abort(self) -> None:
+        """Delete the data files written since the last commit (no manifest lists them)."""
+        paths = [f.path for f in self._pending.files]
+        if self._open is not None:
+            paths.append(self._open.rel)
+            try:
+                self._open.close()
+            except Exception:  # the store may be the reason we abort
+                log.debug("could not close %s", self._open.rel)
+            self._open = None
+        self._pending = _Pending()
+        self._delete(paths)
+
+    # -- merge (copy-on-write) ---------------------------------------------------------------
+    def _merge(self, live: list[dict[str, Any]], keys: pa.Table
+               ) -> tuple[list[dict[str, Any]], list[str], list[_Written]]:
+        wanted = _key_strings(keys, self.primary_key)
+        kept: list[dict[str, Any]] = []
+        removed: list[str] = []
+        rewritten: list[_Written] = []
+        for entry in live:
+            rel = str(entry["path"])
+            keys_in_file = self._io("reading a data file for merge", lambda r=rel: self._read(r, self.primary_key))
+            hit = pc.is_in(_key_strings(keys_in_file, self.primary_key), value_set=wanted)
+            if not pc.any(hit).as_py():
+                kept.append(entry)
+                continue
+            removed.append(rel)
+            table = self._io("reading a data file for merge", lambda r=rel: self._read(r))
+            rest = table.filter(pc.invert(hit))
+            if rest.num_rows:
+                folder = rel.rsplit("/", 1)[0] if "/" in rel else self.partition
+                out = self._new_file(folder, rest.schema)
+                self._io("rewriting a data file for merge", lambda o=out, t=rest: o.write(t))
+                rewritten.append(self._io("closing a data file", out.close))
+        return kept, removed, rewritten
+
+    def _read(self, rel: str, columns: Sequence[str] | None = None) -> pa.Table:
+        path = self.dataset.fs_path(rel)
+        if self.target.file_format == "parquet":
+            return pq.read_table(path, filesystem=self.dataset.filesystem, columns=columns)
+        with self.dataset.filesystem.open_input_stream(path) as stream:
+            return markdown_kv.decode(stream.read().decode("utf-8"), self.file_schema)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _delete(self, paths: list[str]) -> None:
+        for rel in paths:
+            try:
+                self.dataset.filesystem.delete_file(self.dataset.fs_path(rel))
+            except OSError:
+                log.debug("could not delete %s (an unlisted file is never read)", rel)
+
+    def _io(self, action: str, fn: Any) -> Any:
+        """Run a storage call; a storage failure becomes one line naming the dataset and the store."""
+        try:
+            return fn()
+        except DativoError:
+            raise
+        except OSError as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise InfrastructureError(redact(
+                f"{self.target.job_path}: {self.dataset.where}: {action} failed at {self.identifier} "
+                f"({self.dataset.describe()}): {first} — nothing of this commit was published")) from None
+
+
+def _key_strings(table: pa.Table, columns: Sequence[str]) -> pa.Array:
+    parts = [pc.fill_null(pc.cast(table.column(c), pa.string()), "\x00") for c in columns]
+    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, _KEY_SEPARATOR)
+    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+
+
+__all__ = ["FILE_TARGETS", "FileCommit", "FileSink", "FileTarget", "file_target", "is_file_target"]

@@ -1,1 +1,0 @@
-"""Native extractors yielding Arrow batches."""
