@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dativo_ingest.config import discover_job_files, find_project_root, load_job_plan, load_registry
 from dativo_ingest.config.plan import JobPlan
+from dativo_ingest.config.read_policy import check_read_policy
 from dativo_ingest.config.secrets import is_secret_name
 from dativo_ingest.engines.native.checks import check_source
 from dativo_ingest.errors import ConfigError, InfrastructureError
@@ -81,6 +82,8 @@ def startup_sequence(
             registry = load_registry(root)
         # 2. tenant, 4. secrets, 5. env vars, 8. registry validation: all inside load_job_plan
         plan = load_job_plan(path, secrets_dir=secrets_dir, tenant_id=tenant_id, mode=mode, registry=registry)
+        check_read_policy(plan.read, plan.asset, write_mode=plan.write_mode, job_path=plan.job_path,
+                          asset_path=plan.asset_path)
         redact.add(plan.secrets.values())
         if out.tenant_id is None:
             out.tenant_id = plan.tenant_id

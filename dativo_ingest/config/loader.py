@@ -24,6 +24,7 @@ from dativo_ingest.config.models import (
     validation_problems,
 )
 from dativo_ingest.config.plan import JobPlan
+from dativo_ingest.config.read_policy import build_read_policy
 from dativo_ingest.config.secrets import Secrets, load_secrets, validate_tenant_id
 from dativo_ingest.errors import ConfigError
 
@@ -376,6 +377,7 @@ def _build_plan(job_path: Path, raw: dict[str, Any], tenant: str, secrets: Secre
         expanded_job["target"] = job_target
     job = parse_model(JobConfig, expanded_job, job_path, show_values=False, secrets=secrets)
     validation_mode, write_mode = _modes(job, asset, asset_path, job_path)
+    read = build_read_policy(source, write_mode=write_mode, job_path=job_path)
 
     return JobPlan(
         job_path=job_path,
@@ -399,4 +401,5 @@ def _build_plan(job_path: Path, raw: dict[str, Any], tenant: str, secrets: Secre
         secrets=secrets,
         variables_used=sorted(used | u_src | u_tgt),
         engine_options=_engine_options(job, src_recipe),
+        read=read,
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dativo_ingest.config.models import AssetDefinition, ConnectorRecipe, JobConfig, RegistryConnector
+from dativo_ingest.config.read_policy import ReadPolicy
 from dativo_ingest.config.secrets import Secrets
 
 ValidationMode = Literal["strict", "warn"]
@@ -15,6 +16,8 @@ WriteMode = Literal["append", "overwrite", "merge"]
 
 @dataclass
 class JobPlan:
+    """One job, validated, merged with its recipes and expanded: everything a run needs."""
+
     job_path: Path
     #: the job file's stem, e.g. ``csv_employee_to_iceberg``
     job_name: str
@@ -46,3 +49,5 @@ class JobPlan:
     variables_used: list[str] = field(default_factory=list)
     #: engine options: recipe ``engine.options`` ⊕ job ``source.engine.options`` ⊕ job ``engine.options``
     engine_options: dict[str, Any] = field(default_factory=dict)
+    #: how the source is read this run (full refresh, cursors, lookback, deletes), decided once
+    read: ReadPolicy = field(default_factory=ReadPolicy)
