@@ -3,11 +3,18 @@
 Every log line passes through ``Redactor``: any secret value (from the tenant's secrets or a
 secret-looking environment variable) is replaced by ``***`` before it is written. Errors printed
 by the CLI go through the same ``redact``.
+
+The rule (``mask``): a secret is masked wherever it stands as a whole token — not preceded or followed by a
+letter, digit or ``_`` — whatever its length, longest first. So ``API_TOKEN=a`` masks ``a`` standing alone but
+not the ``a`` in ``acme``; a one-letter secret is still masked. ``Secrets.weak_secrets`` names the secrets
+this cannot protect well (short ones, ones equal to another configured value).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import sys
 import threading
 from collections.abc import Iterable
@@ -16,27 +23,37 @@ from datetime import datetime, timezone
 import orjson
 
 MASK = "***"
-_MIN_SECRET_LEN = 4
+_WORD = "A-Za-z0-9_"
+
+
+@functools.lru_cache(maxsize=64)
+def _pattern(values: frozenset[str]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
+    return re.compile(f"(?<![{_WORD}])(?:{alternatives})(?![{_WORD}])")
+
+
+def mask(text: str, values: Iterable[str], replacement: str = MASK) -> str:
+    """``text`` with every value of ``values`` that stands there as a whole token replaced (see the docstring)."""
+    wanted = frozenset(v for v in values if v)
+    if not wanted or not text:
+        return text
+    return _pattern(wanted).sub(replacement, text)
 
 
 class Redactor:
+    """The process-wide set of values that logs and errors must never show."""
+
     def __init__(self) -> None:
-        self._values: set[str] = set()
+        self._values: frozenset[str] = frozenset()
         self._lock = threading.Lock()
 
     def add(self, values: Iterable[str]) -> None:
+        """Mask these values from now on (empty ones are ignored)."""
         with self._lock:
-            for value in values:
-                if value and len(value) >= _MIN_SECRET_LEN:
-                    self._values.add(value)
+            self._values = self._values | {v for v in values if v}
 
     def __call__(self, text: str) -> str:
-        if not self._values:
-            return text
-        for value in sorted(self._values, key=len, reverse=True):
-            if value in text:
-                text = text.replace(value, MASK)
-        return text
+        return mask(text, self._values)
 
 
 redact = Redactor()

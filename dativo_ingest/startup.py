@@ -76,6 +76,7 @@ def startup_sequence(
         raise ConfigError(secrets_dir, "secrets directory not found",
                           fix="point --secrets-dir at a folder holding <tenant>/ sub-folders")
     registry = None
+    warned: set[str] = set()
     for path in files:
         root = find_project_root(path)
         if registry is None:
@@ -85,6 +86,10 @@ def startup_sequence(
         check_read_policy(plan.read, plan.asset, write_mode=plan.write_mode, job_path=plan.job_path,
                           asset_path=plan.asset_path)
         redact.add(plan.secrets.values())
+        for line in plan.secrets.weak_secrets():
+            if line not in warned:
+                warned.add(line)
+                log.warning(line)
         if out.tenant_id is None:
             out.tenant_id = plan.tenant_id
         elif plan.tenant_id != out.tenant_id:

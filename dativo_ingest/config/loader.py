@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from dativo_ingest.config.expand import Lookup, expand_vars, make_lookup
+from dativo_ingest.config.expand import Lookup, expand_vars, make_lookup, variables_in
 from dativo_ingest.config.merge import deep_merge, without_overridden
 from dativo_ingest.config.models import (
     AssetDefinition,
@@ -25,7 +25,7 @@ from dativo_ingest.config.models import (
 )
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.config.read_policy import build_read_policy
-from dativo_ingest.config.secrets import Secrets, load_secrets, validate_tenant_id
+from dativo_ingest.config.secrets import Secrets, is_secret_name, load_secrets, validate_tenant_id
 from dativo_ingest.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -60,6 +60,43 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
+#: how many nodes a YAML file may expand to once its aliases are followed (a config file has a few thousand)
+MAX_EXPANDED_NODES = 100_000
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Nodes under ``node`` counting each alias as a full copy (memoised by node: linear in the file's size)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # a recursive alias counts once (and pyyaml refuses to construct it anyway)
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        total += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        total += sum(_expanded_size(v, sizes) for v in node.value)
+    sizes[id(node)] = total
+    if total > MAX_EXPANDED_NODES:
+        raise _TooLarge
+    return total
+
+
+class _TooLarge(Exception):
+    """The document expands beyond ``MAX_EXPANDED_NODES`` (an alias bomb)."""
+
+
+def _load_bounded(text: str) -> Any:
+    """``yaml.load`` with the unique-key loader, refusing a document whose aliases expand it beyond the bound."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, {})
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """A YAML file that must hold a mapping; syntax errors name the line."""
@@ -70,7 +107,10 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, f"cannot be read ({exc.__class__.__name__})", fix="check the file") from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = _load_bounded(text)
+    except _TooLarge:
+        raise ConfigError(path, f"its aliases (*name) expand it beyond {MAX_EXPANDED_NODES:,} values",
+                          fix="write the values out, or use fewer nested aliases") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -104,8 +144,30 @@ def parse_model(model: type[M], data: Any, path: str | Path | None, *, show_valu
         raise first from None
 
 
-def load_asset(path: Path) -> AssetDefinition:
-    return parse_model(AssetDefinition, read_yaml(path), path)
+def load_asset(path: Path, lookup: Lookup | None = None, *, tenant_id: str | None = None,
+               secrets: Secrets | None = None) -> AssetDefinition:
+    """An asset file, with its ``${VAR}``s expanded (from ``lookup``: the tenant's secrets, then the environment).
+
+    A name that becomes part of a table identifier or a path (the asset's name, domain, dataProduct, object,
+    a field name) may not be built from a secret: identifiers are shown everywhere."""
+    data = read_yaml(path)
+    if lookup is not None:
+        _refuse_secret_names(data, secrets, path)
+        data, _ = expand_vars(data, lookup, path=path, tenant_id=tenant_id)
+    return parse_model(AssetDefinition, data, path, secrets=secrets)
+
+
+def _refuse_secret_names(data: dict[str, Any], secrets: Secrets | None, path: Path) -> None:
+    names = {key: data.get(key) for key in ("name", "domain", "dataProduct", "object")}
+    fields = data.get("schema") if isinstance(data.get("schema"), list) else []
+    names.update({f"schema[{i}].name": f.get("name") for i, f in enumerate(fields) if isinstance(f, dict)})
+    secret_values = set(secrets.values()) if secrets is not None else set()
+    for field, value in names.items():
+        for var in variables_in(value) if isinstance(value, str) else ():
+            if is_secret_name(var) or (secrets is not None and secrets.get(var) in secret_values):
+                raise ConfigError(path, f"is built from ${{{var}}}, a secret, and names are shown in table "
+                                  "identifiers, paths and logs", field=field,
+                                  fix="use a variable that is not a secret there")
 
 
 def load_recipe(path: Path) -> ConnectorRecipe:
@@ -285,12 +347,13 @@ def _fold_csv_options(merged: dict[str, Any], job_source: dict[str, Any]) -> Non
                 break
 
 
-def _asset(root: Path, job: JobConfig, job_path: Path) -> tuple[AssetDefinition, Path]:
+def _asset(root: Path, job: JobConfig, job_path: Path, lookup: Lookup, tenant: str,
+           secrets: Secrets) -> tuple[AssetDefinition, Path]:
     path = _resolve(root, job.asset_path)
     if not path.is_file():
         raise ConfigError(job_path, f"asset file not found: {path}", field="asset_path",
                           fix=f"paths are relative to the project root {root}")
-    asset = load_asset(path)
+    asset = load_asset(path, lookup, tenant_id=tenant, secrets=secrets)
     if job.asset and job.asset != asset.name:
         raise ConfigError(job_path, f"asset '{job.asset}' does not match the name '{asset.name}' in {path}",
                           field="asset", fix="make the job's asset equal the asset definition's name")
@@ -350,7 +413,7 @@ def _build_plan(job_path: Path, raw: dict[str, Any], tenant: str, secrets: Secre
     engine = _engine(pre, src_recipe, src_recipe_path, src_entry, src_name, job_path)
     _check_cloud(mode, src_name, src_entry, "source", job_path)
     _check_cloud(mode, tgt_name, tgt_entry, "target", job_path)
-    asset, asset_path = _asset(root, pre, job_path)
+    asset, asset_path = _asset(root, pre, job_path, lookup, tenant, secrets)
 
     source, job_source, u_src = _section("source", raw.get("source"), src_recipe, src_recipe_path, job_path,
                                          lookup, tenant)

@@ -11,11 +11,22 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dativo_ingest.config.names import (
+    ASSET_NAME_PATTERN,
+    PATH_SEGMENT_PATTERN,
+    TENANT_FIX,
+    TENANT_ID_PATTERN,
+    asset_name_problem,
+    column_name_problem,
+    object_name_problem,
+    path_segment_problem,
+    tenant_problem,
+)
 
 # -- shared patterns (used verbatim by pydantic and by the generated JSON Schema) -------------------------
 
-TENANT_ID_PATTERN = r"^[a-z0-9_-]+$"
 
 FIELD_TYPE_PATTERN = (
     r"^(?i:string|integer|int|long|bigint|float|double|number|boolean|bool|date|time|timestamp|timestamptz"
@@ -40,6 +51,27 @@ FieldType = Annotated[str, Field(pattern=FIELD_TYPE_PATTERN)]
 PartitionEntry = Annotated[str, Field(pattern=PARTITION_PATTERN)]
 EngineName = Annotated[str, Field(pattern=ENGINE_NAME_PATTERN)]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
+
+
+def _checked(problem: Any, fix: str | None = None) -> Any:
+    """An ``AfterValidator`` raising ``problem(value)`` (a one-line message, then ``fix``) when it is not None."""
+
+    def check(value: str) -> str:
+        message = problem(value)
+        if message:
+            raise ValueError(f"{message} ({fix})" if fix else message)
+        return value
+
+    return AfterValidator(check)
+
+
+#: names whose rule JSON Schema holds as a pattern and pydantic checks with a one-line message
+TenantId = Annotated[str, Field(json_schema_extra={"pattern": TENANT_ID_PATTERN}), _checked(tenant_problem, TENANT_FIX)]
+AssetName = Annotated[str, Field(json_schema_extra={"pattern": ASSET_NAME_PATTERN}), _checked(asset_name_problem)]
+PathSegment = Annotated[str, Field(json_schema_extra={"pattern": PATH_SEGMENT_PATTERN}),
+                        _checked(path_segment_problem)]
+ObjectName = Annotated[str, Field(min_length=1, max_length=255), _checked(object_name_problem)]
+ColumnName = Annotated[str, Field(min_length=1, max_length=255), _checked(column_name_problem)]
 
 IncrementalStrategy = Literal[
     "updated_at", "created", "updated_after", "file_modified_time", "spreadsheet_modified_time", "cursor",
@@ -89,13 +121,13 @@ class CsvOptionsMixin(_Open):
 
 class SourceFile(CsvOptionsMixin):
     path: str | None = None
-    object: str | None = None
+    object: ObjectName | None = None
     id: str | None = None
 
 
 class SourceTable(_Open):
     name: NonEmptyStr
-    object: str | None = None
+    object: ObjectName | None = None
     cursor_field: str | None = None
     primary_key: str | list[str] | None = None
 
@@ -116,7 +148,7 @@ class LoggingConfig(_Closed):
 
 class JobSource(CsvOptionsMixin):
     files: list[SourceFile] | None = None
-    objects: list[str] | None = None
+    objects: list[ObjectName] | None = None
     tables: list[SourceTable] | None = None
     query: str | None = None
     incremental: Incremental | None = None
@@ -158,7 +190,7 @@ class SingerExtractor(_Closed):
 class JobConfig(_Closed):
     """A job file: ``jobs/<tenant>/<name>.yaml``."""
 
-    tenant_id: Annotated[str, Field(pattern=TENANT_ID_PATTERN)] | None = None
+    tenant_id: TenantId | None = None
     environment: str | None = None
     source_connector: NonEmptyStr
     source_connector_path: str | None = None
@@ -193,7 +225,7 @@ class JobConfig(_Closed):
 
 
 class SchemaField(_Open):
-    name: NonEmptyStr
+    name: ColumnName
     type: FieldType
     required: bool = False
     classification: str | None = None
@@ -224,16 +256,16 @@ class AssetDefinition(_Open):
     apiVersion: str | None = None
     kind: str | None = None
     id: str | None = None
-    name: NonEmptyStr
+    name: AssetName
     version: str | None = None
     status: str | None = None
-    domain: str | None = None
-    dataProduct: str | None = None
+    domain: PathSegment | None = None
+    dataProduct: PathSegment | None = None
     tenant: str | None = None
     description: str | AssetDescription | None = None
     tags: list[str] | None = None
     source_type: str | None = None
-    object: str | None = None
+    object: ObjectName | None = None
     target: AssetTarget | None = None
     fields: list[SchemaField] = Field(alias="schema", min_length=1)
     team: dict[str, Any] | list[Any] | None = None
@@ -251,10 +283,15 @@ class AssetDefinition(_Open):
     @model_validator(mode="after")
     def _check_fields(self) -> AssetDefinition:
         seen: set[str] = set()
+        lower: dict[str, str] = {}
         for f in self.fields:
             if f.name in seen:
                 raise ValueError(f"schema: field '{f.name}' is declared twice (remove one of them)")
+            if f.name.lower() in lower:
+                raise ValueError(f"schema: fields '{lower[f.name.lower()]}' and '{f.name}' differ only by case "
+                                 "(sources are matched to fields ignoring case: rename one of them)")
             seen.add(f.name)
+            lower[f.name.lower()] = f.name
         if self.target is not None and self.target.partitioning:
             check_partitioning(self.target.partitioning, seen, "target.partitioning")
         return self

@@ -12,12 +12,15 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from dativo_ingest.config.names import TENANT_FIX, tenant_problem
 from dativo_ingest.errors import ConfigError
+from dativo_ingest.logs import mask
 
-_TENANT_RE = re.compile(r"[a-z0-9_-]+")
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _SECRET_NAME_RE = re.compile(r"PASSWORD|SECRET|TOKEN|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
 _MIN_PLAIN = 4
+#: secrets shorter than this draw a warning at start-up (see ``Secrets.weak_secrets``)
+WEAK_SECRET_LEN = 8
 #: where a service is, not how to get in: shown in errors ("cannot connect to host:port as user, database")
 _LOCATION_NAME_RE = re.compile(
     r"(^|_)(HOST|HOSTNAME|PORT|DB|DATABASE|DBNAME|USER|USERNAME|REGION|BUCKET|ENDPOINT|SCHEMA|CONTAINER|"
@@ -37,11 +40,12 @@ def is_location_name(name: str) -> bool:
 
 
 def validate_tenant_id(tenant_id: Any, *, path: str | Path | None = None) -> str:
-    """Return ``tenant_id`` if it is ``[a-z0-9_-]+``; it becomes a folder name, so nothing else is allowed."""
-    if not isinstance(tenant_id, str) or not _TENANT_RE.fullmatch(tenant_id):
-        shown = repr(tenant_id)[:60] if tenant_id not in (None, "") else "empty"
-        raise ConfigError(path, f"invalid tenant id {shown}", field="tenant_id",
-                          fix="use lowercase letters, digits, '_' and '-' only")
+    """Return ``tenant_id`` if it is a valid tenant id (``config.names``); it becomes a folder name and an
+    Iceberg namespace, so nothing else is allowed."""
+    problem = tenant_problem(tenant_id) if isinstance(tenant_id, str) and tenant_id else \
+        f"invalid tenant id {repr(tenant_id)[:60] if tenant_id not in (None, '') else 'empty'}"
+    if problem:
+        raise ConfigError(path, problem, field="tenant_id", fix=TENANT_FIX)
     return tenant_id
 
 
@@ -93,10 +97,28 @@ class Secrets:
                 found.add(value)
         return sorted(found, key=len, reverse=True)
 
-    def redact(self, text: str, mask: str = "***") -> str:
-        for value in self.values():
-            text = text.replace(value, mask)
-        return text
+    def redact(self, text: str, replacement: str = "***") -> str:
+        """``text`` with every value of ``values()`` masked where it stands as a whole token (``logs.mask``)."""
+        return mask(text, self.values(), replacement)
+
+    def weak_secrets(self) -> list[str]:
+        """One line per secret that redaction protects poorly — shorter than 8 characters, or equal to another
+        configured value (such as a user name, shown in errors) — naming the variable and its file, never the
+        value."""
+        others: dict[str, str] = {v: k for k, v in self._data.items() if v and not is_secret_name(k)}
+        others.update({v: k for k, v in os.environ.items() if v and is_location_name(k) and v not in others})
+        lines = []
+        for name, value in sorted(self._data.items()):
+            if not value or not is_secret_name(name):
+                continue
+            where = f" ({self.sources[name]})" if name in self.sources else ""
+            if value in others:
+                lines.append(f"secret {name}{where} equals {others[value]}: wherever {others[value]} is shown, "
+                             f"{name} is given away — use a different value")
+            elif len(value) < WEAK_SECRET_LEN:
+                lines.append(f"secret {name}{where} is shorter than {WEAK_SECRET_LEN} characters: it is masked only "
+                             "where it stands as a whole word — use a longer one")
+        return lines
 
     def __repr__(self) -> str:
         return f"Secrets(tenant_id={self.tenant_id!r}, names={self.names()!r})"
