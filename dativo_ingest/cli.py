@@ -28,7 +28,8 @@ log = logging.getLogger("dativo_ingest")
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="A job file.")]
 JobDirOpt = Annotated[Path | None, typer.Option("--job-dir", help="Run every job of one tenant in this folder.")]
 SecretsOpt = Annotated[Path | None, typer.Option("--secrets-dir", help="Folder with <tenant>/ secrets.")]
-TenantOpt = Annotated[str | None, typer.Option("--tenant-id", help="Tenant (default: the job's tenant_id).")]
+TenantOpt = Annotated[str | None, typer.Option("--tenant-id", "--tenant",
+                                               help="Tenant (default: the job's tenant_id, else its jobs/<tenant>/).")]
 ModeOpt = Annotated[str, typer.Option("--mode", help="self_hosted or cloud (cloud refuses some connectors).")]
 LogFormatOpt = Annotated[str | None, typer.Option("--log-format", help="json or text (default: text on a TTY).")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")]
@@ -162,7 +163,8 @@ def check(
 @app.command()
 def discover(
     connector: Annotated[str, typer.Option("--connector", help="A database source: postgres, mysql or sqlite.")],
-    tenant_id: Annotated[str, typer.Option("--tenant-id", help="Whose secrets fill the recipe's connection.")],
+    tenant_id: Annotated[str, typer.Option("--tenant-id", "--tenant",
+                                           help="Whose secrets fill the recipe's connection.")],
     secrets_dir: SecretsOpt = None,
     table: Annotated[str | None, typer.Option("--table", help="Only this table (schema.table or table).")] = None,
     emit_asset: Annotated[bool, typer.Option("--emit-asset", help="Print a draft ODCS asset for --table.")] = False,

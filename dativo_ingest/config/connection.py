@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dativo_ingest.config.expand import expand_vars, make_lookup
+from dativo_ingest.config.expand import expand_vars
 from dativo_ingest.config.loader import _recipe_path, load_recipe, load_registry
 from dativo_ingest.config.secrets import load_secrets, validate_tenant_id
 from dativo_ingest.errors import ConfigError
@@ -30,7 +30,7 @@ def recipe_connection(connector: str, *, project_root: Path, secrets_dir: Path |
     template = dict(load_recipe(path).connection_template) if path else {}
     for key in overrides or {}:
         template.pop(key, None)
-    secrets = load_secrets(secrets_dir, tenant)
+    secrets = load_secrets(secrets_dir, tenant, project_root=project_root)
     redact.add(secrets.values())
-    conn, _ = expand_vars(template, make_lookup(secrets), path=path, field="connection_template", tenant_id=tenant)
+    conn, _ = expand_vars(template, secrets.lookup(), path=path, field="connection_template", tenant_id=tenant)
     return {**conn, **(overrides or {})}

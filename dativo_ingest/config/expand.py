@@ -78,8 +78,8 @@ def expand_vars(
             if default is not None and not value:
                 value = default
             if value is None:
-                raise ConfigError(path, f"variable ${{{name}}} is not set", field=_field(field, loc) or None,
-                                  fix=fix)
+                raise ConfigError(path, f"Missing required environment variable: {name}",
+                                  field=_field(field, loc) or None, fix=fix)
             used.add(name)
             return value
 

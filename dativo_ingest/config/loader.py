@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from dativo_ingest.config.expand import Lookup, expand_vars, make_lookup, variables_in
+from dativo_ingest.config.expand import Lookup, expand_vars, variables_in
 from dativo_ingest.config.merge import deep_merge, without_overridden
 from dativo_ingest.config.models import (
     AssetDefinition,
@@ -221,17 +221,27 @@ def _tenant(job_tenant: Any, arg_tenant: str | None, job_path: Path) -> str:
             raise ConfigError(job_path, f"tenant_id '{job_tenant}' does not match --tenant '{arg_tenant}'",
                               field="tenant_id", fix="run the job for its own tenant or fix tenant_id")
         return arg_tenant
+    folder = _tenant_folder(job_path)
+    if job_tenant is None and folder is not None:
+        return validate_tenant_id(folder, path=job_path)
     if job_tenant is None:
         raise ConfigError(job_path, "is not set", field="tenant_id",
-                          fix="add 'tenant_id: <tenant>' to the job or pass --tenant")
+                          fix="add 'tenant_id: <tenant>' to the job, put it under jobs/<tenant>/, or pass --tenant-id")
     return validate_tenant_id(job_tenant, path=job_path)
+
+
+def _tenant_folder(job_path: Path) -> str | None:
+    """``<tenant>`` when the job is ``…/jobs/<tenant>/<name>.yaml`` (the seed's layout), else None."""
+    parent = Path(job_path).resolve().parent
+    return parent.name if parent.parent.name == "jobs" else None
 
 
 def _registry_entry(registry: Registry, name: str, role: str, job_path: Path) -> RegistryConnector:
     entry = registry.connectors.get(name)
     if entry is None:
-        raise ConfigError(job_path, f"{role}_connector '{name}' is not in registry/connectors.yaml "
-                          f"(known: {registry.known()})", fix="register it there or correct the name")
+        raise ConfigError(job_path, f"Job validation failed: Connector '{name}' not found in registry — "
+                          f"registry/connectors.yaml knows: {registry.known()}", field=f"{role}_connector",
+                          fix="register it there or correct the name")
     if role not in entry.roles:
         raise ConfigError(job_path, f"connector '{name}' cannot be a {role} "
                           f"(registry roles: {', '.join(entry.roles)})", field=f"{role}_connector",
@@ -386,7 +396,7 @@ def load_job_plan(job_path: Path, *, secrets_dir: Path | None, tenant_id: str | 
     raw = read_yaml(job_path)
     parse_model(JobConfig, raw, job_path)  # structure first: typos and types, before any variable is needed
     tenant = _tenant(raw.get("tenant_id"), tenant_id, job_path)
-    secrets = load_secrets(secrets_dir, tenant)
+    secrets = load_secrets(secrets_dir, tenant, project_root=find_project_root(job_path))
     try:
         return _build_plan(job_path, raw, tenant, secrets, mode, registry)
     except ConfigError as exc:  # a path or name built from a secret must not show it
@@ -397,7 +407,7 @@ def load_job_plan(job_path: Path, *, secrets_dir: Path | None, tenant_id: str | 
 
 def _build_plan(job_path: Path, raw: dict[str, Any], tenant: str, secrets: Secrets, mode: str,
                 registry: Registry | None) -> JobPlan:
-    lookup = make_lookup(secrets)
+    lookup = secrets.lookup()
     root = find_project_root(job_path)
     registry = registry if registry is not None else load_registry(root)
 

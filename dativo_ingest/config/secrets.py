@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections import ChainMap
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from dativo_ingest.config.expand import Lookup, make_lookup
 from dativo_ingest.config.names import TENANT_FIX, tenant_problem
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.logs import mask
@@ -53,10 +55,13 @@ class Secrets:
     """Name -> value for one tenant. ``repr`` shows names only; ``values()`` lists what logs must redact."""
 
     def __init__(self, data: Mapping[str, str] | None = None, *, tenant_id: str | None = None,
-                 sources: Mapping[str, Path] | None = None, extra_values: list[str] | None = None) -> None:
+                 sources: Mapping[str, Path] | None = None, extra_values: list[str] | None = None,
+                 project_env: Mapping[str, str] | None = None) -> None:
         self._data: dict[str, str] = dict(data or {})
         self._extra = [v for v in (extra_values or []) if v]
         self.tenant_id = tenant_id
+        #: the project's ``.env`` (``KEY=value``): looked up after the tenant's secrets, before the environment
+        self.project_env: dict[str, str] = dict(project_env or {})
         #: which file each name came from (for "set in secrets/acme/postgres.env" messages)
         self.sources: dict[str, Path] = dict(sources or {})
 
@@ -76,7 +81,12 @@ class Secrets:
         return len(self._data)
 
     def names(self) -> list[str]:
+        """The tenant's secret names, sorted."""
         return sorted(self._data)
+
+    def lookup(self) -> Lookup:
+        """How ``${VAR}`` is resolved: the tenant's secrets, then the project's ``.env``, then the environment."""
+        return make_lookup(self, ChainMap(self.project_env, os.environ))
 
     def as_env(self) -> dict[str, str]:
         """The secrets as environment variables (for a connector subprocess)."""
@@ -92,7 +102,7 @@ class Secrets:
         found = {v for k, v in self._data.items()
                  if (len(v) >= _MIN_PLAIN and not is_location_name(k)) or (v and is_secret_name(k))}
         found |= {v for v in self._extra if len(v) >= _MIN_PLAIN}
-        for name, value in os.environ.items():
+        for name, value in ChainMap(self.project_env, os.environ).items():
             if value and is_secret_name(name):
                 found.add(value)
         return sorted(found, key=len, reverse=True)
@@ -209,17 +219,20 @@ def _read_text(path: Path) -> str:
         raise ConfigError(path, f"cannot be read ({exc.strerror})", fix="check its permissions") from None
 
 
-def load_secrets(secrets_dir: Path | None, tenant_id: str) -> Secrets:
-    """Read ``secrets_dir/<tenant_id>/``; files in name order, a later file wins for a repeated name.
+def load_secrets(secrets_dir: Path | None, tenant_id: str, *, project_root: Path | None = None) -> Secrets:
+    """Read ``secrets_dir/<tenant_id>/``; files in name order, a later file wins for a repeated name; and the
+    project's ``<project_root>/.env`` when there is one (see ``Secrets.lookup`` for the order).
 
     A missing folder (or no ``secrets_dir``) gives empty secrets: variables then come from the environment.
     """
     validate_tenant_id(tenant_id)
+    dotenv = Path(project_root) / ".env" if project_root is not None else None
+    project_env = parse_env_file(dotenv) if dotenv is not None and dotenv.is_file() else {}
     if secrets_dir is None:
-        return Secrets(tenant_id=tenant_id)
+        return Secrets(tenant_id=tenant_id, project_env=project_env)
     folder = Path(secrets_dir) / tenant_id
     if not folder.is_dir():
-        return Secrets(tenant_id=tenant_id)
+        return Secrets(tenant_id=tenant_id, project_env=project_env)
     data: dict[str, str] = {}
     sources: dict[str, Path] = {}
     nested: list[str] = []
@@ -236,4 +249,4 @@ def load_secrets(secrets_dir: Path | None, tenant_id: str) -> Secrets:
             values = {path.stem: _read_text(path).strip()}
         data.update(values)
         sources.update(dict.fromkeys(values, path))
-    return Secrets(data, tenant_id=tenant_id, sources=sources, extra_values=nested)
+    return Secrets(data, tenant_id=tenant_id, sources=sources, extra_values=nested, project_env=project_env)

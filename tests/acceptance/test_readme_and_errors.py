@@ -42,7 +42,7 @@ def test_unknown_connector_and_bad_tenant_are_one_line_errors(tmp_path):
     out = cli("check", "--config", str(bad), cwd=project, home=tmp_path / "home")
     assert out.returncode == 2
     (line,) = out.stderr.strip().splitlines()
-    assert "source_connector 'foo' is not in registry/connectors.yaml (known: " in line
+    assert "source_connector: Job validation failed: Connector 'foo' not found in registry — " in line
     good = write_yaml(project / "jobs/acme/e.yaml", job)
     out = cli("run", "--config", str(good), "--tenant-id", "../x", cwd=project, home=tmp_path / "home")
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1

@@ -117,8 +117,8 @@ def test_expand_unset_names_file_field_and_fix() -> None:
     with pytest.raises(ConfigError) as info:
         expand_vars({"target": {"connection": [{"x": "${NOPE_VAR}"}]}}, {}, path="jobs/acme/j.yaml",
                     tenant_id="acme")
-    assert str(info.value) == ("jobs/acme/j.yaml: target.connection[0].x: variable ${NOPE_VAR} is not set "
-                               "(set it in secrets/acme/*.env or the environment)")
+    assert str(info.value) == ("jobs/acme/j.yaml: target.connection[0].x: Missing required environment variable: "
+                               "NOPE_VAR (set it in secrets/acme/*.env or the environment)")
 
 
 def test_expand_does_not_re_expand_values() -> None:
@@ -265,12 +265,14 @@ def test_unknown_connector_lists_known(project: Path) -> None:
     with pytest.raises(ConfigError) as info:
         _plan(project, job)
     msg = str(info.value)
-    assert msg.startswith(f"{job}: source_connector 'oracle' is not in registry/connectors.yaml (known: ")
+    assert msg.startswith(f"{job}: source_connector: Job validation failed: Connector 'oracle' not found in registry — "
+                          "registry/connectors.yaml knows: ")
     assert "azure_blob, csv, faker, gdrive_csv" in msg
 
 
 def test_unknown_target_connector(project: Path) -> None:
-    with pytest.raises(ConfigError, match=r"target_connector 'bigquery' is not in registry/connectors.yaml"):
+    with pytest.raises(ConfigError,
+                       match=r"target_connector: Job validation failed: Connector 'bigquery' not found in registry"):
         _plan(project, _job(project, target_connector="bigquery", target_connector_path=None))
 
 
@@ -342,8 +344,8 @@ def test_unset_recipe_variable_is_reported_against_the_recipe(project: Path) -> 
     with pytest.raises(ConfigError) as info:
         _plan(project, job)
     recipe = project / "connectors/sources/postgres.yaml"
-    assert str(info.value) == (f"{recipe}: connection_template.database: variable ${{POSTGRES_DB}} is not set "
-                               "(set it in secrets/acme/*.env or the environment)")
+    assert str(info.value) == (f"{recipe}: connection_template.database: Missing required environment variable: "
+                               "POSTGRES_DB (set it in secrets/acme/*.env or the environment)")
 
 
 def test_job_override_makes_recipe_variable_unnecessary(project: Path) -> None:
@@ -352,7 +354,8 @@ def test_job_override_makes_recipe_variable_unnecessary(project: Path) -> None:
     plan = _plan(project, job)
     assert plan.target["connection"]["bucket"] == "lake" and "S3_BUCKET" not in plan.variables_used
     job = _job(project, target_connector="s3", target_connector_path="connectors/targets/s3.yaml", target=None)
-    with pytest.raises(ConfigError, match=r"s3.yaml: connection_template.bucket: variable \$\{S3_BUCKET\}"):
+    with pytest.raises(ConfigError,
+                       match=r"s3.yaml: connection_template.bucket: Missing required environment variable: S3_BUCKET"):
         _plan(project, job)
 
 
@@ -360,7 +363,8 @@ def test_unset_job_variable_names_job_field(project: Path) -> None:
     job = _job(project, target={"connection": {"s3": {"bucket": "${LAKE_BUCKET}"}}})
     with pytest.raises(ConfigError) as info:
         _plan(project, job)
-    assert str(info.value).startswith(f"{job}: target.connection.s3.bucket: variable ${{LAKE_BUCKET}} is not set")
+    assert str(info.value).startswith(
+        f"{job}: target.connection.s3.bucket: Missing required environment variable: LAKE_BUCKET")
 
 
 def test_environment_fills_variables_when_secrets_do_not(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -379,8 +383,12 @@ def test_tenant_from_argument_job_or_mismatch(project: Path) -> None:
         _plan(project, job, tenant_id="../x")
     no_tenant = _job(project, "no_tenant", tenant_id=None)
     assert _plan(project, no_tenant, tenant_id="acme").tenant_id == "acme"
+    assert _plan(project, no_tenant).tenant_id == "acme"  # inferred from jobs/acme/ (the seed's startup step 2)
+    elsewhere = project / "other" / "no_tenant.yaml"
+    elsewhere.parent.mkdir()
+    no_tenant.rename(elsewhere)
     with pytest.raises(ConfigError, match=r"tenant_id: is not set"):
-        _plan(project, no_tenant)
+        _plan(project, elsewhere)
 
 
 def test_bad_tenant_in_job_is_refused_before_secrets_are_read(project: Path) -> None:

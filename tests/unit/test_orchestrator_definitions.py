@@ -156,7 +156,8 @@ def test_two_jobs_writing_one_table_and_bad_jobs_are_one_line_errors(tmp_path):
     with pytest.raises(ConfigError, match="both write acme.csv_employee"):
         _defs(runner)
     write_yaml(project / "jobs/acme/copy.yaml", {**job, "source_connector": "nope"})
-    with pytest.raises(ConfigError, match="source_connector 'nope' is not in registry"):
+    with pytest.raises(ConfigError,
+                       match="source_connector: Job validation failed: Connector 'nope' not found in registry"):
         _defs(runner)
 
 

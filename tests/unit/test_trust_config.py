@@ -53,7 +53,7 @@ def test_variables_are_expanded_in_assets_and_a_secret_may_not_name_a_table(proj
     monkeypatch.setenv("SUFFIX", "eu")
     assert _plan(project, _job(project, asset=None)).asset.name == "people_eu"
     monkeypatch.delenv("SUFFIX")
-    with pytest.raises(ConfigError, match=r"people\.yaml: name: variable \$\{SUFFIX\} is not set"):
+    with pytest.raises(ConfigError, match=r"people\.yaml: name: Missing required environment variable: SUFFIX"):
         _plan(project, _job(project, asset=None))
     _asset(project, name="people_${POSTGRES_PASSWORD}")
     _write(project / "secrets/acme/postgres.env", "POSTGRES_PASSWORD=s3cr3tpw\n")
@@ -98,3 +98,20 @@ def test_weak_secrets_are_named_never_shown(monkeypatch: pytest.MonkeyPatch) -> 
     assert any(line.startswith("secret API_TOKEN (secrets/acme/x.env) is shorter than 8") for line in lines)
     assert not any("GOOD_SECRET" in line for line in lines)
     assert not any(value in line for line in lines for value in ("postgres'", "abc", "admin'"))
+
+
+def test_variables_resolve_tenant_secrets_then_project_env_then_environment(project: Path,  # noqa: F811
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / ".env").write_text("S3_BUCKET=from-dotenv\nLAKE_PREFIX=dotenv-prefix\nDOTENV_API_TOKEN=tok-dotenv-1\n")
+    (project / "registry").mkdir(exist_ok=True)
+    monkeypatch.setenv("S3_BUCKET", "from-environment")
+    monkeypatch.setenv("LAKE_PREFIX", "env-prefix")
+    monkeypatch.setenv("ONLY_ENV", "env-only")
+    job = _job(project, target={"connection": {"s3": {"bucket": "${S3_BUCKET}", "prefix": "${LAKE_PREFIX}",
+                                                      "region": "${ONLY_ENV}"}}})
+    plan = _plan(project, job)
+    assert plan.target["connection"]["s3"]["bucket"] == "from-dotenv"  # .env before the environment
+    assert plan.target["connection"]["s3"]["region"] == "env-only"
+    _write(project / "secrets/acme/lake.env", "LAKE_PREFIX=from-secrets\n")
+    assert _plan(project, job).target["connection"]["s3"]["prefix"] == "from-secrets"  # the tenant's secrets first
+    assert "tok-dotenv-1" in plan.secrets.values()  # a secret-looking .env value is redacted like the others
