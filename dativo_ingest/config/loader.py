@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from dativo_ingest.config.expand import Lookup, expand_vars, variables_in
+from dativo_ingest.config.local_files import LocalFileAccess
 from dativo_ingest.config.merge import deep_merge, without_overridden
 from dativo_ingest.config.models import (
     AssetDefinition,
@@ -398,11 +399,30 @@ def load_job_plan(job_path: Path, *, secrets_dir: Path | None, tenant_id: str | 
     tenant = _tenant(raw.get("tenant_id"), tenant_id, job_path)
     secrets = load_secrets(secrets_dir, tenant, project_root=find_project_root(job_path))
     try:
-        return _build_plan(job_path, raw, tenant, secrets, mode, registry)
+        plan = _build_plan(job_path, raw, tenant, secrets, mode, registry)
+        plan.mode = mode
+        plan.local_files = LocalFileAccess.for_project(plan.project_root, mode, secrets_dir)
+        _check_local_paths(plan)
+        return plan
     except ConfigError as exc:  # a path or name built from a secret must not show it
         exc.message = secrets.redact(exc.message)
         exc.args = (exc.message,)
         raise
+
+
+def _check_local_paths(plan: JobPlan) -> None:
+    """Every literal local path of ``source.files`` / ``source.path`` (whatever the engine: a connector reads it
+    too) must be readable by the job's rule; globs are checked file by file when the source expands them, and
+    URLs (``scheme://``) are not local files."""
+    entries = plan.source.get("files") or ([{"path": plan.source["path"]}] if plan.source.get("path") else [])
+    for i, entry in enumerate(entries):
+        raw = entry.get("path") if isinstance(entry, dict) else entry
+        if not raw or "://" in str(raw) or any(c in str(raw) for c in "*?["):
+            continue
+        path = Path(os.path.expanduser(str(raw)))
+        field = f"source.files[{i}].path" if plan.source.get("files") else "source.path"
+        plan.file_access.check(path if path.is_absolute() else plan.project_root / path, where=plan.job_path,
+                               field=field)
 
 
 def _build_plan(job_path: Path, raw: dict[str, Any], tenant: str, secrets: Secrets, mode: str,

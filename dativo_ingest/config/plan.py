@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from dativo_ingest.config.local_files import LocalFileAccess
 from dativo_ingest.config.models import AssetDefinition, ConnectorRecipe, JobConfig, RegistryConnector
 from dativo_ingest.config.read_policy import ReadPolicy
 from dativo_ingest.config.secrets import Secrets
@@ -51,3 +52,12 @@ class JobPlan:
     engine_options: dict[str, Any] = field(default_factory=dict)
     #: how the source is read this run (full refresh, cursors, lookback, deletes), decided once
     read: ReadPolicy = field(default_factory=ReadPolicy)
+    #: ``self_hosted`` or ``cloud``
+    mode: str = "self_hosted"
+    #: which local files the job may read as data (never secrets; in cloud mode only the project's data/)
+    local_files: LocalFileAccess | None = None
+
+    @property
+    def file_access(self) -> LocalFileAccess:
+        """``local_files``, or the self-hosted rule for the project when the plan was built without one."""
+        return self.local_files or LocalFileAccess.for_project(self.project_root, self.mode, None)

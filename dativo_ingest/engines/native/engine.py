@@ -24,7 +24,8 @@ class NativeEngine:
     def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
         connector = plan.source_connector
         if connector == "csv":
-            files = resolve_files(plan.source, project_root=plan.project_root, default_stream=default_stream(plan))
+            files = resolve_files(plan.source, project_root=plan.project_root, default_stream=default_stream(plan),
+                              access=plan.file_access)
             strategy = str((plan.source.get("incremental") or {}).get("strategy") or "file_modified_time").lower()
             skip_unchanged = plan.write_mode != "overwrite" and strategy not in FULL_REFRESH_STRATEGIES
             return read_csv(
@@ -51,7 +52,8 @@ def _read_markdown_kv(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
     from dativo_ingest.engines.native.files.markdown_kv import read_markdown_kv
     from dativo_ingest.stage.types import parse_type
 
-    files = resolve_files(plan.source, project_root=plan.project_root, default_stream=default_stream(plan))
+    files = resolve_files(plan.source, project_root=plan.project_root, default_stream=default_stream(plan),
+                              access=plan.file_access)
     strategy = str((plan.source.get("incremental") or {}).get("strategy") or "file_modified_time").lower()
     return read_markdown_kv(
         files,

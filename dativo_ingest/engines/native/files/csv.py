@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from dativo_ingest.config.local_files import LocalFileAccess
 from dativo_ingest.errors import ConfigError, SourceError
 from dativo_ingest.stream import Batch, Checkpoint, Message, Rejected
 
@@ -110,8 +111,10 @@ def _state_key(path: Path, project_root: Path) -> str:
         return str(path)
 
 
-def resolve_files(source: dict[str, Any], *, project_root: Path, default_stream: str) -> list[CsvFile]:
-    """The files a job reads: ``source.files[{path, object, <csv options>}]`` (globs allowed) or ``source.path``."""
+def resolve_files(source: dict[str, Any], *, project_root: Path, default_stream: str,
+                  access: LocalFileAccess | None = None) -> list[CsvFile]:
+    """The files a job reads: ``source.files[{path, object, <csv options>}]`` (globs allowed) or ``source.path``;
+    each file (a glob's matches, a symlink's target) must pass ``access`` (never secrets; cloud: data/ only)."""
     base = CsvOptions.from_layers(
         (source.get("engine") or {}).get("options") if isinstance(source.get("engine"), dict) else None,
         source.get("options"),
@@ -142,6 +145,8 @@ def resolve_files(source: dict[str, Any], *, project_root: Path, default_stream:
             matches = [pattern]
         stream = str(entry.get("object") or default_stream)
         for path in matches:
+            if access is not None:
+                access.check(path, where=None, field=field_path)
             out.append(CsvFile(stream, path, _state_key(path, project_root), opts, field_path))
     return out
 
