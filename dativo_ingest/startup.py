@@ -76,7 +76,6 @@ def startup_sequence(
         raise ConfigError(secrets_dir, "secrets directory not found",
                           fix="point --secrets-dir at a folder holding <tenant>/ sub-folders")
     registry = None
-    warned: set[str] = set()
     for path in files:
         root = find_project_root(path)
         if registry is None:
@@ -86,10 +85,6 @@ def startup_sequence(
         check_read_policy(plan.read, plan.asset, write_mode=plan.write_mode, job_path=plan.job_path,
                           asset_path=plan.asset_path)
         redact.add(plan.secrets.values())
-        for line in plan.secrets.weak_secrets():
-            if line not in warned:
-                warned.add(line)
-                log.warning(line)
         if out.tenant_id is None:
             out.tenant_id = plan.tenant_id
         elif plan.tenant_id != out.tenant_id:
@@ -111,6 +106,9 @@ def startup_sequence(
     _check_writable(state_dir(), "STATE_DIR")
     _check_writable(dativo_home(), "DATIVO_HOME")
     out.steps += ["state", "registry"]
+    # once everything passed (a failure stays one line): secrets that redaction protects poorly
+    for line in dict.fromkeys(line for plan in out.plans for line in plan.secrets.weak_secrets()):
+        log.warning(line)
     return out
 
 

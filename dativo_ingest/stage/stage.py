@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dativo_ingest.sqltext import quote_ident, quote_literal
+from dativo_ingest.stage.casts import cast_sql
 from dativo_ingest.stage.types import LogicalType
 from dativo_ingest.stream import Batch, Rejected
 
@@ -127,24 +128,11 @@ class Stage:
                 raw = "NULL"
             else:
                 raw = quote_ident(raw_name)
-                raw_type = batch_schema.field(raw_name).type
-                if duck == "VARCHAR":
-                    cast = raw if pa.types.is_string(raw_type) or pa.types.is_large_string(raw_type) \
-                        else f"CAST({raw} AS VARCHAR)"
-                elif duck == "JSON":
-                    text = raw if pa.types.is_string(raw_type) else f"CAST({raw} AS VARCHAR)"
-                    cast = f"CASE WHEN json_valid({text}) THEN {text} END"
-                else:
-                    cast = f"TRY_CAST({raw} AS {duck})"
+                spec = cast_sql(raw, batch_schema.field(raw_name).type, f.type)
+                cast = spec.value
                 if cast != raw:
-                    if f.sensitive:  # never copy a classified value into a message
-                        msg = quote_literal(f"{f.name}: value is not a {f.type.name}")
-                    else:
-                        quoted = f"chr(39) || left(CAST({raw} AS VARCHAR), 40) || chr(39)"
-                        msg = (f"{quote_literal(f.name + ': value ')} || {quoted}"
-                               f" || {quote_literal(' is not a ' + f.type.name)}")
-                    reasons.append(f"CASE WHEN {raw} IS NOT NULL AND {cast} IS NULL THEN {msg} END")
-            if f.required:
+                    reasons.append(self._violation(f, raw, cast, spec.changed))
+            if f.required or f.name in self.primary_key:  # a key is required, declared so or not
                 reasons.append(f"CASE WHEN {raw} IS NULL THEN {quote_literal(f.name + ': required value missing')} END")
             selects.append(f"{cast} AS {quote_ident(f.name)}")
             if self.cursor and f.name == self.cursor.field:
@@ -163,6 +151,20 @@ class Stage:
                 threshold = f"({threshold} - INTERVAL {int(self.cursor.lookback_seconds)} SECOND)"
             sql += f" WHERE NOT COALESCE({cursor_expr} <= {threshold}, false)"
         return sql
+
+    @staticmethod
+    def _violation(f: StageField, raw: str, cast: str, changed: str | None) -> str:
+        """SQL giving the reason a raw value violates its field's type (NULL when it does not)."""
+        if f.sensitive:  # never copy a classified value into a message
+            bad = quote_literal(f"{f.name}: value is not a {f.type.name}")
+            inexact = quote_literal(f"{f.name}: value does not fit {f.type.name} exactly")
+        else:
+            quoted = f"chr(39) || left(CAST({raw} AS VARCHAR), 40) || chr(39)"
+            bad = f"{quote_literal(f.name + ': value ')} || {quoted} || {quote_literal(' is not a ' + f.type.name)}"
+            inexact = (f"{quote_literal(f.name + ': value ')} || {quoted} || "
+                       f"{quote_literal(' does not fit ' + f.type.name + ' exactly')}")
+        when_changed = f" WHEN {changed} THEN {inexact}" if changed else ""
+        return f"CASE WHEN {raw} IS NOT NULL AND {cast} IS NULL THEN {bad}{when_changed} END"
 
     # -- input -----------------------------------------------------------------------------------
     def add(self, message: Batch) -> list[pa.Table]:

@@ -32,7 +32,7 @@ def _batch(rows: dict) -> Batch:
 def test_casts_every_type_and_adds_system_columns():
     stage = Stage(_fields(), run_id="r1", ingest_ts=TS, add_ingest_date=True)
     chunks = stage.add(_batch({
-        "id": ["1"], "name": ["a"], "amount": ["12.345"], "ok": ["true"], "day": ["2024-02-29"],
+        "id": ["1"], "name": ["a"], "amount": ["12.350"], "ok": ["true"], "day": ["2024-02-29"],
         "at": ["2004-02-08 10:01:36.827"], "at_tz": ["2024-01-01 10:00:00+02:00"], "doc": ['{"k": [1, 2]}'],
     }))
     assert chunks == []
