@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from dativo_ingest.sqltext import quote_ident, quote_literal
 from dativo_ingest.stage.casts import cast_sql
+from dativo_ingest.stage.keyed import KeyedRows
 from dativo_ingest.stage.types import LogicalType
 from dativo_ingest.stream import Batch, Rejected
 
@@ -73,6 +74,7 @@ class Stage:
         chunk_rows: int = 1_000_000,
         spill_dir: str | None = None,
         memory_limit: str = "512MB",
+        keyed: KeyedRows | None = None,
     ) -> None:
         self.fields = list(fields)
         self.run_id = run_id
@@ -88,15 +90,15 @@ class Stage:
         self._buffer_rows = 0
         self._quarantine: list[pa.Table] = []
         self._origin_rows: dict[str, int] = {}
-        self._staged_rows = 0
         self.con = duckdb.connect(config={"threads": 2, "memory_limit": memory_limit})
         self.con.execute("SET TimeZone='UTC'")
-        if spill_dir:
-            self.con.execute(f"SET temp_directory={quote_literal(spill_dir)}")
         self.output_schema = self._output_schema()
-        if self.primary_key:
-            cols = ", ".join(f"{quote_ident(f.name)} {f.duckdb}" for f in self._duck_columns())
-            self.con.execute(f"CREATE TABLE staged ({cols})")
+        #: rows waiting for dedup by key: shared by every stream writing one table (``keyed``), else our own
+        self.keyed: KeyedRows | None = keyed
+        self._owns_keyed = False
+        if self.primary_key and self.keyed is None:
+            self.keyed = self.keyed_store(chunk_rows=chunk_rows, spill_dir=spill_dir, memory_limit=memory_limit)
+            self._owns_keyed = True
 
     # -- schema --------------------------------------------------------------------------------
     @dataclass(frozen=True)
@@ -113,6 +115,12 @@ class Stage:
 
     def _output_schema(self) -> pa.Schema:
         return output_schema(self.fields, add_ingest_date=self.add_ingest_date)
+
+    def keyed_store(self, *, chunk_rows: int = 1_000_000, spill_dir: str | None = None,
+                    memory_limit: str = "512MB") -> KeyedRows:
+        """A dedup store for this stage's output (give it to every stage writing the same table)."""
+        return KeyedRows(self.output_schema, [(c.name, c.duckdb) for c in self._duck_columns()], self.primary_key,
+                         chunk_rows=chunk_rows, spill_dir=spill_dir, memory_limit=memory_limit)
 
     # -- SQL -------------------------------------------------------------------------------------
     def _cast_sql(self, batch_schema: pa.Schema) -> str:
@@ -191,11 +199,8 @@ class Stage:
             clean = clean.cast(self.output_schema)
         self.stats.rows_clean += clean.num_rows
         self._track_cursor(clean)
-        if self.primary_key:
-            self.con.register("clean_rows", clean)
-            self.con.execute("INSERT INTO staged SELECT * FROM clean_rows")
-            self.con.unregister("clean_rows")
-            self._staged_rows += clean.num_rows
+        if self.keyed is not None:
+            self.keyed.add(clean)
             return []
         self._buffer.append(clean)
         self._buffer_rows += clean.num_rows
@@ -219,35 +224,19 @@ class Stage:
     # -- output ----------------------------------------------------------------------------------
     @property
     def pending_rows(self) -> int:
-        """Clean rows held here (buffered, or staged for dedup) that the sink has not seen yet."""
-        return self._buffer_rows + self._staged_rows
+        """Clean rows held here (buffered, or in its own dedup store) that the sink has not seen yet; rows of a
+        shared store are counted once by its owner (``KeyedRows.pending_rows``)."""
+        return self._buffer_rows + (self.keyed.pending_rows if self._owns_keyed and self.keyed else 0)
 
     def drain(self) -> Iterator[pa.Table]:
         """Everything clean since the last drain, deduplicated by primary key (last row wins)."""
-        if not self.primary_key:
+        if self.keyed is None:
             if self._buffer:
                 yield self._take_buffer()
             return
-        if not self._staged_rows:
-            return
-        keys = ", ".join(quote_ident(k) for k in self.primary_key)
-        distinct = self.con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM staged)").fetchall()
-        self.stats.rows_deduplicated += self._staged_rows - int(distinct[0][0])
-        reader = self.con.sql(
-            f"SELECT * FROM staged QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY rowid DESC) = 1"
-        ).to_arrow_reader(self.chunk_rows)
-        pending: list[pa.RecordBatch] = []
-        rows = 0
-        for rb in reader:
-            pending.append(rb)
-            rows += rb.num_rows
-            if rows >= self.chunk_rows:
-                yield pa.Table.from_batches(pending).cast(self.output_schema)
-                pending, rows = [], 0
-        if pending:
-            yield pa.Table.from_batches(pending).cast(self.output_schema)
-        self.con.execute("DELETE FROM staged")
-        self._staged_rows = 0
+        for chunk, duplicates in self.keyed.drain():
+            self.stats.rows_deduplicated += duplicates
+            yield chunk
 
     def take_quarantine(self) -> pa.Table | None:
         if not self._quarantine:
@@ -265,7 +254,10 @@ class Stage:
         return pa.schema(fields)
 
     def close(self) -> None:
+        """Release DuckDB (and the dedup store, when it is this stage's own)."""
         self.con.close()
+        if self._owns_keyed and self.keyed is not None:
+            self.keyed.close()
 
     # -- helpers ---------------------------------------------------------------------------------
     def _quarantine_names(self) -> list[str]:

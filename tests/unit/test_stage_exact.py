@@ -84,3 +84,21 @@ def test_a_null_primary_key_is_a_violation_even_when_not_declared_required() -> 
     assert [r["id"] for c in stage.drain() for r in c.to_pylist()] == [1, 2]
     assert stage.take_quarantine().column("_dativo_reason").to_pylist() == ["id: required value missing"]
     assert stage.stats.rows_quarantined == 1
+
+
+def test_streams_writing_one_table_share_one_dedup_store() -> None:
+    fields = [StageField("id", parse_type("long"), required=True), StageField("v", parse_type("string"))]
+    first = Stage(fields, run_id="r", ingest_ts=TS, primary_key=["id"])
+    keyed = first.keyed_store()
+    a = Stage(fields, run_id="r", ingest_ts=TS, primary_key=["id"], keyed=keyed)
+    b = Stage(fields, run_id="r", ingest_ts=TS, primary_key=["id"], keyed=keyed)
+    for stage, tag in ((a, "a"), (b, "b")):
+        stage.add(Batch(tag, pa.RecordBatch.from_pydict({"id": pa.array(range(20), pa.int64()),
+                                                         "v": pa.array([tag] * 20)})))
+    assert keyed.pending_rows == 40 and a.pending_rows == 0 and b.pending_rows == 0
+    rows = [r for stage in (a, b) for chunk in stage.drain() for r in chunk.to_pylist()]
+    assert len(rows) == 20 and {r["v"] for r in rows} == {"b"}  # each key once, the last stream's row wins
+    assert a.stats.rows_deduplicated + b.stats.rows_deduplicated == 20
+    for stage in (first, a, b):
+        stage.close()
+    keyed.close()
