@@ -17,7 +17,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from dativo_ingest.sinks.iceberg.sink import ConcurrentCommitError, IcebergSink
+from dativo_ingest.sinks.base import ConcurrentCommitError
+from dativo_ingest.sinks.iceberg.sink import IcebergSink
+from dativo_ingest.state.envelope import StateEnvelope
 from tests.acceptance.helpers import REPO, catalog, make_project, write_yaml
 from tests.acceptance.test_db_exactly_once import (
     assert_same_rows,
@@ -50,8 +52,8 @@ def _rows(ids: range, v: str) -> pa.Table:
     return pa.table({"id": pa.array(list(ids), pa.int64()), "v": [v] * len(ids)}, schema=SCHEMA_ARROW)
 
 
-def _state(**streams: Any) -> str:
-    return json.dumps({"version": 1, "engine": "native", "dialect": "native", "streams": streams, "shared": {}})
+def _state(**streams: Any) -> StateEnvelope:
+    return StateEnvelope(engine="native", dialect="native", streams=streams)
 
 
 def _cursor(value: str) -> dict[str, Any]:
