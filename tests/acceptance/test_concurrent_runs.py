@@ -167,7 +167,7 @@ def pg_table():
     sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
 
 
-def _pg_project(tmp_path: Path, table: str, *, merge: bool) -> tuple[Path, Path]:
+def pg_project(tmp_path: Path, table: str, *, merge: bool) -> tuple[Path, Path]:
     project = make_project(tmp_path / "project")
     pk = {"primary_key": True} if merge else {}
     write_yaml(project / "assets/postgres/v1.0/orders.yaml", {
@@ -227,7 +227,7 @@ def run_pair(project: Path, job: Path, home: Path, logs: Path) -> list[tuple[int
 @needs_postgres
 @pytest.mark.parametrize("merge", [True, False], ids=["merge-by-primary-key", "append-no-primary-key"])
 def test_two_concurrent_postgres_runs_leave_the_table_equal_to_the_source(tmp_path, pg_table, merge):
-    project, job = _pg_project(tmp_path, pg_table, merge=merge)
+    project, job = pg_project(tmp_path, pg_table, merge=merge)
     home = tmp_path / "home"
     for round_no in (1, 2):  # a new table, then an incremental run over inserts (and updates)
         print(f"round {round_no} ({'merge' if merge else 'append'}):")

@@ -299,7 +299,12 @@ class FileSink(Sink):
         elif self._replaces_all_now:
             removed, live = [f["path"] for f in live], []
         elif self.merges_by_key and pending.keys and live:
-            live, removed, rewritten = self._merge(live, pending.key_table())
+            try:
+                live, removed, rewritten = self._merge(live, pending.key_table())
+            except InfrastructureError:  # a live file may be gone because another run superseded it meanwhile
+                if not self._head().same_as(head):
+                    raise CommitConflict("another run published a manifest while this one merged") from None
+                raise
             merged = True
         added = rewritten + pending.files
         manifest = Manifest(
@@ -309,7 +314,7 @@ class FileSink(Sink):
             added=[f.path for f in added], removed=removed, properties=request.properties,
         )
         try:
-            if merged and self._head().version != head.version:  # another run published while this one merged
+            if merged and not self._head().same_as(head):  # another run published while this one merged
                 raise CommitConflict(f"another run published a manifest after sequence {head.version}")
             url = self._io("writing the run manifest", lambda: write_manifest(self.dataset, manifest))
         except BaseException:
