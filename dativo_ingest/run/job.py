@@ -1,9 +1,9 @@
 """Run one job: engine → stage → sink, committing data and state together.
 
-The runner reads the committed state from the target table's current snapshot, lets the engine
-stream batches and checkpoints, casts and validates batches in the stage, writes data files as
-chunks fill, and commits (data files + state envelope, one Iceberg transaction) at the end of the
-stream — and at checkpoints once ``target.commit_every_rows`` rows are pending, for long streams.
+The runner opens the job's sink (``open_sink``), reads the state committed with its data, lets the engine
+stream batches and checkpoints, casts and validates batches in the stage, writes data files as chunks fill,
+and commits (data files + state envelope in one step: an Iceberg transaction or a run manifest) at the end of
+the stream — and at checkpoints once ``target.commit_every_rows`` rows are pending, for long streams.
 """
 
 from __future__ import annotations
