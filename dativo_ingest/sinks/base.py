@@ -163,7 +163,7 @@ class Sink(ABC):
 
     # -- state -----------------------------------------------------------------------------------
     def current_state(self) -> StateEnvelope | None:
-        """The state committed with the data the run starts from (None: nothing committed yet, or a reset).
+        """The state committed with the data the run starts from (None: nothing committed yet).
 
         The first call pins that commit as this sink's base: a commit by another writer after it is handled
         by the re-apply rule (see the module docstring)."""
