@@ -33,7 +33,7 @@ TIMED = [
     ("  check_source (connect)", "dativo_ingest.startup", "check_source"),
     ("  check_target (catalog)", "dativo_ingest.startup", "check_target"),
     ("run: JobRun.execute", "dativo_ingest.run.job", "JobRun.execute"),
-    ("  open_catalog", "dativo_ingest.run.job", "open_catalog"),
+    ("  open_sink", "dativo_ingest.run.job", "open_sink"),
     ("  sink: IcebergSink.current_state", "dativo_ingest.sinks.iceberg.sink", "IcebergSink.current_state"),
     ("  runner: JobRun._on_batch (stage + write)", "dativo_ingest.run.job", "JobRun._on_batch"),
     ("  runner: JobRun._commit (drain + commit)", "dativo_ingest.run.job", "JobRun._commit"),

@@ -112,6 +112,7 @@ def run(
     """Run one job (--config) or every job of a tenant (--job-dir, --workers at once)."""
     try:
         from dativo_ingest.orchestrator.config import tenant_limits
+        from dativo_ingest.sinks.layout import table_identifier
 
         startup = _startup(config, job_dir, secrets_dir, tenant_id, mode, log_format)
         _, runner = tenant_limits(runner_config)  # concurrency_per_tenant, when a runner file is there
@@ -121,7 +122,7 @@ def run(
         raise typer.Exit(_fail(exc, debug)) from None
     if dry_run:
         for plan in startup.plans:
-            typer.echo(f"ok (dry run): {plan.job_path} → {plan.tenant_id}.{plan.asset.name} "
+            typer.echo(f"ok (dry run): {plan.job_path} → {table_identifier(plan)} "
                        f"[engine {plan.engine}, {plan.write_mode}, {plan.validation_mode}]")
         raise typer.Exit(EXIT_OK)
     from dativo_ingest.run.pool import outcome_exit_code, outcome_summary, run_plans
@@ -155,8 +156,10 @@ def check(
         startup = _startup(config, job_dir, secrets_dir, tenant_id, mode, log_format)
     except BaseException as exc:  # noqa: BLE001
         raise typer.Exit(_fail(exc, debug)) from None
+    from dativo_ingest.sinks.layout import table_identifier
+
     for plan in startup.plans:
-        typer.echo(f"ok: {plan.job_path} → {plan.tenant_id}.{plan.asset.name} "
+        typer.echo(f"ok: {plan.job_path} → {table_identifier(plan)} "
                    f"[engine {plan.engine}, {plan.write_mode}, {plan.validation_mode}]")
 
 
@@ -254,7 +257,7 @@ def state_show(
     tenant_id: TenantOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Print the state envelope committed in the job's Iceberg table (the truth, not the mirror)."""
+    """Print the state envelope committed with the job's data (Iceberg snapshot or run manifest; not the mirror)."""
     try:
         from dativo_ingest.state.store import read_committed_state
 
@@ -273,13 +276,14 @@ def state_reset(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Forget the job's committed state: the next run reads everything again (the table's rows stay)."""
+    """Forget the job's committed state: the next run reads everything again (the data stays)."""
     try:
+        from dativo_ingest.sinks.layout import table_identifier
         from dativo_ingest.state.store import reset_committed_state
 
         plan = _plan_for_state(config, secrets_dir, tenant_id)
         if not yes and sys.stdin.isatty():
-            typer.confirm(f"Reset the state of {plan.tenant_id}.{plan.asset.name}?", abort=True)
+            typer.confirm(f"Reset the state of {table_identifier(plan)}?", abort=True)
         info = reset_committed_state(plan)
     except typer.Abort:
         raise

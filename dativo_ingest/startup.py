@@ -130,7 +130,7 @@ def _check_writable(path: Path, variable: str) -> None:
 
 def check_target(plan: JobPlan) -> None:
     """Can the job's target be reached and written? (object store, bucket, credentials, a probe write, the
-    catalog); one line naming the endpoint, the bucket and the fix — see ``dativo_ingest.sinks.checks``."""
-    from dativo_ingest.sinks.checks import check_target as check_sink_target
+    catalog); one line naming the endpoint, the bucket and the fix — the sink's ``preflight``."""
+    from dativo_ingest.sinks.factory import check_target as check_sink_target
 
     check_sink_target(plan)

@@ -27,6 +27,7 @@ from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.errors import ConfigError, DativoError, ValidationFailed
 from dativo_ingest.logs import redact
 from dativo_ingest.orchestrator.config import ResolvedSchedule, Runner, load_runner, runner_config_path
+from dativo_ingest.sinks.layout import quarantine_name, table_identifier
 
 if TYPE_CHECKING:
     from dativo_ingest.run.job import RunResult
@@ -45,14 +46,12 @@ class JobSpec:
     job_name: str
     tenant_id: str
     table: str
+    #: the table as users see it (``sinks.layout.table_identifier``)
+    identifier: str
 
     @property
     def asset_key(self) -> dg.AssetKey:
         return dg.AssetKey([self.tenant_id, self.table])
-
-    @property
-    def identifier(self) -> str:
-        return f"{self.tenant_id}.{self.table}"
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ def job_asset(spec: JobSpec, settings: RunSettings) -> dg.AssetsDefinition:
                              allow_retries=True) from None
         summary = result.summary()
         if result.exit_code:
-            context.log.warning(f"{result.rows_quarantined} row(s) quarantined to {spec.identifier}__quarantine")
+            context.log.warning(f"{result.rows_quarantined} row(s) quarantined to {quarantine_name(spec.identifier)}")
         context.log.info(redact(f"dativo run {summary}"))
         return dg.MaterializeResult(metadata=run_metadata(spec, result))
 
@@ -180,7 +179,8 @@ def job_specs(runner: Runner, plans: dict[Path, JobPlan] | None = None) -> dict[
     specs: dict[Path, JobSpec] = {}
     by_key: dict[dg.AssetKey, JobSpec] = {}
     for path, plan in (plans if plans is not None else load_plans(runner)).items():
-        spec = JobSpec(path=path, job_name=plan.job_name, tenant_id=plan.tenant_id, table=plan.asset.name)
+        spec = JobSpec(path=path, job_name=plan.job_name, tenant_id=plan.tenant_id, table=plan.asset.name,
+                       identifier=table_identifier(plan))
         other = by_key.get(spec.asset_key)
         if other is not None:
             raise ConfigError(runner.path, f"jobs {other.path} and {path} both write {spec.identifier}",

@@ -143,12 +143,12 @@ def child_env(runner: Runner) -> dict[str, str]:
 def _describe(runner: Runner, echo: Echo) -> list[str]:
     """Validate the definitions as the code server will load them; print the schedules; return the tenants."""
     from dativo_ingest.orchestrator.build import build_definitions, job_specs, load_plans
-    from dativo_ingest.run.pool import prepare_catalogs
+    from dativo_ingest.run.pool import prepare_targets
 
     plans = load_plans(runner)
     build_definitions(runner, plans)
     specs = job_specs(runner, plans)
-    prepare_catalogs(list(plans.values()))  # runs of several jobs may start together on a fresh catalog
+    prepare_targets(list(plans.values()))  # runs of several jobs may start together on a fresh catalog
     for resolved in runner.schedules:
         entry = resolved.entry
         keys = ", ".join(f"{specs[p].tenant_id}/{specs[p].table}" for p in resolved.job_files)

@@ -1,9 +1,9 @@
 """Run one job: engine → stage → sink, committing data and state together.
 
-The runner reads the committed state from the target table's current snapshot, lets the engine
-stream batches and checkpoints, casts and validates batches in the stage, writes data files as
-chunks fill, and commits (data files + state envelope, one Iceberg transaction) at the end of the
-stream — and at checkpoints once ``target.commit_every_rows`` rows are pending, for long streams.
+The runner opens the job's sink (``open_sink``), reads the state committed with its data, lets the engine
+stream batches and checkpoints, casts and validates batches in the stage, writes data files as chunks fill,
+and commits (data files + state envelope in one step: an Iceberg transaction or a run manifest) at the end of
+the stream — and at checkpoints once ``target.commit_every_rows`` rows are pending, for long streams.
 """
 
 from __future__ import annotations
@@ -23,13 +23,11 @@ from dativo_ingest.engines import get_engine
 from dativo_ingest.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, ValidationFailed
 from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES, lookback_seconds
 from dativo_ingest.paths import scratch_dir
-from dativo_ingest.sinks.files.sink import FileTarget, file_target
-from dativo_ingest.sinks.iceberg.catalog import open_catalog
-from dativo_ingest.sinks.iceberg.markdown_kv import iceberg_sink_class
-from dativo_ingest.sinks.iceberg.sink import IcebergSink
+from dativo_ingest.sinks.base import Sink
+from dativo_ingest.sinks.factory import open_sink
+from dativo_ingest.sinks.layout import table_identifier, target_partitioning
 from dativo_ingest.stage.deletes import DeletedKeys
-from dativo_ingest.stage.stage import SENSITIVE, CursorFilter, Stage, StageField, output_schema
-from dativo_ingest.stage.types import parse_type
+from dativo_ingest.stage.stage import CursorFilter, Stage, asset_fields
 from dativo_ingest.state.cursor import cursor_after, cursor_to_text
 from dativo_ingest.state.envelope import StateEnvelope
 from dativo_ingest.state.mirror import write_mirror
@@ -82,10 +80,6 @@ def _fault(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def table_identifier(plan: JobPlan) -> str:
-    return f"{plan.tenant_id}.{plan.asset.name}"
-
-
 class JobRun:
     """One execution of one job plan."""
 
@@ -97,14 +91,9 @@ class JobRun:
         self.run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
         self.identifier = table_identifier(plan)
         self.result = RunResult(plan.job_name, plan.tenant_id, self.identifier, self.run_id)
-        asset = plan.asset
-        self.fields = [
-            StageField(f.name, parse_type(f.type), bool(f.required), str(f.classification or "").upper() in SENSITIVE)
-            for f in asset.fields
-        ]
-        self.primary_key = list(asset.primary_key)
-        target = asset.target
-        self.partitioning = list(plan.target.get("partitioning") or (target.partitioning if target else None) or [])
+        self.fields = asset_fields(plan.asset)
+        self.primary_key = list(plan.asset.primary_key)
+        self.partitioning = target_partitioning(plan)
         incremental = dict(plan.source.get("incremental") or {})
         #: stream → cursor field (``None`` key: every other stream); empty for a full refresh
         self.cursor_fields = {} if plan.write_mode == "overwrite" else stream_cursor_fields(plan)
@@ -116,8 +105,9 @@ class JobRun:
         self.pending_shared: dict[str, Any] = {}
         #: the dialect of the last checkpoint (``airbyte.stream`` …); None: the engine's name
         self.dialect: str | None = None
-        self.quarantine_sink: IcebergSink | None = None
-        self.files: FileTarget | None = None  # plain-file targets (s3, minio, azure_blob, local, markdown_kv)
+        #: the job's table (or plain-file dataset), and its quarantine once a row is quarantined
+        self.sink: Sink = open_sink(plan, run_id=self.run_id, ingest_date=self.ingest_ts.date())
+        self.quarantine_sink: Sink | None = None
         self.deleted_keys: DeletedKeys | None = None
         if incremental.get("detect_deletes") and not (plan.write_mode == "merge" and self.primary_key):
             raise ConfigError(plan.job_path, "detect_deletes needs write_mode merge and a primary key in the asset",
@@ -128,23 +118,7 @@ class JobRun:
     def execute(self) -> RunResult:
         started = time.monotonic()
         plan = self.plan
-        schema = output_schema(self.fields, add_ingest_date="ingest_date" in self.partitioning)
-        self.files = file_target(plan)
-        if self.files is not None:  # Parquet / Markdown-KV files; the state lives in the run manifest
-            self.sink = self.files.sink(plan.asset.name, schema, run_id=self.run_id, ingest_date=self.ingest_ts.date(),
-                                        primary_key=self.primary_key, write_mode=plan.write_mode)
-        else:
-            catalog = open_catalog(plan.target)
-            sink_class = iceberg_sink_class(plan.target, data_columns=[f.name for f in self.fields],
-                                            section=plan.asset.name, job_path=plan.job_path)
-            self.sink = sink_class(
-                catalog, self.identifier, schema,
-                partitioning=self.partitioning, primary_key=self.primary_key, write_mode=plan.write_mode,
-                properties={"dativo.asset": plan.asset.name, "dativo.tenant": plan.tenant_id,
-                            "dativo.asset_version": str(plan.asset.version or "")},
-            )
-            self.catalog = catalog
-        self.envelope = StateEnvelope.from_json(self.sink.current_state()) or StateEnvelope(engine=plan.engine)
+        self.envelope = self.sink.current_state() or StateEnvelope(engine=plan.engine)
         engine = get_engine(plan.engine)
         log.info("run %s: %s → %s (engine %s, write mode %s, validation %s)", self.run_id, plan.job_name,
                  self.identifier, plan.engine, plan.write_mode, plan.validation_mode)
@@ -230,11 +204,9 @@ class JobRun:
         """Singer ACTIVATE_VERSION: the table holds exactly this run's rows (a full-table replace)."""
         if self.sink.write_mode == "overwrite":
             return
-        if self.result.commits:
+        if not self.sink.replace_at_first_commit():  # the first commit replaces the table; later ones append
             log.warning("ACTIVATE_VERSION of stream %s after this run committed: rows of earlier runs are kept "
                         "(set write_mode: overwrite for a full-table stream)", message.data.get("stream"))
-            return
-        self.sink.write_mode = "overwrite"  # the first commit replaces the table; later ones append
 
     def _on_checkpoint(self, message: Checkpoint) -> None:
         self.dialect = message.dialect
@@ -274,7 +246,7 @@ class JobRun:
         envelope.shared.update(self.pending_shared)
         _fault("before-commit")
         pending, deletes = self.sink.pending_rows, self.sink.pending_deletes
-        commit = self.sink.commit(envelope.to_json(), {"dativo.run_id": self.run_id})
+        commit = self.sink.commit(envelope, {"dativo.run_id": self.run_id})
         _fault("after-commit")
         self.envelope = envelope
         self.pending_streams = {}
@@ -326,19 +298,15 @@ class JobRun:
             return 0
         if self.quarantine_sink is None:
             schema = next(iter(self.stages.values())).quarantine_schema()
-            if self.files is not None:
-                self.quarantine_sink = self.files.sink(f"{self.plan.asset.name}__quarantine", schema,
-                                                       run_id=self.run_id, ingest_date=self.ingest_ts.date())
-            else:
-                self.quarantine_sink = IcebergSink(self.catalog, f"{self.identifier}__quarantine", schema,
-                                                   write_mode="append")
+            self.quarantine_sink = open_sink(self.plan, run_id=self.run_id, ingest_date=self.ingest_ts.date(),
+                                             quarantine=schema)
             self.quarantine_sink.open()
         rows = 0
         for table in tables:
             self.quarantine_sink.write(table)
             rows += table.num_rows
-        self.quarantine_sink.commit("{}", {"dativo.run_id": self.run_id})
-        log.warning("%d row(s) quarantined to %s__quarantine", rows, self.identifier)
+        self.quarantine_sink.commit(None, {"dativo.run_id": self.run_id})
+        log.warning("%d row(s) quarantined to %s", rows, table_identifier(self.plan, quarantine=True))
         return rows
 
 
@@ -373,4 +341,4 @@ def run_job(plan: JobPlan, *, progress: ProgressFn | None = None) -> RunResult:
     return JobRun(plan, progress=progress).execute()
 
 
-__all__ = ["RunResult", "run_job", "table_identifier"]
+__all__ = ["RunResult", "run_job"]

@@ -22,7 +22,9 @@ from typing import Any
 
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.errors import EXIT_FAILURE
-from dativo_ingest.run.job import RunResult, run_job, table_identifier
+from dativo_ingest.run.job import RunResult, run_job
+from dativo_ingest.sinks.factory import open_sink
+from dativo_ingest.sinks.layout import table_identifier
 
 log = logging.getLogger("dativo_ingest")
 
@@ -87,24 +89,17 @@ class PoolProgress:
             self.display.stop()
 
 
-def prepare_catalogs(plans: list[JobPlan]) -> None:
-    """Open each target catalog once and create the tenants' namespaces before jobs run side by side.
+def prepare_targets(plans: list[JobPlan]) -> None:
+    """Let each job's sink create, one job at a time, what jobs starting side by side would race to create.
 
     pyiceberg's ``SqlCatalog`` creates its tables on first use and a namespace on first write without
     guarding against a concurrent first use, so two jobs starting together on a fresh catalog collide.
-    Best effort: a catalog that cannot be opened here fails its jobs with their own error."""
-    from dativo_ingest.sinks.iceberg.catalog import catalog_properties, open_catalog
-
-    opened: dict[str, Any] = {}
+    Best effort: a target that cannot be prepared here fails its jobs with their own error."""
     for plan in plans:
         try:
-            name, props = catalog_properties(plan.target)
-            key = repr((name, sorted(props.items())))
-            if key not in opened:
-                opened[key] = open_catalog(plan.target)
-            opened[key].create_namespace_if_not_exists(plan.tenant_id)
+            open_sink(plan).prepare()
         except Exception as exc:  # noqa: BLE001 - the job reports the real error
-            log.debug("could not prepare the catalog of %s: %s", plan.job_name, type(exc).__name__)
+            log.debug("could not prepare the target of %s: %s", plan.job_name, type(exc).__name__)
 
 
 def run_plans(
@@ -155,7 +150,7 @@ def run_plans(
         interrupted.set()
 
     if workers > 1 and len(plans) > 1:
-        prepare_catalogs(plans)
+        prepare_targets(plans)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dativo-job")
@@ -212,4 +207,4 @@ def outcome_summary(outcome: Outcome) -> dict[str, Any]:
             "exit_code": outcome_exit_code(outcome)}
 
 
-__all__ = ["Outcome", "outcome_exit_code", "outcome_summary", "prepare_catalogs", "run_plans"]
+__all__ = ["Outcome", "outcome_exit_code", "outcome_summary", "prepare_targets", "run_plans"]

@@ -1,8 +1,8 @@
 """Can a target's object store be reached, does its bucket exist, are the credentials accepted, may we write?
 
-Run by ``startup_sequence()`` before a single row is read. Each failure is one ``InfrastructureError`` line
-naming the job, the config field, the bucket and endpoint, and the fix — never a credential. The write check
-puts one empty probe object under the target's prefix and deletes it again.
+Run by each sink's ``preflight`` (from ``startup_sequence()``, before a single row is read). Each failure is one
+``InfrastructureError`` line naming the job, the config field, the bucket and endpoint, and the fix — never a
+credential. The write check puts one empty probe object under the target's prefix and deletes it again.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 
 from pyarrow import fs as pafs
 
-from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.errors import InfrastructureError
 from dativo_ingest.logs import redact
+from dativo_ingest.sinks.iceberg.catalog import CatalogChoice
 from dativo_ingest.storage.stores import CONNECT_TIMEOUT_S, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -31,34 +31,19 @@ _SECRET_PROPERTIES = {"credential", "token", "s3.secret-access-key", "s3.session
 _AZ_CODE = re.compile(r"Azure Error: \[(\w*)\]\s*(\d{3})?")
 
 
-def check_target(plan: JobPlan) -> None:
-    """Can the job's target be reached and written? One line naming what failed and the fix."""
-    from dativo_ingest.sinks.files.sink import FILE_TARGETS, file_target
-    from dativo_ingest.sinks.iceberg.catalog import choose_catalog
-
-    kind = plan.target_connector
-    if kind in FILE_TARGETS:
-        target = file_target(plan)
-        assert target is not None
-        check_store(target.store, plan.job_path)
-        return
-    if kind != "iceberg":
-        raise InfrastructureError(f"{plan.job_path}: target_connector '{kind}' is not supported; "
-                                  f"use iceberg or one of {', '.join(FILE_TARGETS)}")
-    choice = choose_catalog(plan.target, plan.job_path)
+def check_catalog(choice: CatalogChoice, job_path: Path | None = None) -> None:
+    """Can the warehouse's object store be written, and does a configured (not embedded) catalog answer?"""
     if choice.store is not None:
-        check_store(choice.store, plan.job_path)
+        check_store(choice.store, job_path)
     if choice.kind == "embedded":
         return
-    from pyiceberg.catalog import load_catalog
-
     redact.add(v for k, v in choice.properties.items() if k in _SECRET_PROPERTIES)
     try:
-        load_catalog(choice.name, **choice.properties).list_namespaces()
+        choice.open().list_namespaces()
     except Exception as exc:  # any failure to reach or use the catalog is one line
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise InfrastructureError(redact(
-            f"{plan.job_path}: {choice.where}: cannot use the {choice.kind} catalog at "
+            f"{job_path}: {choice.where}: cannot use the {choice.kind} catalog at "
             f"{choice.properties.get('uri') or choice.name}: {type(exc).__name__}: {first} "
             f"(check {choice.where}.uri and its credential; NESSIE_URI / ICEBERG_REST_CREDENTIAL in the secrets)"
         )) from None

@@ -19,10 +19,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dativo_ingest.config.models import AssetDefinition
 from dativo_ingest.sqltext import quote_ident, quote_literal
 from dativo_ingest.stage.casts import cast_sql
 from dativo_ingest.stage.keyed import KeyedRows
-from dativo_ingest.stage.types import LogicalType
+from dativo_ingest.stage.types import LogicalType, parse_type
 from dativo_ingest.stream import Batch, Rejected
 
 log = logging.getLogger(__name__)
@@ -314,6 +315,12 @@ class Stage:
         value = pc.max(clean.column(self.cursor.field)).as_py()
         if value is not None and (self.max_cursor is None or value > self.max_cursor):
             self.max_cursor = value
+
+
+def asset_fields(asset: AssetDefinition) -> list[StageField]:
+    """The asset's fields as the stage casts and validates them."""
+    return [StageField(f.name, parse_type(f.type), bool(f.required), str(f.classification or "").upper() in SENSITIVE)
+            for f in asset.fields]
 
 
 def output_schema(fields: Sequence[StageField], *, add_ingest_date: bool) -> pa.Schema:

@@ -1,53 +1,45 @@
-"""Read and reset the state committed in a job's Iceberg table (the truth; the mirror only follows)."""
+"""Read and reset the state committed with a job's data, for every target kind, through the job's sink: an
+Iceberg table's snapshot summary, or a plain-file dataset's run manifest (the truth; the mirror only follows)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from dativo_ingest.config.plan import JobPlan
-from dativo_ingest.sinks.iceberg.catalog import open_catalog
-from dativo_ingest.sinks.iceberg.sink import STATE_PROPERTY
+from dativo_ingest.sinks.factory import open_sink
 from dativo_ingest.state.envelope import StateEnvelope
 from dativo_ingest.state.mirror import mirror_path, remove_mirror
 
-
-def _table(plan: JobPlan) -> Any:
-    from pyiceberg.exceptions import NoSuchTableError
-
-    catalog = open_catalog(plan.target)
-    try:
-        return catalog.load_table(f"{plan.tenant_id}.{plan.asset.name}")
-    except NoSuchTableError:
-        return None
+#: the run id recorded with a reset (in the envelope, and in a run manifest's name)
+RESET_RUN_ID = "state-reset"
 
 
 def read_committed_state(plan: JobPlan) -> dict[str, Any]:
-    """The envelope in the current snapshot, with where it came from."""
-    table = _table(plan)
-    identifier = f"{plan.tenant_id}.{plan.asset.name}"
-    snap = table.current_snapshot() if table is not None else None
-    raw = snap.summary.additional_properties.get(STATE_PROPERTY) if snap is not None and snap.summary else None
+    """The envelope committed with the job's current data, with where it came from.
+
+    ``snapshot_id`` is the Iceberg snapshot id, or the run manifest's sequence for plain files."""
+    sink = open_sink(plan)
+    envelope = sink.current_state()
     return {
-        "table": identifier,
-        "snapshot_id": snap.snapshot_id if snap is not None else None,
+        "table": sink.identifier,
+        "snapshot_id": sink.base_version,
         "mirror": str(mirror_path(plan.tenant_id, plan.job_name)),
-        "state": orjson.loads(raw) if raw else None,
+        "state": envelope.to_dict() if envelope is not None else None,
     }
 
 
 def reset_committed_state(plan: JobPlan) -> dict[str, Any]:
-    """Commit an empty envelope (no data change) so the next run starts from the beginning."""
-    table = _table(plan)
-    identifier = f"{plan.tenant_id}.{plan.asset.name}"
+    """Commit an empty envelope (no data change) so the next run starts from the beginning.
+
+    Plain files get a new run manifest listing the same files, with the empty state."""
+    sink = open_sink(plan, run_id=RESET_RUN_ID)
     remove_mirror(plan.tenant_id, plan.job_name)
-    if table is None or table.current_snapshot() is None:
-        return {"table": identifier, "reset": False, "reason": "no committed state"}
-    empty = StateEnvelope(engine=plan.engine).advanced(run_id="state-reset", streams={}, engine=plan.engine,
+    empty = StateEnvelope(engine=plan.engine).advanced(run_id=RESET_RUN_ID, streams={}, engine=plan.engine,
                                                        dialect=plan.engine)
-    tx = table.transaction()
-    with tx.update_snapshot(snapshot_properties={STATE_PROPERTY: empty.to_json()}).fast_append():
-        pass
-    table = tx.commit_transaction()
-    return {"table": identifier, "reset": True, "snapshot_id": table.current_snapshot().snapshot_id}
+    commit = sink.reset_state(empty)
+    if commit is None:
+        return {"table": sink.identifier, "reset": False, "reason": "no committed state"}
+    return {"table": sink.identifier, "reset": True, "snapshot_id": commit.snapshot_id}
+
+
+__all__ = ["read_committed_state", "reset_committed_state"]

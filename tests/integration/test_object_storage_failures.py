@@ -13,6 +13,7 @@ from pyarrow import fs as pafs
 from dativo_ingest.errors import InfrastructureError
 from dativo_ingest.sinks.files.manifest import latest_manifest
 from dativo_ingest.sinks.files.sink import FileTarget
+from dativo_ingest.state.envelope import StateEnvelope
 from dativo_ingest.storage.stores import s3_store
 from tests.acceptance.helpers import cli, make_project, write_yaml
 from tests.servers import Azurite
@@ -93,13 +94,13 @@ def test_a_store_failing_during_the_run_publishes_nothing(tmp_path, seaweedfs):
     target = FileTarget(store, "parquet", 1024 * 1024, ["d"])
     sink = target.sink("t", pa.schema([("id", pa.int64())]), run_id="r1", ingest_date=date(2024, 1, 2))
     sink.write(pa.table({"id": [1, 2]}))
-    sink.commit('{"version": 1, "streams": {"s": {"n": 1}}}')
+    sink.commit(StateEnvelope(streams={"s": {"n": 1}}))
     gone = FileTarget(s3_store({**vars_of(store), "bucket": "vanished-bucket"}, "target.connection"), "parquet",
                       1024 * 1024, ["d"])
     broken = gone.sink("t", pa.schema([("id", pa.int64())]), run_id="r2", ingest_date=date(2024, 1, 2))
     with pytest.raises(InfrastructureError) as err:
         broken.write(pa.table({"id": [3]}))
-        broken.commit('{"version": 1}')
+        broken.commit(StateEnvelope())
     message = str(err.value)
     assert "\n" not in message and "vanished-bucket" in message and seaweedfs.secret_key not in message
     assert "nothing of this commit was published" in message

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 
 import pyarrow as pa
@@ -15,6 +14,7 @@ from dativo_ingest.sinks.files.manifest import latest_manifest
 from dativo_ingest.sinks.files.sink import FileTarget
 from dativo_ingest.sinks.iceberg.catalog import choose_catalog, nessie_rest_uri
 from dativo_ingest.stage.types import parse_type
+from dativo_ingest.state.envelope import StateEnvelope
 from dativo_ingest.storage.stores import azure_store, local_store, make_store, nested_store, store_block
 
 TYPES = ["string", "uuid", "integer", "long", "float", "double", "decimal(12,3)", "boolean", "date", "time",
@@ -144,16 +144,16 @@ def test_local_merge_rewrites_only_files_holding_the_keys(tmp_path, fmt):
     day = dt.date(2024, 5, 6)
     first = _sink(tmp_path, fmt, "merge", "r1")
     first.write(pa.table({"id": [1, 2], "v": ["a", "b"], "ingest_date": [day, day]}))
-    first.commit(json.dumps({"version": 1, "n": 1}))
+    first.commit(StateEnvelope(run_id="n1"))
     second = _sink(tmp_path, fmt, "merge", "r2")
     second.write(pa.table({"id": [3], "v": ["c"], "ingest_date": [day]}))
-    second.commit(json.dumps({"version": 1, "n": 2}))
+    second.commit(StateEnvelope(run_id="n2"))
     third = _sink(tmp_path, fmt, "merge", "r3")
-    assert json.loads(third.current_state()) == {"version": 1, "n": 2}
+    assert third.current_state() == StateEnvelope(run_id="n2")
     third.write(pa.table({"id": [2], "v": ["B"], "ingest_date": [day]}))
     third.delete_keys(pa.table({"id": [3]}))
     assert third.pending_deletes == 1
-    commit = third.commit(json.dumps({"version": 1, "n": 3}))
+    commit = third.commit(StateEnvelope(run_id="n3"))
     assert commit.snapshot_id == 3
     rows = _rows(tmp_path, fmt)
     assert rows.column("id").to_pylist() == [1, 2] and rows.column("v").to_pylist() == ["a", "B"]

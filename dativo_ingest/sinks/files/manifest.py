@@ -6,6 +6,13 @@ last, in one object PUT (a rename on a local disk), so a manifest is either comp
 manifest (highest sequence) is the dataset: its ``files`` are the live data files (paths relative to the
 dataset folder) and its ``state`` is the state envelope the next run starts from. Files that no manifest lists
 are leftovers of a run that died (deleted on abort when it can) and are never read.
+
+Object stores offer no "create if absent" through pyarrow, so two runs that read the same newest manifest at
+the same moment may both publish the next sequence. A run lists the manifests again after publishing; one that
+finds another manifest of its sequence withdraws its own (and retries on the new head), so at most one stays
+unless a run dies between publishing and listing; then the name that sorts last is the dataset, as readers
+see it. A commit built on a manifest that is withdrawn later is not detected (three runs racing within one
+listing's round trip): a conditional create in the store is what would close that gap.
 """
 
 from __future__ import annotations
@@ -110,6 +117,17 @@ def write_manifest(dataset: ObjectStore, manifest: Manifest) -> str:
         with fs.open_output_stream(final) as out:
             out.write(data)
     return dataset.url(MANIFEST_DIR, manifest.name)
+
+
+def rival_manifests(dataset: ObjectStore, manifest: Manifest) -> list[str]:
+    """Other manifests of the same sequence: runs that published on the same head at the same moment."""
+    prefix = f"{manifest.sequence:012d}-"
+    return [n for n in manifest_names(dataset) if n.startswith(prefix) and n != manifest.name]
+
+
+def withdraw_manifest(dataset: ObjectStore, manifest: Manifest) -> None:
+    """Delete a manifest this run published (it lost a race for its sequence)."""
+    dataset.filesystem.delete_file(dataset.fs_path(MANIFEST_DIR, manifest.name))
 
 
 def prune_manifests(dataset: ObjectStore, keep: int = KEEP_MANIFESTS) -> None:

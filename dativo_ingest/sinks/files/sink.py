@@ -11,13 +11,17 @@ next run starts from the state in that same manifest: data and state are publish
 Write modes: ``append`` adds files; ``overwrite`` publishes only this run's files (the previous ones are
 deleted after the manifest is written); ``merge`` rewrites the live files holding any of the keys being
 written without those rows (copy-on-write), then adds the new files.
+
+Concurrent writers: a commit that finds a newer manifest than the one its run started from is re-applied on
+top of it (the merge re-run against the new live files) only for a merge by primary key whose state covers
+the other run's, as for Iceberg (``sinks/base.py``); otherwise it fails with one line and publishes nothing.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,17 @@ from dativo_ingest.errors import ConfigError, DativoError, InfrastructureError
 from dativo_ingest.formats import markdown_kv
 from dativo_ingest.logs import redact
 from dativo_ingest.paths import dativo_home
-from dativo_ingest.sinks.files.manifest import Manifest, latest_manifest, prune_manifests, write_manifest
+from dativo_ingest.sinks.base import CommitConflict, CommitOutcomeUnknown, CommitRequest, CommitResult, Head, Sink
+from dativo_ingest.sinks.checks import check_store
+from dativo_ingest.sinks.files.manifest import (
+    Manifest,
+    latest_manifest,
+    prune_manifests,
+    rival_manifests,
+    withdraw_manifest,
+    write_manifest,
+)
+from dativo_ingest.sinks.layout import target_partitioning
 from dativo_ingest.storage.stores import (
     ObjectStore,
     in_use,
@@ -53,14 +67,6 @@ _KEY_SEPARATOR = "\x1f"
 
 
 @dataclass
-class FileCommit:
-    #: the manifest's sequence number (the plain-file counterpart of an Iceberg snapshot id)
-    snapshot_id: int
-    rows: int
-    files: int
-
-
-@dataclass
 class FileTarget:
     """Where and how a job's plain files are written."""
 
@@ -72,15 +78,18 @@ class FileTarget:
     job_path: Path | None = None
 
     def dataset(self, name: str) -> ObjectStore:
+        """The folder of one dataset: ``<prefix>/<domain>/<dataProduct>/<name>``."""
         return self.store.at(*self.layout, name)
 
     def sink(self, name: str, schema: pa.Schema, *, run_id: str, ingest_date: date,
              primary_key: Sequence[str] = (), write_mode: str = "append") -> FileSink:
+        """The sink of one dataset of this target."""
         return FileSink(self, self.dataset(name), schema, run_id=run_id, ingest_date=ingest_date,
                         primary_key=primary_key, write_mode=write_mode)
 
 
 def is_file_target(plan: JobPlan) -> bool:
+    """Whether the job writes plain files (not an Iceberg table)."""
     return plan.target_connector in FILE_TARGETS
 
 
@@ -130,8 +139,7 @@ def file_target(plan: JobPlan) -> FileTarget | None:
     if target_bytes <= 0:
         raise ConfigError(plan.job_path, f"parquet_target_size_mb must be a positive number, not {size!r}",
                           field="target.parquet_target_size_mb", fix="e.g. parquet_target_size_mb: 128")
-    partitioning = list(plan.target.get("partitioning") or (asset_target.partitioning if asset_target else None) or [])
-    others = [p for p in partitioning if p != INGEST_DATE]
+    others = [p for p in target_partitioning(plan) if p != INGEST_DATE]
     if others:
         raise ConfigError(plan.job_path, f"plain-file targets are partitioned by ingest_date only, not {others}",
                           field="target.partitioning",
@@ -152,14 +160,6 @@ class _Written:
     path: str  # relative to the dataset folder
     rows: int
     bytes: int
-
-
-@dataclass
-class _Pending:
-    files: list[_Written] = field(default_factory=list)
-    rows: int = 0
-    deletes: int = 0
-    keys: list[pa.Table] = field(default_factory=list)
 
 
 class _OpenFile:
@@ -194,53 +194,44 @@ class _OpenFile:
         return _Written(self.rel, self.rows, size)
 
 
-class FileSink:
+class FileSink(Sink):
     """Writes one dataset; ``write`` fills data files, ``commit`` publishes them with the state (manifest last)."""
 
     def __init__(self, target: FileTarget, dataset: ObjectStore, schema: pa.Schema, *, run_id: str,
                  ingest_date: date, primary_key: Sequence[str] = (), write_mode: str = "append") -> None:
+        super().__init__(dataset.url(), schema, primary_key=primary_key, write_mode=write_mode)
         self.target = target
         self.dataset = dataset
-        self.identifier = dataset.url()
-        self.schema = schema
         self.file_schema = pa.schema([f for f in schema if f.name != INGEST_DATE])
         self.run_id = run_id
         self.partition = f"{INGEST_DATE}={ingest_date.isoformat()}"
-        self.primary_key = list(primary_key)
-        self.write_mode = write_mode
         self.extension = FORMATS[target.file_format]
-        self._pending = _Pending()
         self._open: _OpenFile | None = None
         self._counter = 0
         self._rows_written = 0
         self._bytes_per_row: float | None = None
-        self._base: Manifest | None = None
-        self._base_loaded = False
-        self._committed_once = False
 
-    # -- state -------------------------------------------------------------------------------
-    def _load_base(self) -> Manifest | None:
-        if not self._base_loaded:
-            self._base = self._io("reading the run manifest", lambda: latest_manifest(self.dataset))
-            self._base_loaded = True
-        return self._base
-
-    def current_state(self) -> str | None:
-        """The state envelope JSON of the newest manifest, if any."""
-        base = self._load_base()
-        return base.state if base is not None else None
+    # -- target ------------------------------------------------------------------------------
+    def preflight(self) -> None:
+        """The store answers, the bucket exists, and a probe object can be written and deleted."""
+        check_store(self.target.store, self.target.job_path)
 
     def open(self) -> None:
-        """Nothing to create ahead of the first write (kept for the sink interface)."""
+        """Nothing to create ahead of the first write."""
+
+    def _head(self) -> Head:
+        manifest = self._io("reading the run manifest", lambda: latest_manifest(self.dataset))
+        if manifest is None:
+            return Head(None, None)
+        return Head(manifest.sequence, manifest.state, manifest, manifest.name)
 
     # -- write -------------------------------------------------------------------------------
     def write(self, data: pa.Table) -> None:
+        """Write these rows into the open data file (a new one once it reaches the target size)."""
         if data.num_rows == 0:
             return
         if INGEST_DATE in data.column_names:
             data = data.drop_columns([INGEST_DATE])
-        if self.write_mode == "merge" and self.primary_key:
-            self._pending.keys.append(data.select(self.primary_key))
         if self._bytes_per_row is None:  # until a file tells us, assume 4:1 compression of the Arrow size
             self._bytes_per_row = max(1.0, data.nbytes / data.num_rows / 4)
         offset = 0
@@ -248,7 +239,7 @@ class FileSink:
             piece = data.slice(offset, self._piece_rows())
             self._io("writing a data file", lambda p=piece: self._write_piece(p))
             offset += piece.num_rows
-        self._pending.rows += data.num_rows
+        self._track(data)
 
     def _piece_rows(self) -> int:
         """Rows for the next row group / document batch: what fills the open file to the target size."""
@@ -274,19 +265,12 @@ class FileSink:
             self.dataset.filesystem.create_dir(self.dataset.fs_path(folder), recursive=True)
         return _OpenFile(self.dataset, rel, schema, self.target.file_format, self.primary_key, start)
 
-    @property
-    def pending_rows(self) -> int:
-        return self._pending.rows
-
-    @property
-    def pending_deletes(self) -> int:
-        return self._pending.deletes
-
     def current_keys(self) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """The primary-key columns of every row the dataset holds now (one live file at a time)."""
         schema = pa.schema([self.file_schema.field(k) for k in self.primary_key])
-        base = self._load_base()
-        rels = [str(f["path"]) for f in base.files] if base is not None else []
+        self._pin()
+        assert self._base is not None
+        rels = [str(f["path"]) for f in self._base.handle.files] if self._base.handle is not None else []
 
         def batches() -> Iterator[pa.RecordBatch]:
             for rel in rels:
@@ -295,70 +279,89 @@ class FileSink:
 
         return schema, batches()
 
-    def delete_keys(self, keys: pa.Table) -> None:
-        """Remove the rows with these primary keys in the next commit (rows gone from the source; merge only)."""
-        if keys.num_rows and self.write_mode == "merge" and self.primary_key:
-            self._pending.keys.append(keys.select(self.primary_key))
-            self._pending.deletes += keys.num_rows
-
     # -- commit ------------------------------------------------------------------------------
-    def commit(self, state_json: str, extra_properties: dict[str, str] | None = None) -> FileCommit:
-        """Close the open file, rewrite what merge/overwrite require, then write the manifest (last)."""
+    def _seal(self) -> None:
+        """Close the open data file: it joins the files of the next commit."""
         if self._open is not None:
             self._pending.files.append(self._io("closing a data file", self._open.close))
             self._open = None
-        pending, self._pending = self._pending, _Pending()
-        base = self._load_base()
-        current = self._io("reading the run manifest", lambda: latest_manifest(self.dataset))
-        if (current.sequence if current else None) != (base.sequence if base else None):
-            self._delete([f.path for f in pending.files])
-            raise InfrastructureError(
-                f"{self.identifier}: another run committed to this dataset meanwhile (manifest "
-                f"{current.name if current else 'none'}); nothing of this run was published — run the job again")
+
+    def _publish(self, head: Head, request: CommitRequest) -> tuple[CommitResult, Head]:
+        """Rewrite what merge/overwrite require on top of ``head``, then write the manifest (last)."""
+        base: Manifest | None = head.handle
+        pending = request.pending
         live = list(base.files) if base is not None else []
         removed: list[str] = []
         rewritten: list[_Written] = []
-        if self.write_mode == "overwrite" and not self._committed_once:
+        merged = False
+        if request.reset:
+            pass
+        elif self._replaces_all_now:
             removed, live = [f["path"] for f in live], []
-        elif self.write_mode == "merge" and self.primary_key and pending.keys and live:
+        elif self.merges_by_key and pending.keys and live:
             try:
-                live, removed, rewritten = self._merge(live, pa.concat_tables(pending.keys))
-            except BaseException:
-                self._delete([f.path for f in pending.files])
+                live, removed, rewritten = self._merge(live, pending.key_table())
+            except InfrastructureError:  # a live file may be gone because another run superseded it meanwhile
+                if not self._head().same_as(head):
+                    raise CommitConflict("another run published a manifest while this one merged") from None
                 raise
+            merged = True
         added = rewritten + pending.files
         manifest = Manifest(
             sequence=(base.sequence + 1) if base is not None else 1, run_id=self.run_id,
-            file_format=self.target.file_format, write_mode=self.write_mode, state=state_json,
+            file_format=self.target.file_format, write_mode=self.write_mode, state=request.state,
             files=live + [{"path": f.path, "rows": f.rows, "bytes": f.bytes} for f in added],
-            added=[f.path for f in added], removed=removed, properties=dict(extra_properties or {}),
+            added=[f.path for f in added], removed=removed, properties=request.properties,
         )
         try:
+            if merged and not self._head().same_as(head):  # another run published while this one merged
+                raise CommitConflict(f"another run published a manifest after sequence {head.version}")
             url = self._io("writing the run manifest", lambda: write_manifest(self.dataset, manifest))
         except BaseException:
-            self._delete([f.path for f in added])
+            self._delete([f.path for f in rewritten])
             raise
-        self._base, self._committed_once = manifest, True
+        self._settle(manifest, rewritten)
         self._delete(removed)  # superseded files: no manifest from now on lists them
         try:
             prune_manifests(self.dataset)
         except OSError:
             log.debug("could not prune old manifests of %s", self.identifier)
         log.info("published %s: %d new file(s), %d row(s)", url, len(added), pending.rows)
-        return FileCommit(manifest.sequence, pending.rows, len(added))
+        return (CommitResult(manifest.sequence, pending.rows, len(added)),
+                Head(manifest.sequence, request.state, manifest, manifest.name))
+
+    def _settle(self, manifest: Manifest, rewritten: list[_Written]) -> None:
+        """Withdraw ``manifest`` if another run published the same sequence meanwhile (``CommitConflict``: the
+        loop retries on the new head); keep it when the manifests cannot be listed (it was written)."""
+        try:
+            rivals = rival_manifests(self.dataset, manifest)
+        except OSError as exc:
+            log.warning("%s: could not list the run manifests after publishing %s (%s)", self.identifier,
+                        manifest.name, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+            return
+        if not rivals:
+            return
+        try:
+            withdraw_manifest(self.dataset, manifest)
+        except OSError as exc:
+            raise CommitOutcomeUnknown(f"manifest {manifest.name} raced with {rivals[0]} and could not be "
+                                       f"withdrawn: {str(exc).splitlines()[0][:160] if str(exc) else exc!r}") from None
+        self._delete([f.path for f in rewritten])
+        raise CommitConflict(f"another run published manifest {rivals[0]} at the same moment")
 
     def abort(self) -> None:
-        """Delete the data files written since the last commit (no manifest lists them)."""
-        paths = [f.path for f in self._pending.files]
+        """Delete the data files written since the last commit, the open one too (no manifest lists them)."""
         if self._open is not None:
-            paths.append(self._open.rel)
+            self._pending.files.append(_Written(self._open.rel, self._open.rows, 0))
             try:
                 self._open.close()
             except Exception:  # the store may be the reason we abort
                 log.debug("could not close %s", self._open.rel)
             self._open = None
-        self._pending = _Pending()
-        self._delete(paths)
+        super().abort()
+
+    def _discard(self, files: list[Any]) -> None:
+        self._delete([f.path for f in files])
 
     # -- merge (copy-on-write) ---------------------------------------------------------------
     def _merge(self, live: list[dict[str, Any]], keys: pa.Table
@@ -367,21 +370,26 @@ class FileSink:
         kept: list[dict[str, Any]] = []
         removed: list[str] = []
         rewritten: list[_Written] = []
-        for entry in live:
-            rel = str(entry["path"])
-            keys_in_file = self._io("reading a data file for merge", lambda r=rel: self._read(r, self.primary_key))
-            hit = pc.is_in(_key_strings(keys_in_file, self.primary_key), value_set=wanted)
-            if not pc.any(hit).as_py():
-                kept.append(entry)
-                continue
-            removed.append(rel)
-            table = self._io("reading a data file for merge", lambda r=rel: self._read(r))
-            rest = table.filter(pc.invert(hit))
-            if rest.num_rows:
-                folder = rel.rsplit("/", 1)[0] if "/" in rel else self.partition
-                out = self._new_file(folder, rest.schema)
-                self._io("rewriting a data file for merge", lambda o=out, t=rest: o.write(t))
-                rewritten.append(self._io("closing a data file", out.close))
+        try:
+            for entry in live:
+                rel = str(entry["path"])
+                keys_in_file = self._io("reading a data file for merge",
+                                        lambda r=rel: self._read(r, self.primary_key))
+                hit = pc.is_in(_key_strings(keys_in_file, self.primary_key), value_set=wanted)
+                if not pc.any(hit).as_py():
+                    kept.append(entry)
+                    continue
+                removed.append(rel)
+                table = self._io("reading a data file for merge", lambda r=rel: self._read(r))
+                rest = table.filter(pc.invert(hit))
+                if rest.num_rows:
+                    folder = rel.rsplit("/", 1)[0] if "/" in rel else self.partition
+                    out = self._new_file(folder, rest.schema)
+                    self._io("rewriting a data file for merge", lambda o=out, t=rest: o.write(t))
+                    rewritten.append(self._io("closing a data file", out.close))
+        except BaseException:
+            self._delete([f.path for f in rewritten])
+            raise
         return kept, removed, rewritten
 
     def _read(self, rel: str, columns: Sequence[str] | None = None) -> pa.Table:
@@ -418,4 +426,4 @@ def _key_strings(table: pa.Table, columns: Sequence[str]) -> pa.Array:
     return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
 
 
-__all__ = ["FILE_TARGETS", "FileCommit", "FileSink", "FileTarget", "file_target", "is_file_target"]
+__all__ = ["FILE_TARGETS", "FileSink", "FileTarget", "file_target", "is_file_target"]

@@ -39,6 +39,8 @@ _NESSIE_ICEBERG = re.compile(r"^(?P<base>.+?)/iceberg(?:/(?P<ref>[^/]+))?/?$")
 
 @dataclass
 class CatalogChoice:
+    """Which catalog a job writes to: its name, pyiceberg properties and warehouse store."""
+
     name: str
     properties: dict[str, str]
     #: the object store holding the warehouse (None: local folder, or the REST server decides)
@@ -48,7 +50,19 @@ class CatalogChoice:
     #: the config field that chose it, for messages
     where: str = "target"
 
+    def open(self) -> Catalog:
+        """Load the pyiceberg catalog (the embedded one creates its SQLite tables on first use)."""
+        from pyiceberg.catalog import load_catalog
+
+        try:
+            return load_catalog(self.name, **self.properties)
+        except Exception as exc:  # another run created the SqlCatalog's tables at the same moment: they exist now
+            if "already exists" not in str(exc):
+                raise
+            return load_catalog(self.name, **self.properties)
+
     def describe(self) -> str:
+        """The catalog, for messages."""
         if self.kind == "embedded":
             return f"embedded catalog {self.properties['uri']} (warehouse {self.properties['warehouse']})"
         return f"{self.kind} catalog {self.properties.get('uri') or self.name}"
@@ -142,15 +156,8 @@ def catalog_properties(target: dict[str, Any]) -> tuple[str, dict[str, str]]:
 
 
 def open_catalog(target: dict[str, Any]) -> Catalog:
-    from pyiceberg.catalog import load_catalog
-
-    choice = choose_catalog(target)
-    try:
-        return load_catalog(choice.name, **choice.properties)
-    except Exception as exc:  # another run created the SqlCatalog's tables at the same moment: they exist now
-        if "already exists" not in str(exc):
-            raise
-        return load_catalog(choice.name, **choice.properties)
+    """The pyiceberg catalog of a job's merged ``target`` section."""
+    return choose_catalog(target).open()
 
 
 __all__ = ["CatalogChoice", "catalog_properties", "choose_catalog", "open_catalog"]

@@ -7,22 +7,19 @@ the commit leaves only unreferenced files; a crash after it leaves data and stat
 
 Concurrent writers: a run's state was computed from the snapshot it started from (its *base*). When
 another commit lands after that base, pyiceberg's own blind retry (which would append the same rows
-twice, or put an older cursor back) is switched off, and the sink decides: it re-applies its
-delete+append on the new head only in ``merge`` mode and only when its state covers the other
-commit's (same cursor field and a cursor not behind theirs, or a superset of their files); otherwise
-it fails with one line saying another run committed first, having published nothing of this commit.
+twice, or put an older cursor back) is switched off, and the sink's commit loop (``sinks/base.py``)
+decides: it re-applies the delete+append on the new head only for a merge by primary key whose state
+covers the other commit's; otherwise it fails with one line, having published nothing of this commit.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import random
 import re
-import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -41,7 +38,6 @@ from pyiceberg.expressions import (
     Or,
 )
 from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible, _dataframe_to_data_files
-from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyiceberg.transforms import (
     BucketTransform,
@@ -55,7 +51,19 @@ from pyiceberg.transforms import (
 )
 
 from dativo_ingest.errors import ConfigError, DativoError
-from dativo_ingest.state.envelope import StateEnvelope
+from dativo_ingest.sinks.base import (
+    COMMIT_ATTEMPTS,
+    CommitConflict,
+    CommitOutcomeUnknown,
+    CommitRequest,
+    CommitResult,
+    ConcurrentCommitError,
+    Head,
+    Pending,
+    Sink,
+)
+from dativo_ingest.sinks.checks import check_catalog
+from dativo_ingest.sinks.iceberg.catalog import CatalogChoice
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +72,6 @@ STATE_PROPERTY = "dativo.state"
 COMMIT_ID_PROPERTY = "dativo.commit_id"
 #: pyiceberg would re-apply a conflicting commit blindly (duplicating appends); the sink decides instead
 NO_BLIND_RETRY = {"commit.retry.num-retries": "0"}
-COMMIT_ATTEMPTS = 6
 #: a merge deletes a run of at least this many consecutive integer keys with one range predicate ...
 KEY_RANGE_MIN = 16
 #: ... when there are at most this many such runs (pyiceberg binds an IN list value by value, per visitor:
@@ -93,31 +100,12 @@ def parse_partition(entry: str) -> tuple[str, Transform, str]:
                           "bucket(N, col) or truncate(N, col)")
 
 
-class ConcurrentCommitError(DativoError):
-    """Another writer committed to the table first and this commit cannot safely be re-applied on top."""
-
-
-@dataclass
-class CommitResult:
-    snapshot_id: int | None
-    rows: int
-    files: int
-
-
-@dataclass
-class _Pending:
-    files: list[DataFile] = field(default_factory=list)
-    rows: int = 0
-    keys: list[pa.Table] = field(default_factory=list)
-    deletes: int = 0
-
-
-class IcebergSink:
-    """Writes one Iceberg table; ``write`` stages data files, ``commit`` makes them visible with state."""
+class IcebergSink(Sink):
+    """Writes one Iceberg table; ``write`` stages data files, ``commit`` makes them visible with the state."""
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: Catalog | CatalogChoice,
         identifier: str,
         schema: pa.Schema,
         *,
@@ -125,27 +113,41 @@ class IcebergSink:
         primary_key: Sequence[str] = (),
         write_mode: str = "append",
         properties: dict[str, str] | None = None,
+        job_path: Path | None = None,
     ) -> None:
-        self.catalog = catalog
-        self.identifier = identifier
-        self.schema = schema
+        super().__init__(identifier, schema, primary_key=primary_key, write_mode=write_mode)
+        #: a catalog, or the choice of one (opened on first use: a preflight creates nothing)
+        self._catalog: Catalog | None = None if isinstance(catalog, CatalogChoice) else catalog
+        self._choice = catalog if isinstance(catalog, CatalogChoice) else None
         self.partitioning = list(partitioning)
-        self.primary_key = list(primary_key)
-        self.write_mode = write_mode
         self.properties = properties or {}
+        self.job_path = job_path
         self.table: Table | None = None
-        self._pending = _Pending()
         self._write_uuid = uuid.uuid4()
         self._counter = itertools.count(0)
-        self._committed_once = False
         self._opened = False
         self._checked_schema: pa.Schema | None = None
-        #: the snapshot (and its state) this writer's state was computed from; None = empty table
-        self._base_snapshot_id: int | None = None
-        self._base_state: str | None = None
-        self._pinned = False
+
+    @property
+    def catalog(self) -> Catalog:
+        """The pyiceberg catalog (opened on first use)."""
+        if self._catalog is None:
+            assert self._choice is not None
+            self._catalog = self._choice.open()
+        return self._catalog
 
     # -- table -------------------------------------------------------------------------------
+    def preflight(self) -> None:
+        """The warehouse's object store answers and takes a probe write; a configured catalog answers."""
+        if self._choice is None:
+            self.catalog.list_namespaces()
+            return
+        check_catalog(self._choice, self.job_path)
+
+    def prepare(self) -> None:
+        """Open the catalog (the embedded one creates its own tables then) and create the tenant's namespace."""
+        self._create_namespace()
+
     def load(self) -> Table | None:
         """The existing table, or None (nothing is created)."""
         try:
@@ -154,35 +156,31 @@ class IcebergSink:
             self.table = None
         return self.table
 
-    def current_state(self) -> str | None:
-        """The ``dativo.state`` JSON of the table's current snapshot, if any."""
+    def _head(self) -> Head:
         table = self.table if self.table is not None else self.load()
-        self._pin(table)
-        return self._base_state
-
-    def _pin(self, table: Table | None) -> None:
-        """Remember the snapshot the caller's state comes from (once: later commits move it forward)."""
-        if self._pinned:
-            return
         snap = table.current_snapshot() if table is not None else None
-        self._base_snapshot_id = snap.snapshot_id if snap is not None else None
-        self._base_state = _snapshot_state(snap)
-        self._pinned = True
+        if snap is None:
+            return Head(None, None)
+        return Head(snap.snapshot_id, _snapshot_state(snap), snap)
 
-    def open(self) -> Table:
-        """Load the table, creating it (schema + partition spec) or adding new asset columns.
-
-        Called on the first write or commit, so a run that fails before it creates nothing."""
-        if self._opened and self.table is not None:
-            return self.table
+    def _create_namespace(self) -> None:
         namespace = self.identifier.rsplit(".", 1)[0]
         try:
             self.catalog.create_namespace_if_not_exists(namespace)
         except Exception:  # another run created it at the same moment
             if not self.catalog.namespace_exists(namespace):
                 raise
+
+    def open(self) -> None:
+        """Load the table, creating it (schema + partition spec) or adding new asset columns."""
+        self._open_table()
+
+    def _open_table(self) -> Table:
+        if self._opened and self.table is not None:
+            return self.table
+        self._create_namespace()
         if self.load() is None:
-            self._pin(None)  # the caller's state (none) was computed from an empty table
+            self._pin(Head(None, None))  # the caller's state (none) was computed from an empty table
             try:
                 self._create()
             except (TableAlreadyExistsError, CommitFailedException):  # another run created it first: use theirs
@@ -191,7 +189,7 @@ class IcebergSink:
                 log.info("%s was created by another run at the same time", self.identifier)
         table = self.load()
         assert table is not None
-        self._pin(table)
+        self._pin()
         for _ in range(COMMIT_ATTEMPTS):  # metadata-only changes; a concurrent run may make the same ones
             new = [f for f in self.schema if f.name not in set(table.schema().column_names)]
             retries_off = all(table.properties.get(k) == v for k, v in NO_BLIND_RETRY.items())
@@ -241,7 +239,7 @@ class IcebergSink:
         """Write data files for these rows now; they become visible only at ``commit``."""
         if data.num_rows == 0:
             return
-        table = self.open()
+        table = self._open_table()
         if self._checked_schema is None or not self._checked_schema.equals(data.schema):
             _check_pyarrow_schema_compatible(
                 table.metadata.schema(), provided_schema=data.schema, format_version=table.metadata.format_version
@@ -250,10 +248,7 @@ class IcebergSink:
         files = _dataframe_to_data_files(
             table_metadata=table.metadata, df=data, io=table.io, write_uuid=self._write_uuid, counter=self._counter
         )
-        self._pending.files.extend(files)
-        self._pending.rows += data.num_rows
-        if self.write_mode == "merge" and self.primary_key:
-            self._pending.keys.append(data.select(self.primary_key))
+        self._track(data, list(files))
 
     def current_keys(self) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """The primary-key columns of every row the table holds now, streamed (nothing if no table yet)."""
@@ -264,142 +259,66 @@ class IcebergSink:
         reader = table.scan(selected_fields=tuple(self.primary_key)).to_arrow_batch_reader()
         return schema, (batch.select(self.primary_key).cast(schema) for batch in reader)
 
-    def delete_keys(self, keys: pa.Table) -> None:
-        """Delete the rows with these primary keys in the next commit (rows gone from the source; merge only)."""
-        if keys.num_rows and self.write_mode == "merge" and self.primary_key:
-            self._pending.keys.append(keys.select(self.primary_key))
-            self._pending.deletes += keys.num_rows
-
-    @property
-    def pending_rows(self) -> int:
-        return self._pending.rows
-
-    @property
-    def pending_deletes(self) -> int:
-        return self._pending.deletes
-
-    def commit(self, state_json: str, extra_properties: dict[str, str] | None = None) -> CommitResult:
-        """One transaction: deletes required by the write mode, the new files, and the state.
-
-        On a conflict with another writer the commit is re-applied on the new head when that is provably
-        correct (see the module docstring), else ``ConcurrentCommitError``; either way, a failure leaves
-        nothing of this commit visible."""
-        table = self.open()
-        commit_id = uuid.uuid4().hex
-        props = {STATE_PROPERTY: state_json, COMMIT_ID_PROPERTY: commit_id, **(extra_properties or {})}
-        pending, self._pending = self._pending, _Pending()
+    def _publish(self, head: Head, request: CommitRequest) -> tuple[CommitResult, Head]:
+        """One transaction: the deletes the write mode requires, the new files, and the state."""
+        table = self.table
+        assert table is not None
+        props = {STATE_PROPERTY: request.state, COMMIT_ID_PROPERTY: request.commit_id, **request.properties}
+        tx = table.transaction()
+        delete_filter = None if request.reset else self._delete_filter(table, request.pending)
+        if delete_filter is not None:
+            tx.delete(delete_filter, snapshot_properties=props)
+        with tx.update_snapshot(snapshot_properties=props).fast_append() as append:
+            for data_file in request.pending.files:
+                append.append_data_file(data_file)
         try:
-            snapshot_id = self._commit_with_retries(table, pending, props, commit_id)
-        except _OutcomeUnknown as exc:  # the files may be referenced now: keep them
-            raise DativoError(f"Iceberg commit to {self.identifier}: outcome unknown ({exc}); `dativo_ingest "
-                              f"state show` tells whether it landed — running the job again is safe") from None
-        except Exception:  # nothing of this commit landed: its files are referenced by nothing
-            self._delete_files(table, [f.file_path for f in pending.files])
-            raise
-        self._committed_once = True
-        self._base_snapshot_id, self._base_state = snapshot_id, state_json
-        return CommitResult(snapshot_id, pending.rows, len(pending.files))
-
-    def _commit_with_retries(self, table: Table, pending: _Pending, props: dict[str, str], commit_id: str) -> int:
-        """Commit; returns the new snapshot id. Raises when nothing landed, ``_OutcomeUnknown`` if unsure."""
-        for attempt in range(1, COMMIT_ATTEMPTS + 1):
-            head = table.current_snapshot()
-            if (head.snapshot_id if head is not None else None) != self._base_snapshot_id:
-                refusal = self._rebase_refusal(_snapshot_state(head), props[STATE_PROPERTY], pending)
-                if refusal:
-                    raise ConcurrentCommitError(
-                        f"{self.identifier}: another run committed to the table first and this run's commit "
-                        f"cannot be re-applied on top ({refusal}); nothing of it was written — run the job again "
-                        f"to continue from what the other run committed")
-                log.warning("%s: another run committed snapshot %s first; re-applying this commit on top of it",
-                            self.identifier, head.snapshot_id if head is not None else None)
-            tx = table.transaction()
-            delete_filter = self._delete_filter(table, pending)
-            if delete_filter is not None:
-                tx.delete(delete_filter, snapshot_properties=props)
-            with tx.update_snapshot(snapshot_properties=props).fast_append() as append:
-                for data_file in pending.files:
-                    append.append_data_file(data_file)
-            try:
-                committed = tx.commit_transaction()
-            except CommitFailedException as exc:  # did not land; the table moved under us
-                reason = " ".join(str(exc).split())
-            except Exception as exc:
-                landed = self._landed(commit_id)
-                if landed is not None:
-                    return landed
+            committed = tx.commit_transaction()
+        except CommitFailedException as exc:  # did not land; the table moved under us
+            self.table = self.catalog.load_table(self.identifier)
+            raise CommitConflict(" ".join(str(exc).split())) from None
+        except Exception as exc:
+            snapshot_id = self._landed(request.commit_id)
+            if snapshot_id is None:
                 if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
                     raise DativoError(f"Iceberg commit to {self.identifier} failed: {exc}") from exc
-                reason = " ".join(str(exc).split())  # SQLite refused the write lock: nothing was written
-            else:
-                return _snapshot_with(committed, commit_id)
-            log.info("commit to %s conflicted (attempt %d/%d): %s", self.identifier, attempt, COMMIT_ATTEMPTS,
-                     reason[:200])
-            time.sleep(random.uniform(0.05, 0.1) * 2 ** attempt)
-            table = self.catalog.load_table(self.identifier)
-            self.table = table
-        raise ConcurrentCommitError(f"{self.identifier}: the commit kept conflicting with other writers "
-                                    f"({COMMIT_ATTEMPTS} attempts); nothing of it was written — run the job again")
-
-    def _rebase_refusal(self, theirs_json: str | None, ours_json: str, pending: _Pending) -> str | None:
-        """Why this commit may not be re-applied on a head another writer moved (None: it may).
-
-        Re-applying is correct only for a merge by primary key whose state covers theirs: with cursors
-        that advance as rows change, a run whose cursor is not behind the other's read every row the other
-        wrote in the same or a newer version, so deleting its keys and appending its rows again loses
-        nothing, duplicates nothing and keeps the newer cursor."""
-        if self.write_mode != "merge" or not self.primary_key:
-            return f"write mode {self.write_mode}: its rows would be appended twice or replace newer ones"
-        if pending.deletes:
-            return "the rows it deletes were computed against the table before the other commit"
-        try:
-            base, theirs, ours = (StateEnvelope.from_json(t) for t in (self._base_state, theirs_json, ours_json))
-        except ValueError:
-            return "the other commit's state cannot be read"
-        assert ours is not None
-        return ours.uncovered(theirs, base)
+                self.table = self.catalog.load_table(self.identifier)  # SQLite refused the write lock
+                raise CommitConflict(" ".join(str(exc).split())) from None
+        else:
+            snapshot_id = _snapshot_with(committed, request.commit_id)
+            self.table = committed
+        result = CommitResult(snapshot_id, request.pending.rows, len(request.pending.files))
+        return result, Head(snapshot_id, request.state)
 
     def _landed(self, commit_id: str) -> int | None:
-        """The snapshot id of this commit if it landed despite an error; raises ``_OutcomeUnknown``."""
+        """The snapshot id of this commit if it landed despite an error; raises ``CommitOutcomeUnknown``."""
         try:
             table = self.catalog.load_table(self.identifier)
         except Exception as exc:
-            raise _OutcomeUnknown(" ".join(str(exc).split())[:200]) from None
+            raise CommitOutcomeUnknown(" ".join(str(exc).split())[:200]) from None
         for snap in table.snapshots():
             if (snap.summary.additional_properties.get(COMMIT_ID_PROPERTY) if snap.summary else None) == commit_id:
                 self.table = table
                 return snap.snapshot_id
         return None
 
-    def abort(self) -> None:
-        """Delete the data files written since the last commit (they are referenced by nothing)."""
-        pending, self._pending = self._pending, _Pending()
-        if self.table is not None and pending.files:
-            self._delete_files(self.table, [f.file_path for f in pending.files])
+    def _discard(self, files: list[Any]) -> None:
+        table = self.table
+        if table is None:
+            return
+        for data_file in files:
+            try:
+                table.io.delete(data_file.file_path)
+            except Exception:  # best effort: an orphan file is harmless
+                log.debug("could not delete orphan file %s", data_file.file_path)
 
     # -- helpers -----------------------------------------------------------------------------
-    def _delete_filter(self, table: Table, pending: _Pending) -> BooleanExpression | None:
+    def _delete_filter(self, table: Table, pending: Pending) -> BooleanExpression | None:
         if table.current_snapshot() is None:
             return None
-        if self.write_mode == "overwrite":
-            # full refresh: replace everything once per run, then append
-            return None if self._committed_once else AlwaysTrue()
-        if self.write_mode == "merge" and self.primary_key and pending.keys:
-            keys = pa.concat_tables(pending.keys)
-            return key_filter(keys, self.primary_key) if keys.num_rows else None
-        return None
-
-    @staticmethod
-    def _delete_files(table: Table, paths: list[str]) -> None:
-        for path in paths:
-            try:
-                table.io.delete(path)
-            except Exception:  # best effort: an orphan file is harmless
-                log.debug("could not delete orphan file %s", path)
-
-
-class _OutcomeUnknown(Exception):
-    """The commit raised and the table could not be read back to tell whether it landed."""
+        if self._replaces_all_now:  # full refresh: replace everything once per run, then append
+            return AlwaysTrue()
+        keys = pending.key_table() if self.merges_by_key else None
+        return key_filter(keys, self.primary_key) if keys is not None and keys.num_rows else None
 
 
 def _snapshot_state(snap: Any) -> str | None:

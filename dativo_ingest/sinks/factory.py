@@ -1,0 +1,72 @@
+"""``open_sink``: the one way every part of the product gets a job's sink (the runner, the job pool, the target
+preflight of ``startup_sequence()``, ``state show`` / ``state reset``).
+
+A sink is cheap to open: nothing is read, created or connected until it is used, so ``check`` opens one to
+run its preflight without creating a catalog or a table.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pyarrow as pa
+
+from dativo_ingest.config.plan import JobPlan
+from dativo_ingest.errors import InfrastructureError
+from dativo_ingest.sinks.base import Sink
+from dativo_ingest.sinks.files.sink import FILE_TARGETS, file_target
+from dativo_ingest.sinks.iceberg.catalog import choose_catalog
+from dativo_ingest.sinks.iceberg.markdown_kv import iceberg_sink_class
+from dativo_ingest.sinks.iceberg.sink import IcebergSink
+from dativo_ingest.sinks.layout import quarantine_name, table_identifier, target_partitioning
+from dativo_ingest.stage.stage import INGEST_DATE, asset_fields, output_schema
+
+#: the run id of a sink opened to check, prepare or read state (it writes no data file)
+NO_RUN = "no-run"
+
+
+def data_schema(plan: JobPlan) -> pa.Schema:
+    """The Arrow schema of the job's staged rows: the asset's fields, then the system columns."""
+    return output_schema(asset_fields(plan.asset), add_ingest_date=INGEST_DATE in target_partitioning(plan))
+
+
+def open_sink(plan: JobPlan, *, run_id: str = NO_RUN, ingest_date: date | None = None,
+              quarantine: pa.Schema | None = None) -> Sink:
+    """The sink of the job's table (an Iceberg table, or a plain-file dataset for ``FILE_TARGETS``).
+
+    ``run_id`` and ``ingest_date`` name and place the files a run writes. With ``quarantine`` (the schema of the
+    quarantined rows) it is the sibling ``…__quarantine`` table instead: append, no key, no state."""
+    day = ingest_date or datetime.now(timezone.utc).date()
+    name = plan.asset.name
+    if plan.target_connector in FILE_TARGETS:
+        target = file_target(plan)
+        assert target is not None
+        if quarantine is not None:
+            return target.sink(quarantine_name(name), quarantine, run_id=run_id, ingest_date=day)
+        return target.sink(name, data_schema(plan), run_id=run_id, ingest_date=day,
+                           primary_key=plan.asset.primary_key, write_mode=plan.write_mode)
+    if plan.target_connector != "iceberg":
+        raise InfrastructureError(f"{plan.job_path}: target_connector '{plan.target_connector}' is not supported; "
+                                  f"use iceberg or one of {', '.join(FILE_TARGETS)}")
+    catalog = choose_catalog(plan.target, plan.job_path)
+    if quarantine is not None:
+        return IcebergSink(catalog, table_identifier(plan, quarantine=True), quarantine, write_mode="append",
+                           job_path=plan.job_path)
+    sink_class = iceberg_sink_class(plan.target, data_columns=plan.asset.field_names, section=name,
+                                    job_path=plan.job_path)
+    sink: Sink = sink_class(
+        catalog, table_identifier(plan), data_schema(plan),
+        partitioning=target_partitioning(plan), primary_key=plan.asset.primary_key, write_mode=plan.write_mode,
+        properties={"dativo.asset": name, "dativo.tenant": plan.tenant_id,
+                    "dativo.asset_version": str(plan.asset.version or "")},
+        job_path=plan.job_path,
+    )
+    return sink
+
+
+def check_target(plan: JobPlan) -> None:
+    """Can the job's target be reached and written? One line naming what failed and the fix (writes no data)."""
+    open_sink(plan).preflight()
+
+
+__all__ = ["NO_RUN", "check_target", "data_schema", "open_sink"]
