@@ -15,7 +15,9 @@ is documented in ``docs/odcs.md``.
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 import uuid
 from collections.abc import Sequence
 from functools import cache
@@ -124,6 +126,14 @@ def _path_key(path: Sequence[Any]) -> tuple[tuple[int, Any], ...]:
     return tuple((0, p) if isinstance(p, int) else (1, str(p)) for p in path)
 
 
+def _error_path(err: Any) -> list[Any]:
+    """Where an error points: a key it names (unknown, missing) counts as part of its path."""
+    path = list(err.absolute_path)
+    if err.validator in ("unevaluatedProperties", "additionalProperties", "required"):
+        path += _QUOTED.findall(err.message)[:1]
+    return path
+
+
 def _schema_problem(err: Any) -> tuple[str | None, str, str]:
     """A jsonschema error as ``(field, problem, fix)``, in the terms of the contract file."""
     path = list(err.absolute_path)
@@ -138,6 +148,10 @@ def _schema_problem(err: Any) -> tuple[str | None, str, str]:
     if kind == "required":
         keys = _QUOTED.findall(err.message)
         key = keys[0] if keys else "?"
+        if key == "map" and isinstance(err.instance, dict) and "logicalType" not in err.instance:
+            # the official schema reads a property without logicalType as a map (its if/then has no 'required')
+            return (render_loc([*path, "logicalType"]), "is required by the official ODCS schema",
+                    "add logicalType: string, integer, number, boolean, date, time, timestamp, object or array")
         return render_loc([*path, key]), "is required by ODCS v3", f"add '{key}'"
     if kind == "enum":
         allowed = ", ".join(str(v) for v in err.validator_value)
@@ -155,7 +169,7 @@ def _schema_problem(err: Any) -> tuple[str | None, str, str]:
 def official_problems(data: Any) -> list[tuple[str | None, str, str | None]]:
     """What the official ODCS model (its JSON Schema, then its pydantic model) rejects in ``data``."""
     errors = sorted(_official_schema_validator().iter_errors(data),
-                    key=lambda e: (_path_key(list(e.absolute_path)), _RANK.get(e.validator, 0)))
+                    key=lambda e: (_path_key(_error_path(e)), _RANK.get(e.validator, 0)))
     if errors:
         problems: list[tuple[str | None, str, str | None]] = []
         for err in errors:
@@ -421,9 +435,9 @@ def _pick_object(raw: dict[str, Any], path: str | Path | None, objects: Sequence
                 return i
     if candidates:
         raise ConfigError(path, f"has no schema object '{candidates[0]}' (objects: {listing})", field="schema",
-                          fix="set the job's source.objects (or asset) to one of them")
-    raise ConfigError(path, f"has {len(schema)} schema objects ({listing}); the job must pick one", field="schema",
-                      fix="set source.objects: [<object>] in the job, or asset: <object name>")
+                          fix="name one of them in the job's source.objects or asset (asset export: --object)")
+    raise ConfigError(path, f"has {len(schema)} schema objects ({listing}); pick one", field="schema",
+                      fix="set source.objects: [<object>] or asset: <object> in the job (asset export: --object)")
 
 
 def _flat_team(value: Any) -> bool:
@@ -483,6 +497,9 @@ def flat_from_canonical(raw: dict[str, Any], path: str | Path | None, *, objects
     return flat, index
 
 
+_LOCATED = re.compile(r"^([A-Za-z_]+(?:\[\d+\])?(?:\.[A-Za-z_]+)*): (.+)$")
+
+
 def _canonical_field(flat_field: str | None, index: int) -> str | None:
     """A field path of the flat form, said in the terms of the canonical file."""
     if flat_field is None:
@@ -504,7 +521,12 @@ def asset_from_canonical(raw: dict[str, Any], path: str | Path | None, *, object
     try:
         return AssetDefinition.model_validate(flat)
     except ValidationError as exc:
-        problems = [(_canonical_field(f, index), m, x) for f, m, x in validation_problems(exc, flat, AssetDefinition)]
+        problems = []
+        for field, message, fix in validation_problems(exc, flat, AssetDefinition):
+            located = _LOCATED.match(message) if field is None else None
+            if located:  # a whole-asset check names the flat field in its message: say it in canonical terms
+                field, message = located.group(1), located.group(2)
+            problems.append((_canonical_field(field, index), message, fix))
         _raise(path, problems)
         raise  # unreachable: _raise always raises
 
@@ -622,10 +644,32 @@ def canonical_yaml(contract: dict[str, Any]) -> str:
     return yaml.safe_dump(contract, sort_keys=False, allow_unicode=True, width=120)
 
 
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file beside it, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def describe_asset(asset: AssetDefinition, raw_form: str) -> str:
+    """One line saying what an asset file holds (for ``asset validate``)."""
+    rules = len(asset.quality or []) + sum(len(f.quality or []) for f in asset.fields)
+    key = ", ".join(asset.primary_key) or "none"
+    return (f"{raw_form}: asset {asset.name} (object {asset.object or asset.name}), {len(asset.fields)} fields, "
+            f"primary key: {key}, {rules} quality rule(s)")
+
+
 __all__ = [
     "EXPORT_API_VERSION",
     "asset_from_canonical",
     "canonical_yaml",
+    "describe_asset",
     "field_type",
     "flat_from_canonical",
     "is_canonical",
@@ -635,4 +679,5 @@ __all__ = [
     "type_from_logical",
     "type_from_physical",
     "validate_odcs",
+    "write_text",
 ]

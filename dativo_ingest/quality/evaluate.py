@@ -178,8 +178,9 @@ class QualityEvaluator:
             if missing:
                 raise self._fail(rule, f"names {', '.join(missing)}, not a column of the staged rows",
                                  "use the names of the asset's fields")
-        empty = self.schema.empty_table()
-        self.con.register(_BATCH, empty)
+        # one row of NULLs: enough for DuckDB to bind every rule and cast its constants, nothing to count
+        nulls = pa.table({f.name: pa.nulls(1, f.type) for f in self.schema}, schema=self.schema)
+        self.con.register(_BATCH, nulls)
         if any(r.kind == "sql" for r in self.active):
             self.con.execute(f"CREATE TABLE {quote_ident(self.object_name)} AS SELECT * FROM {_BATCH} LIMIT 0")
         for rule in self.active:
@@ -250,7 +251,7 @@ class QualityEvaluator:
         try:
             per_batch = [r for r in self.active if r.per_batch and r.name not in self._errors]
             try:
-                counts = self.con.execute(self._aggregate_sql(per_batch)).fetchone() or ()
+                counts = self.con.execute(self._aggregate_sql(per_batch)).fetchall()[0]
                 for rule, n in zip(per_batch, counts[1:], strict=True):
                     self._counts[rule.name] = self._counts.get(rule.name, 0) + int(n)
             except duckdb.Error:
@@ -267,7 +268,7 @@ class QualityEvaluator:
 
     def _measure_alone(self, rule: Rule) -> None:
         try:
-            row = self.con.execute(self._aggregate_sql([rule])).fetchone() or (0, 0)
+            row = self.con.execute(self._aggregate_sql([rule])).fetchall()[0]
             self._counts[rule.name] = self._counts.get(rule.name, 0) + int(row[1])
         except duckdb.Error as exc:  # the message may quote a value: keep only its kind
             self._errors[rule.name] = f"could not be measured on the staged rows ({type(exc).__name__})"
@@ -278,7 +279,7 @@ class QualityEvaluator:
             return None
         if rule.kind == "sql":
             try:
-                rows = self.con.execute(self._queries[rule.name]).fetchmany(2)
+                rows = self.con.execute(f"SELECT * FROM ({self._queries[rule.name]}) LIMIT 2").fetchall()
             except duckdb.Error as exc:
                 self._errors[rule.name] = f"the query failed on the staged rows ({type(exc).__name__})"
                 return None
@@ -293,9 +294,8 @@ class QualityEvaluator:
         if rule.metric == "duplicateValues":
             table = self._dup_tables[rule.columns]
             cols = ", ".join(quote_ident(c) for c in rule.columns)
-            row = self.con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} GROUP BY {cols} "
-                                   f"HAVING count(*) > 1)").fetchone()
-            count = int(row[0]) if row else 0
+            count = int(self.con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} GROUP BY {cols} "
+                                         f"HAVING count(*) > 1)").fetchall()[0][0])
         elif rule.metric == "rowCount":
             return self.rows
         else:
