@@ -1,6 +1,6 @@
 """ODCS quality rules, evaluated on the staged rows before the commit (see ``evaluate.py``)."""
 
-from dativo_ingest.quality.evaluate import QualityEvaluator, RuleResult, evaluate
+from dativo_ingest.quality.evaluate import QualityEvaluator, RuleResult, check_rules, evaluate
 from dativo_ingest.quality.report import (
     QUALITY_PROPERTY,
     failed,
@@ -16,6 +16,7 @@ __all__ = [
     "Rule",
     "RuleResult",
     "Threshold",
+    "check_rules",
     "evaluate",
     "failed",
     "failure_message",

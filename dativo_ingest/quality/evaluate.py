@@ -27,6 +27,7 @@ from dativo_ingest.config.models import AssetDefinition
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.quality.rules import Rule, rules_for_asset
 from dativo_ingest.sqltext import quote_ident, quote_literal
+from dativo_ingest.stage.types import parse_type
 
 _BATCH = "__dativo_quality_batch"
 _PLACEHOLDER = re.compile(r"\$?\{\s*(object|table|model|property|column|field)\s*\}")
@@ -183,9 +184,10 @@ class QualityEvaluator:
         self.con.register(_BATCH, nulls)
         if any(r.kind == "sql" for r in self.active):
             self.con.execute(f"CREATE TABLE {quote_ident(self.object_name)} AS SELECT * FROM {_BATCH} LIMIT 0")
+        self.con.execute("CREATE SCHEMA __dativo_quality")  # our tables apart from the object's name
         for rule in self.active:
             if rule.metric == "duplicateValues" and rule.columns not in self._dup_tables:
-                table = f"__dativo_quality_keys_{len(self._dup_tables)}"
+                table = f"__dativo_quality.keys_{len(self._dup_tables)}"
                 cols = ", ".join(quote_ident(c) for c in rule.columns)
                 self.con.execute(f"CREATE TABLE {table} AS SELECT {cols} FROM {_BATCH} LIMIT 0")
                 self._dup_tables[rule.columns] = table
@@ -330,6 +332,15 @@ class QualityEvaluator:
         self.close()
 
 
+def check_rules(asset: AssetDefinition, source: str | Path | None = None) -> None:
+    """Refuse (one-line ``ConfigError``) any rule of ``asset`` DuckDB cannot run, before a row is read: for ``check``.
+
+    The rules are bound against the asset's own columns, typed as the stage stores them.
+    """
+    schema = pa.schema([(f.name, parse_type(f.type).arrow) for f in asset.fields])
+    QualityEvaluator.for_asset(asset, schema, source=source).close()
+
+
 def evaluate(asset: AssetDefinition, batches: Iterable[pa.Table | pa.RecordBatch], schema: pa.Schema, *,
              source: str | Path | None = None, spill_dir: str | Path | None = None) -> list[RuleResult]:
     """Every quality rule of ``asset`` measured over ``batches`` (one pass, bounded memory)."""
@@ -339,4 +350,4 @@ def evaluate(asset: AssetDefinition, batches: Iterable[pa.Table | pa.RecordBatch
         return evaluator.results()
 
 
-__all__ = ["QualityEvaluator", "RuleResult", "evaluate", "invalid_predicate"]
+__all__ = ["QualityEvaluator", "RuleResult", "check_rules", "evaluate", "invalid_predicate"]

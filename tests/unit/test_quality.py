@@ -18,6 +18,7 @@ from dativo_ingest.quality import (
     QualityEvaluator,
     RuleResult,
     Threshold,
+    check_rules,
     evaluate,
     failure_message,
     quality_summary,
@@ -296,3 +297,13 @@ def test_many_rows_in_little_memory_spill_to_disk(tmp_path: Any) -> None:
         out = {r.rule: r for r in evaluator.results()}
     assert out["id.duplicateValues"].observed == 2
     assert out["people.sql"].observed == 111_111 + 1  # 7, 70-79, …, 700000-799999, and the extra row
+
+
+def test_check_rules_binds_them_against_the_assets_own_columns() -> None:
+    check_rules(asset(age=[{"metric": "invalidValues", "arguments": {"minimum": 0}, "mustBe": 0}],
+                      object_rules=[{"type": "sql", "query": "SELECT max(seen) > now() FROM {object}",
+                                     "mustBe": False}]),
+                "a.yaml")
+    with pytest.raises(ConfigError, match="a.yaml: quality: quality rule 'people.sql'"):
+        check_rules(asset(object_rules=[{"type": "sql", "query": "SELECT count(*) FROM {object} WHERE nope",
+                                         "mustBe": 0}]), "a.yaml")
