@@ -522,11 +522,13 @@ def asset_from_canonical(raw: dict[str, Any], path: str | Path | None, *, object
         return AssetDefinition.model_validate(flat)
     except ValidationError as exc:
         problems = []
+        several = len(raw["schema"]) > 1
         for field, message, fix in validation_problems(exc, flat, AssetDefinition):
             located = _LOCATED.match(message) if field is None else None
             if located:  # a whole-asset check names the flat field in its message: say it in canonical terms
                 field, message = located.group(1), located.group(2)
-            problems.append((_canonical_field(field, index), message, fix))
+            where = f"schema[{index}].name" if field == "name" and several else _canonical_field(field, index)
+            problems.append((where, message, fix))
         _raise(path, problems)
         raise  # unreachable: _raise always raises
 

@@ -238,6 +238,43 @@ def test_a_job_picks_its_object_by_source_objects(tmp_path: Path) -> None:
         load_job_plan(_write(root / "jobs/acme/none.yaml", job), secrets_dir=None)
 
 
+def test_an_object_name_that_cannot_name_a_table_is_said_where_it_is(tmp_path: Path) -> None:
+    contract = _two_objects()
+    contract["schema"][1]["name"] = "Departments"
+    message = _error(_write(tmp_path / "c.yaml", contract), objects=["dept"])
+    assert "schema[1].name: asset name 'Departments' cannot form a table name" in message
+
+
+def test_variables_expand_in_a_canonical_contract_and_a_secret_may_not_name_anything(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "proj"
+    shutil.copytree(REPO / "registry", root / "registry")
+    shutil.copytree(REPO / "connectors", root / "connectors")
+    contract = _two_objects()
+    contract["schema"][0]["name"] = "employees_${REGION}"
+    contract["customProperties"][0]["value"] = "${KIND}"
+    _write(root / "assets/hr.yaml", contract)
+    job = _write(root / "jobs/acme/emp.yaml", {
+        "tenant_id": "acme", "source_connector": "csv", "target_connector": "iceberg", "asset_path": "assets/hr.yaml",
+        "source": {"objects": ["employees_eu"]}})
+    monkeypatch.setenv("REGION", "eu")
+    monkeypatch.setenv("KIND", "csv")
+    plan = load_job_plan(job, secrets_dir=root / "secrets")
+    assert plan.asset.name == "employees_eu" and plan.asset.source_type == "csv"
+    _write(root / "secrets/acme/db.env", "POSTGRES_PASSWORD=s3cr3tpw\n")
+    changes = (("schema[1].properties[0].name",
+                lambda c: c["schema"][1]["properties"][0].update(name="id_${POSTGRES_PASSWORD}")),
+               ("schema[1].physicalName", lambda c: c["schema"][1].update(physicalName="${POSTGRES_PASSWORD}")))
+    for where, change in changes:
+        bad = _two_objects()
+        change(bad)
+        _write(root / "assets/hr.yaml", bad)
+        with pytest.raises(ConfigError) as err:
+            load_job_plan(job, secrets_dir=root / "secrets")
+        assert f"{where}: is built from ${{POSTGRES_PASSWORD}}, a secret" in str(err.value)
+        assert "s3cr3tpw" not in str(err.value)
+
+
 # -- primary keys, quality rules ----------------------------------------------------------------------------
 
 
