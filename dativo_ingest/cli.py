@@ -22,6 +22,8 @@ state_app = typer.Typer(no_args_is_help=True, help="Inspect or reset a job's com
 app.add_typer(state_app, name="state")
 start_app = typer.Typer(no_args_is_help=True, help="Start a long-running mode.")
 app.add_typer(start_app, name="start")
+asset_app = typer.Typer(no_args_is_help=True, help="Check asset definitions (data contracts) and convert them to ODCS.")
+app.add_typer(asset_app, name="asset")
 
 log = logging.getLogger("dativo_ingest")
 
@@ -171,6 +173,8 @@ def discover(
     secrets_dir: SecretsOpt = None,
     table: Annotated[str | None, typer.Option("--table", help="Only this table (schema.table or table).")] = None,
     emit_asset: Annotated[bool, typer.Option("--emit-asset", help="Print a draft ODCS asset for --table.")] = False,
+    odcs: Annotated[bool, typer.Option("--odcs", help="With --emit-asset: canonical ODCS v3, not the flat dialect.")
+                    ] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the asset here, not stdout.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Tables and columns as JSON.")] = False,
     debug: DebugOpt = False,
@@ -184,6 +188,8 @@ def discover(
 
         if emit_asset and not table:
             raise DativoError("--emit-asset needs --table (the table to describe)")
+        if odcs and not emit_asset:
+            raise DativoError("--odcs goes with --emit-asset (it chooses the form of the asset written)")
         if secrets_dir is None and Path("secrets").is_dir():
             secrets_dir = Path("secrets")
         root = find_project_root(Path.cwd() / "x.yaml")
@@ -196,10 +202,16 @@ def discover(
     if emit_asset:
         import yaml
 
-        text = yaml.safe_dump(draft_asset(tables[0], connector), sort_keys=False, allow_unicode=True, width=120)
+        from dativo_ingest.config.odcs import canonical_yaml, write_text
+        from dativo_ingest.engines.native.sql.discover import draft_contract
+
+        try:
+            text = canonical_yaml(draft_contract(tables[0], connector)) if odcs else \
+                yaml.safe_dump(draft_asset(tables[0], connector), sort_keys=False, allow_unicode=True, width=120)
+        except BaseException as exc:  # noqa: BLE001
+            raise typer.Exit(_fail(exc, debug)) from None
         if output is not None:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_text(text)
+            write_text(output, text)
             typer.echo(f"wrote {output}", err=True)
         else:
             typer.echo(text, nl=False)
@@ -243,6 +255,51 @@ def test_connector(
         raise typer.Exit(_fail(exc, debug)) from None
     typer.echo(orjson.dumps(report.to_dict()).decode() if as_json else report.render())
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILURE)
+
+
+ObjectOpt = Annotated[str | None, typer.Option(
+    "--object", help="The schema object to read when the contract holds several.")]
+
+
+@asset_app.command("export")
+def asset_export(
+    asset: Annotated[Path, typer.Argument(help="An asset file: the flat dativo dialect or canonical ODCS v3.")],
+    odcs: Annotated[Path, typer.Option("--odcs", help="Write the canonical ODCS v3 contract here ('-': stdout).")],
+    object_name: ObjectOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Write an asset as a canonical ODCS v3 contract (dativo's keys under customProperties)."""
+    try:
+        from dativo_ingest.config.loader import load_asset
+        from dativo_ingest.config.odcs import canonical_yaml, to_canonical, write_text
+
+        text = canonical_yaml(to_canonical(load_asset(asset, objects=[object_name] if object_name else ()), asset))
+        if str(odcs) != "-":
+            write_text(odcs, text)
+    except BaseException as exc:  # noqa: BLE001
+        raise typer.Exit(_fail(exc, debug)) from None
+    if str(odcs) == "-":
+        typer.echo(text, nl=False)
+    else:
+        typer.echo(f"wrote {odcs}", err=True)
+
+
+@asset_app.command("validate")
+def asset_validate(
+    asset: Annotated[Path, typer.Argument(help="An asset file: the flat dativo dialect or canonical ODCS v3.")],
+    object_name: ObjectOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Check an asset file as a job would load it (canonical contracts against the official ODCS model)."""
+    try:
+        from dativo_ingest.config.loader import load_asset, read_yaml
+        from dativo_ingest.config.odcs import describe_asset, is_canonical
+
+        form = "canonical ODCS v3" if is_canonical(read_yaml(asset)) else "flat dativo asset"
+        loaded = load_asset(asset, objects=[object_name] if object_name else ())
+    except BaseException as exc:  # noqa: BLE001
+        raise typer.Exit(_fail(exc, debug)) from None
+    typer.echo(f"ok: {asset} ({describe_asset(loaded, form)})")
 
 
 def _plan_for_state(config: Path, secrets_dir: Path | None, tenant_id: str | None) -> Any:

@@ -6,6 +6,7 @@ Every failure is a one-line ``ConfigError``: ``<file>: <field>: <problem> (<fix>
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ from dativo_ingest.config.models import (
     check_partitioning,
     validation_problems,
 )
+from dativo_ingest.config.odcs import asset_from_canonical, canonical_names, is_canonical
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.config.read_policy import build_read_policy
 from dativo_ingest.config.secrets import Secrets, is_secret_name, load_secrets, validate_tenant_id
@@ -146,22 +148,31 @@ def parse_model(model: type[M], data: Any, path: str | Path | None, *, show_valu
 
 
 def load_asset(path: Path, lookup: Lookup | None = None, *, tenant_id: str | None = None,
-               secrets: Secrets | None = None) -> AssetDefinition:
-    """An asset file, with its ``${VAR}``s expanded (from ``lookup``: the tenant's secrets, then the environment).
+               secrets: Secrets | None = None, objects: Sequence[str] = (), asset: str | None = None
+               ) -> AssetDefinition:
+    """An asset file, with its ``${VAR}``s expanded (from ``lookup``: the tenant's secrets, then the environment):
+    the flat dativo dialect, or one schema object of a canonical ODCS v3 contract (picked by ``objects``/``asset``).
 
     A name that becomes part of a table identifier or a path (the asset's name, domain, dataProduct, object,
     a field name) may not be built from a secret: identifiers are shown everywhere."""
     data = read_yaml(path)
+    canonical = is_canonical(data)
     if lookup is not None:
-        _refuse_secret_names(data, secrets, path)
+        _refuse_secret_names(canonical_names(data) if canonical else _flat_names(data), secrets, path)
         data, _ = expand_vars(data, lookup, path=path, tenant_id=tenant_id)
+    if canonical:
+        return asset_from_canonical(data, path, objects=objects, asset=asset)
     return parse_model(AssetDefinition, data, path, secrets=secrets)
 
 
-def _refuse_secret_names(data: dict[str, Any], secrets: Secrets | None, path: Path) -> None:
+def _flat_names(data: dict[str, Any]) -> dict[str, Any]:
     names = {key: data.get(key) for key in ("name", "domain", "dataProduct", "object")}
     fields = data.get("schema") if isinstance(data.get("schema"), list) else []
     names.update({f"schema[{i}].name": f.get("name") for i, f in enumerate(fields) if isinstance(f, dict)})
+    return names
+
+
+def _refuse_secret_names(names: dict[str, Any], secrets: Secrets | None, path: Path) -> None:
     secret_values = set(secrets.values()) if secrets is not None else set()
     for field, value in names.items():
         for var in variables_in(value) if isinstance(value, str) else ():
@@ -364,11 +375,21 @@ def _asset(root: Path, job: JobConfig, job_path: Path, lookup: Lookup, tenant: s
     if not path.is_file():
         raise ConfigError(job_path, f"asset file not found: {path}", field="asset_path",
                           fix=f"paths are relative to the project root {root}")
-    asset = load_asset(path, lookup, tenant_id=tenant, secrets=secrets)
+    asset = load_asset(path, lookup, tenant_id=tenant, secrets=secrets, objects=job_objects(job), asset=job.asset)
     if job.asset and job.asset != asset.name:
         raise ConfigError(job_path, f"asset '{job.asset}' does not match the name '{asset.name}' in {path}",
                           field="asset", fix="make the job's asset equal the asset definition's name")
     return asset, path
+
+
+def job_objects(job: JobConfig) -> list[str]:
+    """The objects a job names: ``source.objects``, else its tables' or files' ``object`` (tables: or name)."""
+    src = job.source
+    if src is None:
+        return []
+    names = list(src.objects or []) or [t.object or t.name for t in src.tables or []] or \
+        [f.object for f in src.files or [] if f.object]
+    return list(dict.fromkeys(names))
 
 
 def _modes(job: JobConfig, asset: AssetDefinition, asset_path: Path, job_path: Path) -> tuple[str, str]:

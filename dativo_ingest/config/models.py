@@ -224,13 +224,150 @@ class JobConfig(_Closed):
 # -- asset -------------------------------------------------------------------------------------------------
 
 
+#: ODCS ``quality`` library metrics (v3.1+), the level each may be declared at
+QUALITY_METRIC_LEVELS: dict[str, frozenset[str]] = {
+    "nullValues": frozenset({"property"}),
+    "missingValues": frozenset({"property"}),
+    "invalidValues": frozenset({"property"}),
+    "duplicateValues": frozenset({"property", "object"}),
+    "rowCount": frozenset({"object"}),
+}
+#: the comparison operators of an ODCS quality rule (exactly one per library or sql rule)
+QUALITY_OPERATORS = ("mustBe", "mustNotBe", "mustBeGreaterThan", "mustBeGreaterOrEqualTo", "mustBeLessThan",
+                     "mustBeLessOrEqualTo", "mustBeBetween", "mustNotBeBetween")
+#: ``invalidValues`` arguments dativo evaluates: ODCS ``validValues`` and ``pattern``, and the value range and
+#: length bounds of ODCS ``logicalTypeOptions`` (``minimum``, ``maximum``, ``exclusiveMinimum``, …)
+INVALID_VALUES_ARGUMENTS = ("validValues", "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+                            "minLength", "maxLength")
+
+Number = float | int
+Pair = Annotated[list[Number], Field(min_length=2, max_length=2)]
+
+
+class QualityRule(_Closed):
+    """One ODCS v3.1 ``quality`` entry: a library ``metric`` or an ``sql`` query and one operator to compare with.
+
+    ``text`` and ``custom`` entries are kept (and exported) but not evaluated by dativo.
+    """
+
+    id: str | None = None
+    name: str | None = None
+    description: str | None = None
+    type: Literal["library", "sql", "text", "custom"] | None = None
+    metric: str | None = None
+    #: deprecated spelling of ``metric`` (ODCS v3.0)
+    rule: str | None = None
+    arguments: dict[str, Any] | None = None
+    unit: str | None = None
+    query: str | None = None
+    engine: str | None = None
+    implementation: str | dict[str, Any] | None = None
+    dimension: str | None = None
+    method: str | None = None
+    severity: str | None = None
+    businessImpact: str | None = None
+    schedule: str | None = None
+    scheduler: str | None = None
+    tags: list[str] | None = None
+    authoritativeDefinitions: list[dict[str, Any]] | None = None
+    customProperties: list[dict[str, Any]] | None = None
+    mustBe: Any = None
+    mustNotBe: Any = None
+    mustBeGreaterThan: Number | None = None
+    mustBeGreaterOrEqualTo: Number | None = None
+    mustBeLessThan: Number | None = None
+    mustBeLessOrEqualTo: Number | None = None
+    mustBeBetween: Pair | None = None
+    mustNotBeBetween: Pair | None = None
+
+    @property
+    def kind(self) -> str:
+        """``library`` (also when only ``metric`` is given, as ODCS allows), ``sql``, ``text`` or ``custom``."""
+        return self.type or "library"
+
+    @property
+    def metric_name(self) -> str | None:
+        return self.metric or self.rule
+
+    @property
+    def operators(self) -> dict[str, Any]:
+        """The operators set on this rule (``mustBe: 0`` -> ``{"mustBe": 0}``)."""
+        return {op: getattr(self, op) for op in QUALITY_OPERATORS if op in self.model_fields_set}
+
+    @model_validator(mode="after")
+    def _check_rule(self) -> QualityRule:
+        if self.kind in ("text", "custom"):
+            return self
+        if len(self.operators) != 1:
+            raise ValueError(f"a {self.kind} quality rule needs exactly one operator "
+                             f"(give one of {', '.join(QUALITY_OPERATORS)})")
+        if self.unit is not None and self.unit not in ("rows", "percent"):
+            raise ValueError(f"quality unit '{self.unit}' is not evaluated (use rows or percent)")
+        if self.kind == "sql":
+            if not (self.query or "").strip():
+                raise ValueError("an sql quality rule needs a query (add 'query: SELECT ... FROM {object}')")
+            return self
+        metric = self.metric_name
+        if metric not in QUALITY_METRIC_LEVELS:
+            raise ValueError(f"unknown quality metric '{metric}' (use {', '.join(QUALITY_METRIC_LEVELS)})"
+                             if metric else "a library quality rule needs a metric "
+                             f"(add 'metric: ' one of {', '.join(QUALITY_METRIC_LEVELS)})")
+        args = self.arguments or {}
+        if metric == "invalidValues" and not any(args.get(k) is not None for k in INVALID_VALUES_ARGUMENTS):
+            raise ValueError("invalidValues needs arguments: validValues (a list), pattern (a regular expression), "
+                             "minimum/maximum (a value range) or minLength/maxLength")
+        if metric == "invalidValues" and args.get("validValues") is not None and \
+                not isinstance(args["validValues"], list):
+            raise ValueError("invalidValues: arguments.validValues must be a list (e.g. [a, b])")
+        if metric == "missingValues" and args.get("missingValues") is not None and \
+                not isinstance(args["missingValues"], list):
+            raise ValueError("missingValues: arguments.missingValues must be a list (e.g. [null, '', 'N/A'])")
+        if metric == "rowCount" and self.unit == "percent":
+            raise ValueError("rowCount counts rows; unit percent does not apply (remove 'unit')")
+        return self
+
+
+def check_quality_level(rules: list[QualityRule] | None, level: str, where: str, columns: set[str]) -> None:
+    """Library metrics are declared where they apply: ``rowCount`` on the object, ``nullValues`` on a property…"""
+    for i, rule in enumerate(rules or []):
+        metric = rule.metric_name
+        if rule.kind != "library" or metric not in QUALITY_METRIC_LEVELS:
+            continue
+        if level not in QUALITY_METRIC_LEVELS[metric]:
+            other = "object (the schema object's quality)" if level == "property" else "property (the field's quality)"
+            raise ValueError(f"{where}[{i}]: metric {metric} is measured per {other}, not per {level} "
+                             f"(move the rule there)")
+        if metric == "duplicateValues" and level == "object":
+            props = (rule.arguments or {}).get("properties")
+            if not isinstance(props, list) or not props or not all(isinstance(p, str) for p in props):
+                raise ValueError(f"{where}[{i}]: duplicateValues on the object needs arguments.properties, "
+                                 "the list of fields that together must be unique")
+            unknown = [p for p in props if p not in columns]
+            if unknown:
+                raise ValueError(f"{where}[{i}]: duplicateValues names {', '.join(unknown)}, not schema fields "
+                                 "(use the names of the asset's fields)")
+
+
 class SchemaField(_Open):
     name: ColumnName
     type: FieldType
     required: bool = False
     classification: str | None = None
     primary_key: bool = False
+    #: this field's place in a composite primary key (1 = first); default: schema order
+    primary_key_position: int | None = Field(default=None, ge=1)
+    unique: bool = False
     description: str | None = None
+    examples: list[Any] | None = None
+    quality: list[QualityRule] | None = None
+
+    @model_validator(mode="after")
+    def _check_field(self) -> SchemaField:
+        if self.primary_key_position is not None and not self.primary_key:
+            raise ValueError(f"field '{self.name}': primary_key_position without primary_key "
+                             "(set primary_key: true or remove primary_key_position)")
+        check_quality_level(self.quality, "property", f"field '{self.name}': quality", set())
+        return self
 
 
 class AssetTarget(_Open):
@@ -272,6 +409,8 @@ class AssetDefinition(_Open):
     compliance: dict[str, Any] | None = None
     data_quality: dict[str, Any] | None = None
     change_management: dict[str, Any] | None = None
+    #: ODCS quality rules on the whole object (``rowCount``, ``duplicateValues`` over several fields, ``sql``)
+    quality: list[QualityRule] | None = None
 
     @field_validator("fields", mode="before")
     @classmethod
@@ -294,6 +433,10 @@ class AssetDefinition(_Open):
             lower[f.name.lower()] = f.name
         if self.target is not None and self.target.partitioning:
             check_partitioning(self.target.partitioning, seen, "target.partitioning")
+        positions = [f.primary_key_position for f in self.fields if f.primary_key_position is not None]
+        if len(positions) != len(set(positions)):
+            raise ValueError("schema: two primary key fields have the same primary_key_position (number them 1, 2, …)")
+        check_quality_level(self.quality, "object", "quality", seen)
         return self
 
     @property
@@ -302,8 +445,10 @@ class AssetDefinition(_Open):
 
     @property
     def primary_key(self) -> list[str]:
-        """Names of the fields with ``primary_key: true``, in schema order."""
-        return [f.name for f in self.fields if f.primary_key]
+        """Names of the fields with ``primary_key: true``: by ``primary_key_position``, then in schema order."""
+        keyed = [(f.primary_key_position is None, f.primary_key_position or 0, i, f.name)
+                 for i, f in enumerate(self.fields) if f.primary_key]
+        return [name for *_, name in sorted(keyed)]
 
 
 def check_partitioning(entries: list[str], columns: set[str], where: str) -> None:

@@ -245,3 +245,11 @@ def draft_asset(table: TableInfo, connector: str) -> dict[str, Any]:
             for c in table.columns
         ],
     }
+
+
+def draft_contract(table: TableInfo, connector: str) -> dict[str, Any]:
+    """The draft asset of ``table`` as a canonical ODCS v3 contract (``discover --emit-asset --odcs``)."""
+    from dativo_ingest.config.models import AssetDefinition
+    from dativo_ingest.config.odcs import to_canonical
+
+    return to_canonical(AssetDefinition.model_validate(draft_asset(table, connector)))
