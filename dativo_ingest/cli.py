@@ -160,6 +160,24 @@ def check(
 
 
 @app.command()
+def validate(
+    project: Annotated[Path, typer.Argument(help="The project folder (default: the current one).")] = Path("."),
+    debug: DebugOpt = False,
+) -> None:
+    """Check every YAML of the project against its JSON Schema and model (no secrets or servers needed)."""
+    try:
+        from dativo_ingest.config.validate import validate_project
+
+        report = validate_project(project)
+    except BaseException as exc:  # noqa: BLE001
+        raise typer.Exit(_fail(exc, debug)) from None
+    for line in report.problems:
+        typer.echo(f"ERROR: {line}", err=True)
+    typer.echo(report.summary())
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILURE)
+
+
+@app.command()
 def discover(
     connector: Annotated[str, typer.Option("--connector", help="A database source: postgres, mysql or sqlite.")],
     tenant_id: Annotated[str, typer.Option("--tenant-id", help="Whose secrets fill the recipe's connection.")],
