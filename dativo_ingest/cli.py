@@ -178,6 +178,25 @@ def validate(
 
 
 @app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="The project folder: new or empty (default: here).")] = Path("."),
+    tenant: Annotated[str, typer.Option("--tenant-id", "--tenant", help="The demo tenant's id.")] = "acme",
+    force: Annotated[bool, typer.Option("--force", help="Write into a folder that is not empty, overwriting "
+                                                        "the files init writes.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a working project (registry, recipes, a demo asset, job and data, secrets/, configs/)."""
+    try:
+        from dativo_ingest.init import init_project
+
+        result = init_project(directory, tenant=tenant, force=force)
+    except BaseException as exc:  # noqa: BLE001
+        raise typer.Exit(_fail(exc, debug)) from None
+    typer.echo(f"{result.summary()}. Run the demo job:")
+    typer.echo(f"  {result.next_command}")
+
+
+@app.command()
 def discover(
     connector: Annotated[str, typer.Option("--connector", help="A database source: postgres, mysql or sqlite.")],
     tenant_id: Annotated[str, typer.Option("--tenant-id", help="Whose secrets fill the recipe's connection.")],
