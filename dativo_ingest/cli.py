@@ -166,6 +166,43 @@ def check(
 
 
 @app.command()
+def validate(
+    project: Annotated[Path, typer.Argument(help="The project folder (default: the current one).")] = Path("."),
+    debug: DebugOpt = False,
+) -> None:
+    """Check every YAML of the project against its JSON Schema and model (no secrets or servers needed)."""
+    try:
+        from dativo_ingest.config.validate import validate_project
+
+        report = validate_project(project)
+    except BaseException as exc:  # noqa: BLE001
+        raise typer.Exit(_fail(exc, debug)) from None
+    for line in report.problems:
+        typer.echo(f"ERROR: {line}", err=True)
+    typer.echo(report.summary())
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILURE)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="The project folder: new or empty (default: here).")] = Path("."),
+    tenant: Annotated[str, typer.Option("--tenant-id", "--tenant", help="The demo tenant's id.")] = "acme",
+    force: Annotated[bool, typer.Option("--force", help="Write into a folder that is not empty, overwriting "
+                                                        "the files init writes.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a working project (registry, recipes, a demo asset, job and data, secrets/, configs/)."""
+    try:
+        from dativo_ingest.init import init_project
+
+        result = init_project(directory, tenant=tenant, force=force)
+    except BaseException as exc:  # noqa: BLE001
+        raise typer.Exit(_fail(exc, debug)) from None
+    typer.echo(f"{result.summary()}. Run the demo job:")
+    typer.echo(f"  {result.next_command}")
+
+
+@app.command()
 def discover(
     connector: Annotated[str, typer.Option("--connector", help="A database source: postgres, mysql or sqlite.")],
     tenant_id: Annotated[str, typer.Option("--tenant-id", "--tenant",

