@@ -364,6 +364,7 @@ def _project(root: Path) -> Path:
 def test_every_repo_job_plans_the_same_with_canonical_assets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                              ) -> None:
     monkeypatch.delenv("DATIVO_PROJECT_DIR", raising=False)
+    monkeypatch.setenv("S3_BUCKET", "lake")  # the S3 example job's bucket (the smoke script sets it)
     flat_root, canonical_root = _project(tmp_path / "flat"), _project(tmp_path / "canonical")
     for path in sorted((canonical_root / "assets").rglob("*.yaml")):
         path.write_text(canonical_yaml(to_canonical(load_asset(path), path)))
