@@ -21,6 +21,7 @@ from dativo_ingest.engines.native.checks import check_source
 from dativo_ingest.errors import ConfigError, InfrastructureError
 from dativo_ingest.logs import redact, setup_logging
 from dativo_ingest.paths import dativo_home, state_dir
+from dativo_ingest.quality import check_rules
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def startup_sequence(
         plan = load_job_plan(path, secrets_dir=secrets_dir, tenant_id=tenant_id, mode=mode, registry=registry)
         check_read_policy(plan.read, plan.asset, write_mode=plan.write_mode, job_path=plan.job_path,
                           asset_path=plan.asset_path)
+        check_rules(plan.asset, plan.asset_path)  # every quality rule binds to the asset's columns
         redact.add(plan.secrets.values())
         if out.tenant_id is None:
             out.tenant_id = plan.tenant_id

@@ -18,16 +18,26 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
+
 from dativo_ingest.config.plan import JobPlan
+from dativo_ingest.config.read_policy import check_read_policy
 from dativo_ingest.engines import get_engine
-from dativo_ingest.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, ValidationFailed
-from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES, lookback_seconds
+from dativo_ingest.errors import EXIT_OK, EXIT_PARTIAL, ValidationFailed
 from dativo_ingest.paths import scratch_dir
+from dativo_ingest.quality import (
+    QualityEvaluator,
+    failure_message,
+    quality_summary,
+    rules_for_asset,
+    snapshot_properties,
+)
 from dativo_ingest.sinks.base import Sink
 from dativo_ingest.sinks.factory import open_sink
 from dativo_ingest.sinks.layout import table_identifier, target_partitioning
 from dativo_ingest.stage.deletes import DeletedKeys
-from dativo_ingest.stage.stage import CursorFilter, Stage, asset_fields
+from dativo_ingest.stage.keyed import KeyedRows
+from dativo_ingest.stage.stage import CursorFilter, Stage, asset_fields, quarantine_schema
 from dativo_ingest.state.cursor import cursor_after, cursor_to_text
 from dativo_ingest.state.envelope import StateEnvelope
 from dativo_ingest.state.mirror import write_mirror
@@ -35,8 +45,11 @@ from dativo_ingest.stream import Batch, Checkpoint, Log, Rejected, SourceKeys, T
 
 log = logging.getLogger(__name__)
 
-CURSOR_STRATEGIES = {"updated_at", "created", "updated_after", "cursor"}
 FAULT_ENV = "DATIVO_FAULT"  # test hook: SIGKILL the process at a named point
+#: a data commit's record of the quarantine files it owns (``{"tag", "files"}``)
+QUARANTINE_PROPERTY = "dativo.quarantine"
+#: how many recent data commits a run checks for a quarantine left unpublished
+RECENT_COMMITS = 5
 
 
 ProgressFn = Callable[[str, int], None]
@@ -57,10 +70,14 @@ class RunResult:
     snapshot_id: int | None = None
     seconds: float = 0.0
     state: dict[str, Any] = field(default_factory=dict)
+    #: the asset's quality rules measured on the last commit (None: the asset has none)
+    quality: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
-        return EXIT_PARTIAL if self.rows_quarantined else EXIT_OK
+        """1 when rows were quarantined or a quality rule failed in warn mode, else 0."""
+        failed_rules = bool(self.quality and self.quality.get("failed"))
+        return EXIT_PARTIAL if self.rows_quarantined or failed_rules else EXIT_OK
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -70,6 +87,7 @@ class RunResult:
             "rows_deleted": self.rows_deleted,
             "commits": self.commits, "snapshot_id": self.snapshot_id, "seconds": round(self.seconds, 3),
             "exit_code": self.exit_code,
+            **({"quality": self.quality} if self.quality is not None else {}),
         }
 
 
@@ -94,10 +112,8 @@ class JobRun:
         self.fields = asset_fields(plan.asset)
         self.primary_key = list(plan.asset.primary_key)
         self.partitioning = target_partitioning(plan)
-        incremental = dict(plan.source.get("incremental") or {})
-        #: stream → cursor field (``None`` key: every other stream); empty for a full refresh
-        self.cursor_fields = {} if plan.write_mode == "overwrite" else stream_cursor_fields(plan)
-        self.lookback = lookback_seconds(incremental)
+        check_read_policy(plan.read, plan.asset, write_mode=plan.write_mode, job_path=plan.job_path,
+                          asset_path=plan.asset_path)
         self.commit_every = int(plan.target.get("commit_every_rows") or 0)
         self.stages: dict[str, Stage] = {}
         self.pending_streams: dict[str, dict[str, Any]] = {}
@@ -109,16 +125,18 @@ class JobRun:
         self.sink: Sink = open_sink(plan, run_id=self.run_id, ingest_date=self.ingest_ts.date())
         self.quarantine_sink: Sink | None = None
         self.deleted_keys: DeletedKeys | None = None
-        if incremental.get("detect_deletes") and not (plan.write_mode == "merge" and self.primary_key):
-            raise ConfigError(plan.job_path, "detect_deletes needs write_mode merge and a primary key in the asset",
-                              field="source.incremental.detect_deletes",
-                              fix=f"declare primary_key in {plan.asset_path}, or remove detect_deletes")
+        #: one dedup store for every stream of the table: a commit holds each key once
+        self.keyed: KeyedRows | None = None
+        #: the asset's quality rules, measured on the rows of each commit (None: it has none)
+        self.quality: QualityEvaluator | None = None
 
     # -- the run ---------------------------------------------------------------------------------
     def execute(self) -> RunResult:
         started = time.monotonic()
         plan = self.plan
         self.envelope = self.sink.current_state() or StateEnvelope(engine=plan.engine)
+        self._complete_quarantine()
+        self.quality = self._new_quality()
         engine = get_engine(plan.engine)
         log.info("run %s: %s → %s (engine %s, write mode %s, validation %s)", self.run_id, plan.job_name,
                  self.identifier, plan.engine, plan.write_mode, plan.validation_mode)
@@ -148,8 +166,9 @@ class JobRun:
         finally:
             for stage in self.stages.values():
                 stage.close()
-            if self.deleted_keys is not None:
-                self.deleted_keys.close()
+            for resource in (self.keyed, self.deleted_keys, self.quality):
+                if resource is not None:
+                    resource.close()
         self.result.seconds = time.monotonic() - started
         return self.result
 
@@ -159,7 +178,7 @@ class JobRun:
         if key in self.stages:
             return self.stages[key]
         after = None
-        cursor_field = self.cursor_fields.get(stream, self.cursor_fields.get(None))
+        cursor_field = self.plan.read.cursor_for(stream)
         if cursor_field:
             committed = (self.envelope.streams.get(stream) or {}).get("cursor") or {}
             after = committed.get("value") if committed.get("field") == cursor_field else None
@@ -169,19 +188,38 @@ class JobRun:
             ingest_ts=self.ingest_ts,
             add_ingest_date="ingest_date" in self.partitioning,
             primary_key=self.primary_key,
-            cursor=CursorFilter(cursor_field, after, self.lookback) if cursor_field else None,
-            chunk_rows=int(self.plan.target.get("chunk_rows") or 1_000_000),
+            cursor=CursorFilter(cursor_field, after, self.plan.read.lookback_seconds) if cursor_field else None,
+            chunk_rows=self._chunk_rows,
             spill_dir=str(scratch_dir()),
+            keyed=self.keyed,
         )
+        if self.keyed is None and stage.keyed is not None:  # the first stage's store serves the whole table
+            self.keyed = stage.hand_over_keyed()
         self.stages[key] = stage
         return stage
+
+    @property
+    def _chunk_rows(self) -> int:
+        return int(self.plan.target.get("chunk_rows") or 1_000_000)
+
+    def _new_quality(self) -> QualityEvaluator | None:
+        if not rules_for_asset(self.plan.asset):
+            return None
+        return QualityEvaluator.for_asset(self.plan.asset, self.sink.schema, source=self.plan.asset_path,
+                                          spill_dir=scratch_dir())
+
+    def _write(self, chunk: Any) -> None:
+        """Give clean rows to the sink (and to the quality rules, which judge what is committed)."""
+        if self.quality is not None:
+            self.quality.add(chunk)
+        self.sink.write(chunk)
+        _fault("mid-stage")
 
     def _on_batch(self, message: Batch) -> None:
         _fault("mid-read")
         stage = self._stage(message.stream)
         for chunk in stage.add(message):
-            self.sink.write(chunk)
-            _fault("mid-stage")
+            self._write(chunk)
         self.result.rows_read += message.data.num_rows
         if self.progress:
             self.progress(message.stream, self.result.rows_read)
@@ -216,7 +254,8 @@ class JobRun:
             stream = message.stream
             self.pending_streams[stream] = {**self.pending_streams.get(stream, {}), **message.state}
         # rows still in the stages count too: with a primary key they wait there to be deduplicated
-        pending = self.sink.pending_rows + sum(stage.pending_rows for stage in self.stages.values())
+        pending = self.sink.pending_rows + sum(stage.pending_rows for stage in self.stages.values()) + \
+            (self.keyed.pending_rows if self.keyed is not None else 0)
         if self.commit_every and pending >= self.commit_every:
             self._commit(final=False)
 
@@ -224,8 +263,7 @@ class JobRun:
     def _commit(self, *, final: bool) -> None:
         for stage in self.stages.values():
             for chunk in stage.drain():
-                self.sink.write(chunk)
-                _fault("mid-stage")
+                self._write(chunk)
         violations = sum(s.stats.rows_quarantined for s in self.stages.values())
         if violations and self.plan.validation_mode == "strict":
             examples = [e for s in self.stages.values() for e in s.stats.examples][:5]
@@ -235,7 +273,7 @@ class JobRun:
                 f"(fix the data, or set schema_validation_mode: warn to quarantine them)"
             )
         streams = self._streams_to_commit()
-        quarantined = self._write_quarantine()
+        quarantined, quarantine_files = self._write_quarantine()
         if final and self.deleted_keys is not None and self.deleted_keys.complete:
             self._delete_gone_rows(self.deleted_keys)
         if not streams and not self.pending_shared and not self.sink.pending_rows and not self.sink.pending_deletes:
@@ -244,10 +282,22 @@ class JobRun:
                                           dialect=self.dialect or ("native" if self.plan.engine == "native"
                                                                    else self.plan.engine))
         envelope.shared.update(self.pending_shared)
+        properties = {"dativo.run_id": self.run_id, **self._judge_quality()}
+        tag = uuid.uuid4().hex
+        if quarantine_files:  # the data commit names the quarantine files it owns: they land once, with it
+            properties[QUARANTINE_PROPERTY] = orjson.dumps({"tag": tag, "files": quarantine_files}).decode()
         _fault("before-commit")
         pending, deletes = self.sink.pending_rows, self.sink.pending_deletes
-        commit = self.sink.commit(envelope, {"dativo.run_id": self.run_id})
+        try:
+            commit = self.sink.commit(envelope, properties)
+        except BaseException:
+            if self.quarantine_sink is not None:
+                self.quarantine_sink.abort()  # nothing of this commit landed: neither do its quarantined rows
+            raise
         _fault("after-commit")
+        if quarantine_files:
+            assert self.quarantine_sink is not None
+            self.quarantine_sink.commit_once(tag, properties={"dativo.run_id": self.run_id})
         self.envelope = envelope
         self.pending_streams = {}
         self.pending_shared = {}
@@ -262,6 +312,23 @@ class JobRun:
         write_mirror(self.plan.tenant_id, self.plan.job_name, envelope)
         log.info("committed snapshot %s to %s: %d rows, %d quarantined", commit.snapshot_id, self.identifier,
                  pending, quarantined)
+
+    def _judge_quality(self) -> dict[str, str]:
+        """The quality rules' results on this commit's rows, as commit properties; strict fails on a broken rule
+        (nothing committed), warn records it and the run exits 1. A new measure starts for the next commit."""
+        if self.quality is None:
+            return {}
+        results = self.quality.results()
+        self.quality.close()
+        self.quality = self._new_quality()
+        self.result.quality = quality_summary(results)
+        message = failure_message(results, self.plan.asset.name)
+        if message and self.plan.validation_mode == "strict":
+            raise ValidationFailed(f"{message} — nothing committed ({self.plan.asset_path}: fix the data or the rule, "
+                                   f"or set schema_validation_mode: warn to record failures and go on)")
+        if message:
+            log.warning(message)
+        return snapshot_properties(results)
 
     def _commit_before_failure(self) -> None:
         """The engine failed, but said every row it sent is covered by a checkpoint it sent: keep those."""
@@ -292,48 +359,48 @@ class JobRun:
             stage.max_cursor = None
         return {k: v for k, v in streams.items() if v != (self.envelope.streams.get(k) or {})}  # changes only
 
-    def _write_quarantine(self) -> int:
+    def _write_quarantine(self) -> tuple[int, list[dict[str, Any]]]:
+        """Write the rows quarantined since the last commit into (unpublished) files of the quarantine table:
+        ``(rows, the files' descriptions)``. They are published right after the data commit that names them,
+        exactly once (``Sink.commit_once`` under a tag the data commit records), so a run that fails or is killed
+        before its data commit leaves none behind, and one killed between the two is completed by the next run
+        (``_complete_quarantine``)."""
         tables = [t for s in self.stages.values() if (t := s.take_quarantine()) is not None]
         if not tables:
-            return 0
-        if self.quarantine_sink is None:
-            schema = next(iter(self.stages.values())).quarantine_schema()
-            self.quarantine_sink = open_sink(self.plan, run_id=self.run_id, ingest_date=self.ingest_ts.date(),
-                                             quarantine=schema)
-            self.quarantine_sink.open()
+            return 0, []
+        sink = self._quarantine_sink()
         rows = 0
         for table in tables:
-            self.quarantine_sink.write(table)
+            sink.write(table)
             rows += table.num_rows
-        self.quarantine_sink.commit(None, {"dativo.run_id": self.run_id})
         log.warning("%d row(s) quarantined to %s", rows, table_identifier(self.plan, quarantine=True))
-        return rows
+        return rows, sink.describe_pending()
 
+    def _quarantine_sink(self) -> Sink:
+        if self.quarantine_sink is None:
+            self.quarantine_sink = open_sink(self.plan, run_id=self.run_id, ingest_date=self.ingest_ts.date(),
+                                             quarantine=quarantine_schema(self.fields))
+            self.quarantine_sink.open()
+        return self.quarantine_sink
 
-def stream_cursor_fields(plan: JobPlan) -> dict[str | None, str]:
-    """Which field is each stream's cursor: a table's own ``cursor_field``, else ``source.incremental.cursor_field``.
-
-    Returned as ``{stream: field}`` plus ``{None: field}`` for every other stream; empty when the job has
-    no cursor (no cursor field, or a full-refresh or file-based strategy).
-    """
-    incremental = dict(plan.source.get("incremental") or {})
-    strategy = str(incremental.get("strategy") or "").lower()
-    if strategy in FULL_REFRESH_STRATEGIES:
-        return {}
-    names = set(plan.asset.field_names)
-    fields: dict[str | None, str] = {}
-    default = incremental.get("cursor_field")
-    if default and (strategy in CURSOR_STRATEGIES or not strategy):
-        fields[None] = str(default)
-    for entry in plan.source.get("tables") or []:
-        if isinstance(entry, dict) and entry.get("cursor_field"):
-            fields[str(entry.get("object") or entry.get("name"))] = str(entry["cursor_field"])
-    for stream, name in fields.items():
-        if name not in names:
-            where = "source.incremental.cursor_field" if stream is None else "source.tables[].cursor_field"
-            raise ConfigError(plan.job_path, f"cursor_field '{name}' is not in the asset schema", field=where,
-                              fix=f"use one of the fields of {plan.asset_path}")
-    return fields
+    def _complete_quarantine(self) -> None:
+        """Publish the quarantined rows of recent data commits whose own quarantine commit never landed (a run
+        killed between the two): the data commit names the files and the tag, so this happens exactly once."""
+        for props in self.sink.recent_properties(RECENT_COMMITS):
+            raw = props.get(QUARANTINE_PROPERTY)
+            if not raw:
+                continue
+            try:
+                entry = orjson.loads(raw)
+                done = self._quarantine_sink().commit_once(str(entry["tag"]), files=list(entry["files"]),
+                                                           properties={"dativo.run_id": self.run_id})
+            except (orjson.JSONDecodeError, KeyError, TypeError, FileNotFoundError, OSError) as exc:
+                log.warning("could not complete the quarantine of an earlier commit of %s: %s", self.identifier,
+                            type(exc).__name__)
+                continue
+            if done is not None:
+                log.warning("published %d quarantined row(s) of an earlier commit that stopped before it could",
+                            done.rows)
 
 
 def run_job(plan: JobPlan, *, progress: ProgressFn | None = None) -> RunResult:

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 COMMIT_ATTEMPTS = 6
 #: what a commit without a state (a quarantine table's) records as its state
 NO_STATE = "{}"
+#: a ``commit_once`` commit records its tag here: the same tag never lands twice
+TAG_PROPERTY = "dativo.tag"
 
 
 class ConcurrentCommitError(DativoError):
@@ -161,6 +163,18 @@ class Sink(ABC):
     def _seal(self) -> None:  # noqa: B027 - optional: a sink whose files are complete once written
         """Finish the data files being written before a commit (nothing by default)."""
 
+    @abstractmethod
+    def _describe(self, file: Any) -> dict[str, Any]:
+        """A pending data file as JSON-able text (its location, rows, …), for ``describe_pending``."""
+
+    @abstractmethod
+    def _undescribe(self, description: dict[str, Any]) -> Any:
+        """The data file ``_describe`` described, ready to publish (read back from the file when needed)."""
+
+    @abstractmethod
+    def recent_properties(self, limit: int) -> list[dict[str, str]]:
+        """The properties of the newest ``limit`` commits, newest first (empty when nothing was committed)."""
+
     # -- state -----------------------------------------------------------------------------------
     def current_state(self) -> StateEnvelope | None:
         """The state committed with the data the run starts from (None: nothing committed yet).
@@ -269,6 +283,43 @@ class Sink(ABC):
         self._committed_once = True
         return result
 
+    def describe_pending(self) -> list[dict[str, Any]]:
+        """The data files written since the last commit (finished), described as JSON-able text."""
+        self._seal()
+        return [self._describe(f) for f in self._pending.files]
+
+    def commit_once(self, tag: str, files: list[dict[str, Any]] | None = None,
+                    properties: dict[str, str] | None = None) -> CommitResult | None:
+        """Publish the pending files — or the files ``describe_pending`` described, written earlier — exactly once
+        under ``tag``: None when a commit with this tag is already there (whoever made it), so two runs doing it
+        at once, or a run redoing it after a kill, never add the same files twice. No state (a quarantine
+        table's commits); it may go on top of any head."""
+        self.open()
+        if files is None:
+            self._seal()
+            pending, self._pending = self._pending, Pending()
+        else:
+            described = [self._undescribe(d) for d in files]
+            pending = Pending(files=described, rows=sum(int(d.get("rows") or 0) for d in files))
+        request = CommitRequest(pending, NO_STATE, {**(properties or {}), TAG_PROPERTY: tag}, uuid.uuid4().hex,
+                                reset=True)
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            if any(props.get(TAG_PROPERTY) == tag for props in self.recent_properties(COMMIT_ATTEMPTS * 4)):
+                return None
+            try:
+                result, self._base = self._publish(self._head(), request)
+            except CommitConflict as exc:
+                log.info("tagged commit to %s conflicted (attempt %d/%d): %s", self.identifier, attempt,
+                         COMMIT_ATTEMPTS, str(exc)[:200])
+                time.sleep(random.uniform(0.05, 0.1) * 2 ** attempt)
+                continue
+            except CommitOutcomeUnknown as exc:
+                raise self._unknown(exc) from None
+            self._committed_once = True
+            return result
+        raise ConcurrentCommitError(f"{self.identifier}: the commit kept conflicting with other writers "
+                                    f"({COMMIT_ATTEMPTS} attempts); running the job again completes it")
+
     def abort(self) -> None:
         """Delete the data files written since the last commit (no commit references them)."""
         pending, self._pending = self._pending, Pending()
@@ -336,5 +387,5 @@ def read_state(text: str | None, identifier: str) -> StateEnvelope | None:
                           f"version of dativo_ingest — `dativo_ingest state reset` starts the job over") from None
 
 
-__all__ = ["COMMIT_ATTEMPTS", "CommitConflict", "CommitOutcomeUnknown", "CommitRequest", "CommitResult",
+__all__ = ["TAG_PROPERTY", "COMMIT_ATTEMPTS", "CommitConflict", "CommitOutcomeUnknown", "CommitRequest", "CommitResult",
            "ConcurrentCommitError", "Head", "Pending", "Sink", "read_state"]

@@ -117,6 +117,13 @@ class Stage:
     def _output_schema(self) -> pa.Schema:
         return output_schema(self.fields, add_ingest_date=self.add_ingest_date)
 
+    def hand_over_keyed(self) -> KeyedRows:
+        """This stage's own dedup store, handed over: the caller gives it to the other stages of the table (so a
+        commit holds each key once), counts its pending rows and closes it."""
+        assert self.keyed is not None
+        self._owns_keyed = False
+        return self.keyed
+
     def keyed_store(self, *, chunk_rows: int = 1_000_000, spill_dir: str | None = None,
                     memory_limit: str = "512MB") -> KeyedRows:
         """A dedup store for this stage's output (give it to every stage writing the same table)."""
@@ -247,12 +254,8 @@ class Stage:
         return table
 
     def quarantine_schema(self) -> pa.Schema:
-        fields = [pa.field(n, pa.string()) for n in self._quarantine_names()]
-        fields += [pa.field("_dativo_reason", pa.string()), pa.field("_dativo_origin", pa.string()),
-                   pa.field("_dativo_row", pa.int64()), pa.field("_dativo_raw", pa.string()),
-                   pa.field("_dativo_ingest_ts", pa.timestamp("us", tz="UTC")),
-                   pa.field("_dativo_run_id", pa.string())]
-        return pa.schema(fields)
+        """The Arrow schema of this stage's quarantined rows (``quarantine_schema``)."""
+        return quarantine_schema(self.fields)
 
     def close(self) -> None:
         """Release DuckDB (and the dedup store, when it is this stage's own)."""
@@ -262,7 +265,7 @@ class Stage:
 
     # -- helpers ---------------------------------------------------------------------------------
     def _quarantine_names(self) -> list[str]:
-        return [f.name for f in self.fields if f.name not in QUARANTINE_COLUMNS]
+        return _quarantine_names(self.fields)
 
     def _finish_quarantine(self, table: pa.Table) -> pa.Table:
         n = table.num_rows
@@ -321,6 +324,19 @@ def asset_fields(asset: AssetDefinition) -> list[StageField]:
     """The asset's fields as the stage casts and validates them."""
     return [StageField(f.name, parse_type(f.type), bool(f.required), str(f.classification or "").upper() in SENSITIVE)
             for f in asset.fields]
+
+
+def _quarantine_names(fields: Sequence[StageField]) -> list[str]:
+    return [f.name for f in fields if f.name not in QUARANTINE_COLUMNS]
+
+
+def quarantine_schema(fields: Sequence[StageField]) -> pa.Schema:
+    """The quarantine table's columns: every asset field as the raw text it arrived as, then why and where."""
+    out = [pa.field(n, pa.string()) for n in _quarantine_names(fields)]
+    out += [pa.field("_dativo_reason", pa.string()), pa.field("_dativo_origin", pa.string()),
+            pa.field("_dativo_row", pa.int64()), pa.field("_dativo_raw", pa.string()),
+            pa.field("_dativo_ingest_ts", pa.timestamp("us", tz="UTC")), pa.field("_dativo_run_id", pa.string())]
+    return pa.schema(out)
 
 
 def output_schema(fields: Sequence[StageField], *, add_ingest_date: bool) -> pa.Schema:

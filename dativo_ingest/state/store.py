@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from dativo_ingest.config.plan import JobPlan
+from dativo_ingest.quality import QUALITY_PROPERTY
 from dativo_ingest.sinks.factory import open_sink
 from dativo_ingest.state.envelope import StateEnvelope
 from dativo_ingest.state.mirror import mirror_path, remove_mirror
@@ -20,12 +23,17 @@ def read_committed_state(plan: JobPlan) -> dict[str, Any]:
     ``snapshot_id`` is the Iceberg snapshot id, or the run manifest's sequence for plain files."""
     sink = open_sink(plan)
     envelope = sink.current_state()
-    return {
+    info: dict[str, Any] = {
         "table": sink.identifier,
         "snapshot_id": sink.base_version,
         "mirror": str(mirror_path(plan.tenant_id, plan.job_name)),
         "state": envelope.to_dict() if envelope is not None else None,
     }
+    quality = next((props[QUALITY_PROPERTY] for props in sink.recent_properties(1) if QUALITY_PROPERTY in props),
+                   None) if sink.base_version is not None else None
+    if quality:  # the asset's quality rules as measured on the last commit
+        info["quality"] = orjson.loads(quality)
+    return info
 
 
 def reset_committed_state(plan: JobPlan) -> dict[str, Any]:

@@ -90,15 +90,18 @@ def manifest_names(dataset: ObjectStore) -> list[str]:
 def latest_manifest(dataset: ObjectStore) -> Manifest | None:
     """The newest manifest of a dataset, or None when nothing was ever committed there."""
     names = manifest_names(dataset)
-    if not names:
-        return None
-    path = dataset.fs_path(MANIFEST_DIR, names[-1])
+    return read_manifest(dataset, names[-1]) if names else None
+
+
+def read_manifest(dataset: ObjectStore, name: str) -> Manifest:
+    """The manifest ``_manifests/<name>`` of a dataset; one line naming it when it is not ours."""
+    path = dataset.fs_path(MANIFEST_DIR, name)
     with dataset.filesystem.open_input_stream(path) as stream:
         data = stream.read()
     try:
         return Manifest.from_bytes(data)
     except (ValueError, KeyError, TypeError) as exc:
-        raise InfrastructureError(f"{dataset.url(MANIFEST_DIR, names[-1])}: unreadable run manifest ({exc}); "
+        raise InfrastructureError(f"{dataset.url(MANIFEST_DIR, name)}: unreadable run manifest ({exc}); "
                                   "it was not written by dativo-ingest: move it away") from None
 
 

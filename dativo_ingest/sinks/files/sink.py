@@ -40,7 +40,9 @@ from dativo_ingest.sinks.checks import check_store
 from dativo_ingest.sinks.files.manifest import (
     Manifest,
     latest_manifest,
+    manifest_names,
     prune_manifests,
+    read_manifest,
     rival_manifests,
     withdraw_manifest,
     write_manifest,
@@ -359,6 +361,22 @@ class FileSink(Sink):
                 log.debug("could not close %s", self._open.rel)
             self._open = None
         super().abort()
+
+    def _describe(self, file: Any) -> dict[str, Any]:
+        return {"path": file.path, "rows": file.rows, "bytes": file.bytes}
+
+    def _undescribe(self, description: dict[str, Any]) -> Any:
+        return _Written(str(description["path"]), int(description["rows"]), int(description["bytes"]))
+
+    def recent_properties(self, limit: int) -> list[dict[str, str]]:
+        names = self._io("listing the run manifests", lambda: manifest_names(self.dataset))[-limit:]
+        out = []
+        for name in reversed(names):
+            try:
+                out.append(self._io("reading a run manifest", lambda n=name: read_manifest(self.dataset, n)).properties)
+            except DativoError:  # pruned meanwhile
+                continue
+        return out
 
     def _discard(self, files: list[Any]) -> None:
         self._delete([f.path for f in files])

@@ -37,7 +37,11 @@ from pyiceberg.expressions import (
     LessThanOrEqual,
     Or,
 )
-from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible, _dataframe_to_data_files
+from pyiceberg.io.pyarrow import (
+    _check_pyarrow_schema_compatible,
+    _dataframe_to_data_files,
+    parquet_file_to_data_file,
+)
 from pyiceberg.table import Table
 from pyiceberg.transforms import (
     BucketTransform,
@@ -310,6 +314,20 @@ class IcebergSink(Sink):
                 table.io.delete(data_file.file_path)
             except Exception:  # best effort: an orphan file is harmless
                 log.debug("could not delete orphan file %s", data_file.file_path)
+
+    def _describe(self, file: Any) -> dict[str, Any]:
+        return {"path": file.file_path, "rows": file.record_count}
+
+    def _undescribe(self, description: dict[str, Any]) -> Any:
+        table = self._open_table()
+        return parquet_file_to_data_file(table.io, table.metadata, str(description["path"]))
+
+    def recent_properties(self, limit: int) -> list[dict[str, str]]:
+        table = self.load()  # fresh: another run may have committed since
+        if table is None:
+            return []
+        snaps = sorted(table.snapshots(), key=lambda snap: snap.timestamp_ms, reverse=True)[:limit]
+        return [dict(snap.summary.additional_properties) if snap.summary else {} for snap in snaps]
 
     # -- helpers -----------------------------------------------------------------------------
     def _delete_filter(self, table: Table, pending: Pending) -> BooleanExpression | None:
