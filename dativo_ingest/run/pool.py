@@ -29,6 +29,8 @@ from dativo_ingest.sinks.layout import table_identifier
 log = logging.getLogger("dativo_ingest")
 
 TenantLimit = Callable[[str], int]
+#: the signals that stop a run cleanly, as Ctrl-C does
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass
@@ -113,8 +115,9 @@ def run_plans(
     """Run ``plans`` with at most ``workers`` at once and at most ``tenant_limit(t)`` of tenant ``t``.
 
     Returns one ``Outcome`` per plan, in the order of ``plans``. ``on_done`` is called (in this thread)
-    as each job finishes. On Ctrl-C (SIGINT, when called from the main thread) the running jobs stop at their
-    next batch and the rest are cancelled; a second Ctrl-C while waiting for them is raised."""
+    as each job finishes. On Ctrl-C (SIGINT) or SIGTERM (what Kubernetes, Dagster and systemd send), when called
+    from the main thread, the running jobs stop at their next batch (nothing of their open commit is written,
+    their files are deleted) and the rest are cancelled; a second signal while waiting for them is raised."""
     workers = max(1, int(workers))
     outcomes = [Outcome(plan) for plan in plans]
     pending = list(range(len(plans)))
@@ -152,7 +155,7 @@ def run_plans(
     if workers > 1 and len(plans) > 1:
         prepare_targets(plans)
     in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    previous = {sig: signal.signal(sig, on_sigint) for sig in STOP_SIGNALS} if in_main else {}
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dativo-job")
     warned = False
     try:
@@ -181,8 +184,8 @@ def run_plans(
     finally:
         interrupted.set()  # whatever ends this (even an error), running jobs stop at their next batch
         pool.shutdown(wait=True, cancel_futures=True)
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         progress.close()
     return outcomes
 
