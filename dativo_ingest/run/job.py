@@ -228,7 +228,7 @@ class JobRun:
         if self.plan.validation_mode == "strict":
             where = f"{message.origin}:{message.line}" if message.line else message.origin
             raise ValidationFailed(
-                f"{where}: malformed record: {message.reason} — nothing committed "
+                f"{where}: malformed record: {message.reason} — {self._nothing_committed()} "
                 f"(fix the file, or set schema_validation_mode: warn to quarantine such rows)"
             )
         self._stage(message.stream).reject(message)
@@ -256,7 +256,7 @@ class JobRun:
         # rows still in the stages count too: with a primary key they wait there to be deduplicated
         pending = self.sink.pending_rows + sum(stage.pending_rows for stage in self.stages.values()) + \
             (self.keyed.pending_rows if self.keyed is not None else 0)
-        if self.commit_every and pending >= self.commit_every:
+        if self._may_commit_early and pending >= self.commit_every:
             self._commit(final=False)
 
     # -- commit ----------------------------------------------------------------------------------
@@ -269,7 +269,7 @@ class JobRun:
             examples = [e for s in self.stages.values() for e in s.stats.examples][:5]
             raise ValidationFailed(
                 f"{violations} row(s) violate the asset {self.plan.asset.name} ({self.plan.asset_path}) in strict mode"
-                f" — nothing committed; first: {' | '.join(examples)} "
+                f" — {self._nothing_committed()}; first: {' | '.join(examples)} "
                 f"(fix the data, or set schema_validation_mode: warn to quarantine them)"
             )
         streams = self._streams_to_commit()
@@ -313,6 +313,20 @@ class JobRun:
         log.info("committed snapshot %s to %s: %d rows, %d quarantined", commit.snapshot_id, self.identifier,
                  pending, quarantined)
 
+    def _nothing_committed(self) -> str:
+        """What a failure leaves, truthfully: nothing, or the earlier commits of this run (commit_every_rows)."""
+        if not self.result.commits:
+            return "nothing committed"
+        return (f"nothing of the current commit written; this run's {self.result.commits} earlier commit(s) "
+                f"({self.result.rows_written} rows, target.commit_every_rows) stay, and the next run continues "
+                f"after them")
+
+    @property
+    def _may_commit_early(self) -> bool:
+        """Whether a checkpoint may commit before the end (``commit_every_rows``): never while a commit replaces the
+        table (overwrite, ACTIVATE_VERSION), which stages everything and replaces it in one commit at the end."""
+        return bool(self.commit_every) and self.sink.write_mode != "overwrite"
+
     def _judge_quality(self) -> dict[str, str]:
         """The quality rules' results on this commit's rows, as commit properties; strict fails on a broken rule
         (nothing committed), warn records it and the run exits 1. A new measure starts for the next commit."""
@@ -324,7 +338,8 @@ class JobRun:
         self.result.quality = quality_summary(results)
         message = failure_message(results, self.plan.asset.name)
         if message and self.plan.validation_mode == "strict":
-            raise ValidationFailed(f"{message} — nothing committed ({self.plan.asset_path}: fix the data or the rule, "
+            raise ValidationFailed(f"{message} — {self._nothing_committed()} ({self.plan.asset_path}: fix the data or "
+                                   f"the rule, "
                                    f"or set schema_validation_mode: warn to record failures and go on)")
         if message:
             log.warning(message)
