@@ -107,6 +107,33 @@ class Secrets:
                 found.add(value)
         return sorted(found, key=len, reverse=True)
 
+    def _named(self) -> dict[str, str]:
+        """value → variable name, for every value ``values()`` redacts that has a name (longest value first)."""
+        wanted = set(self.values())
+        named: dict[str, str] = {}
+        for name, value in [*ChainMap(self.project_env, os.environ).items(), *self._data.items()]:
+            if value in wanted and (name in self._data or is_secret_name(name)):
+                named[value] = name
+        return dict(sorted(named.items(), key=lambda item: len(item[0]), reverse=True))
+
+    def conceal(self, text: str) -> str:
+        """``text`` with each named secret value replaced by ``${NAME}`` — for what is stored (state, the state
+        mirror, table data such as a quarantined row's origin), so it holds no secret yet ``reveal`` restores it
+        exactly. Values of 4 characters or more are replaced wherever they occur; shorter ones where they stand
+        as a whole token (see ``logs.mask``)."""
+        for value, name in self._named().items():
+            placeholder = "${" + name + "}"
+            text = text.replace(value, placeholder) if len(value) >= _MIN_PLAIN else mask(text, [value], placeholder)
+        return text
+
+    def reveal(self, text: str) -> str:
+        """The inverse of ``conceal``: each ``${NAME}`` of a secret known now back to its value."""
+        if "${" not in text:
+            return text
+        for value, name in self._named().items():
+            text = text.replace("${" + name + "}", value)
+        return text
+
     def redact(self, text: str, replacement: str = "***") -> str:
         """``text`` with every value of ``values()`` masked where it stands as a whole token (``logs.mask``)."""
         return mask(text, self.values(), replacement)

@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.config.read_policy import check_read_policy
@@ -134,7 +136,8 @@ class JobRun:
     def execute(self) -> RunResult:
         started = time.monotonic()
         plan = self.plan
-        self.envelope = self.sink.current_state() or StateEnvelope(engine=plan.engine)
+        committed = self.sink.current_state()  # stored with ${NAME} for secrets (Secrets.conceal): revealed here
+        self.envelope = committed.mapped(plan.secrets.reveal) if committed else StateEnvelope(engine=plan.engine)
         self._complete_quarantine()
         self.quality = self._new_quality()
         engine = get_engine(plan.engine)
@@ -288,8 +291,9 @@ class JobRun:
             properties[QUARANTINE_PROPERTY] = orjson.dumps({"tag": tag, "files": quarantine_files}).decode()
         _fault("before-commit")
         pending, deletes = self.sink.pending_rows, self.sink.pending_deletes
+        stored = envelope.mapped(self.plan.secrets.conceal)  # no secret reaches the table, the mirror or the summary
         try:
-            commit = self.sink.commit(envelope, properties)
+            commit = self.sink.commit(stored, properties)
         except BaseException:
             if self.quarantine_sink is not None:
                 self.quarantine_sink.abort()  # nothing of this commit landed: neither do its quarantined rows
@@ -306,10 +310,10 @@ class JobRun:
         self.result.rows_deleted += deletes
         self.result.rows_quarantined += quarantined
         self.result.snapshot_id = commit.snapshot_id
-        self.result.state = envelope.to_dict()
+        self.result.state = stored.to_dict()
         self.result.rows_skipped = sum(s.stats.rows_skipped_by_cursor + s.stats.rows_deduplicated
                                        for s in self.stages.values())
-        write_mirror(self.plan.tenant_id, self.plan.job_name, envelope)
+        write_mirror(self.plan.tenant_id, self.plan.job_name, stored)
         log.info("committed snapshot %s to %s: %d rows, %d quarantined", commit.snapshot_id, self.identifier,
                  pending, quarantined)
 
@@ -386,7 +390,7 @@ class JobRun:
         sink = self._quarantine_sink()
         rows = 0
         for table in tables:
-            sink.write(table)
+            sink.write(conceal_column(table, "_dativo_origin", self.plan.secrets.conceal))
             rows += table.num_rows
         log.warning("%d row(s) quarantined to %s", rows, table_identifier(self.plan, quarantine=True))
         return rows, sink.describe_pending()
@@ -416,6 +420,18 @@ class JobRun:
             if done is not None:
                 log.warning("published %d quarantined row(s) of an earlier commit that stopped before it could",
                             done.rows)
+
+
+def conceal_column(table: pa.Table, name: str, conceal: Callable[[str], str]) -> pa.Table:
+    """``table`` with the text column ``name`` passed through ``conceal`` (once per distinct value)."""
+    column = table.column(name)
+    values = pc.unique(column).to_pylist()
+    mapping = {v: conceal(v) for v in values if v is not None}
+    if all(k == v for k, v in mapping.items()):
+        return table
+    keys = pa.array(list(mapping), pa.string())
+    replaced = pc.take(pa.array(list(mapping.values()), pa.string()), pc.index_in(column, value_set=keys))
+    return table.set_column(table.schema.get_field_index(name), name, replaced)
 
 
 def run_job(plan: JobPlan, *, progress: ProgressFn | None = None) -> RunResult:

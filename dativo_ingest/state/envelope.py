@@ -68,6 +68,12 @@ class StateEnvelope:
         """The envelope as JSON text (keys sorted: equal states give equal text)."""
         return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS).decode()
 
+    def mapped(self, text: Any) -> StateEnvelope:
+        """A copy whose JSON went through ``text`` (a str → str function, e.g. ``Secrets.conceal``)."""
+        copy_ = StateEnvelope.from_json(text(self.to_json()))
+        assert copy_ is not None
+        return copy_
+
     def stream(self, name: str) -> dict[str, Any]:
         """A copy of one stream's entry (empty when the stream has none)."""
         return copy.deepcopy(self.streams.get(name) or {})
