@@ -98,7 +98,8 @@ def startup_sequence(
         if level:
             logging.getLogger().setLevel(level)
     out.steps += [f"tenant: {out.tenant_id}", "logging", "secrets", "environment"]
-    # 6. infrastructure
+    # 6. infrastructure — the local home first: the embedded catalog and connector venvs live there
+    _check_writable(dativo_home(), "DATIVO_HOME")
     if check_infrastructure:
         for plan in out.plans:
             check_source(plan)
@@ -106,7 +107,6 @@ def startup_sequence(
         out.steps.append("infrastructure")
     # 7. state
     _check_writable(state_dir(), "STATE_DIR")
-    _check_writable(dativo_home(), "DATIVO_HOME")
     out.steps += ["state", "registry"]
     # once everything passed (a failure stays one line): secrets that redaction protects poorly
     for line in dict.fromkeys(line for plan in out.plans for line in plan.secrets.weak_secrets()):
@@ -120,6 +120,8 @@ def _job_log_level(plan: JobPlan) -> str | None:
 
 
 def _check_writable(path: Path, variable: str) -> None:
+    if path.exists() and not path.is_dir():
+        raise InfrastructureError(f"{path} is a file, not a folder; set {variable} to a writable folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".dativo-write-check-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # unique: runs start together

@@ -558,6 +558,9 @@ _MODEL_NAME_RE = re.compile(r"a valid dictionary or instance of \w+")
 
 
 def _pattern_problem(leaf: str, shown: str) -> tuple[str, str]:
+    if leaf == "type" and re.search(r"decimal\(\s*\d+\s*'?$", shown.strip(), re.IGNORECASE):
+        return (f"unknown field type{shown}",
+                'quote it, e.g. type: "decimal(10,2)" — inside { } a comma ends the value')
     if leaf == "type":
         return (f"unknown field type{shown}",
                 "use string, integer, long, float, double, boolean, date, timestamp, decimal(p,s), json, "

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.config.read_policy import check_read_policy
 from dativo_ingest.engines import get_engine
-from dativo_ingest.errors import EXIT_OK, EXIT_PARTIAL, ValidationFailed
+from dativo_ingest.errors import EXIT_OK, EXIT_PARTIAL, DativoError, ValidationFailed
 from dativo_ingest.paths import scratch_dir
 from dativo_ingest.quality import (
     QualityEvaluator,
@@ -37,6 +37,7 @@ from dativo_ingest.quality import (
 from dativo_ingest.sinks.base import Sink
 from dativo_ingest.sinks.factory import open_sink
 from dativo_ingest.sinks.layout import table_identifier, target_partitioning
+from dativo_ingest.stage.casts import parses_as
 from dativo_ingest.stage.deletes import DeletedKeys
 from dativo_ingest.stage.keyed import KeyedRows
 from dativo_ingest.stage.stage import CursorFilter, Stage, asset_fields, quarantine_schema
@@ -138,6 +139,7 @@ class JobRun:
         plan = self.plan
         committed = self.sink.current_state()  # stored with ${NAME} for secrets (Secrets.conceal): revealed here
         self.envelope = committed.mapped(plan.secrets.reveal) if committed else StateEnvelope(engine=plan.engine)
+        self._check_committed_cursors()
         self._complete_quarantine()
         self.quality = self._new_quality()
         engine = get_engine(plan.engine)
@@ -200,6 +202,22 @@ class JobRun:
             self.keyed = stage.hand_over_keyed()
         self.stages[key] = stage
         return stage
+
+    def _check_committed_cursors(self) -> None:
+        """Every committed cursor of an asset field must be a value of that field's type: a cursor that does not
+        parse would filter nothing (re-reading everything) or be handed to the source as garbage."""
+        types = {f.name: f.type for f in self.fields}
+        for stream, entry in self.envelope.streams.items():
+            cursor = entry.get("cursor") if isinstance(entry, dict) else None
+            if not isinstance(cursor, dict) or cursor.get("field") not in types or cursor.get("value") is None:
+                continue
+            kind = types[cursor["field"]]
+            if not parses_as(str(cursor["value"]), kind):
+                raise DativoError(
+                    f"{self.identifier}: the committed cursor of stream '{stream}' ({cursor['field']} = "
+                    f"'{self.plan.secrets.redact(str(cursor['value']))[:40]}') is not a {kind.name} — it was written "
+                    f"before the field's type changed, or by hand: `dativo_ingest state reset --config "
+                    f"{self.plan.job_path}` starts the job over")
 
     @property
     def _chunk_rows(self) -> int:

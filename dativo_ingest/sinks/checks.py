@@ -7,8 +7,10 @@ credential. The write check puts one empty probe object under the target's prefi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ def check_catalog(choice: CatalogChoice, job_path: Path | None = None) -> None:
     if choice.store is not None:
         check_store(choice.store, job_path)
     if choice.kind == "embedded":
+        _check_embedded_database(choice)
         return
     redact.add(v for k, v in choice.properties.items() if k in _SECRET_PROPERTIES)
     try:
@@ -47,6 +50,19 @@ def check_catalog(choice: CatalogChoice, job_path: Path | None = None) -> None:
             f"{choice.properties.get('uri') or choice.name}: {type(exc).__name__}: {first} "
             f"(check {choice.where}.uri and its credential; NESSIE_URI / ICEBERG_REST_CREDENTIAL in the secrets)"
         )) from None
+
+
+def _check_embedded_database(choice: CatalogChoice) -> None:
+    """An existing embedded catalog database must be readable (read only: ``check`` creates nothing)."""
+    uri = str(choice.properties.get("uri") or "")
+    path = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+    if path is None or not path.is_file():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    except sqlite3.Error as exc:
+        raise choice.unreadable(exc) from None
 
 
 def _error(job_path: Path | str | None, store: ObjectStore, problem: str, fix: str) -> InfrastructureError:

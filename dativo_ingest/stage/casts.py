@@ -117,4 +117,15 @@ def _changed(raw: str, raw_type: pa.DataType, duck: str, logical: LogicalType, v
     return None
 
 
-__all__ = ["CastSql", "cast_sql"]
+def parses_as(value: str, logical: LogicalType) -> bool:
+    """Whether the text ``value`` is a value of ``logical`` that the cast keeps exactly (a committed cursor, say)."""
+    import duckdb
+
+    spec = cast_sql("v", pa.string(), logical)
+    changed = spec.changed or "false"
+    row = duckdb.execute(f"SELECT {spec.value} IS NOT NULL AND NOT ({changed}) FROM (SELECT $1::VARCHAR AS v)",
+                         [value]).fetchone()
+    return bool(row and row[0])
+
+
+__all__ = ["CastSql", "cast_sql", "parses_as"]

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dativo_ingest.config.models import AssetDefinition
+from dativo_ingest.errors import SourceError
 from dativo_ingest.sqltext import quote_ident, quote_literal
 from dativo_ingest.stage.casts import cast_sql
 from dativo_ingest.stage.keyed import KeyedRows
@@ -131,8 +132,13 @@ class Stage:
                          chunk_rows=chunk_rows, spill_dir=spill_dir, memory_limit=memory_limit)
 
     # -- SQL -------------------------------------------------------------------------------------
-    def _cast_sql(self, batch_schema: pa.Schema) -> str:
-        names = {n.lower(): n for n in batch_schema.names}
+    def _cast_sql(self, batch_schema: pa.Schema, origin: str = "the source") -> str:
+        names: dict[str, str] = {}
+        for n in batch_schema.names:
+            if n.lower() in names:
+                raise SourceError(f"{origin}: two columns of the source are named '{names[n.lower()]}' and "
+                                  f"'{n}' (fields are matched to columns ignoring case) — rename one of them")
+            names[n.lower()] = n
         selects: list[str] = []
         reasons: list[str] = []
         cursor_expr: str | None = None
@@ -194,7 +200,7 @@ class Stage:
         self._origin_rows[origin] = offset + n
         self.stats.rows_in += n
         batch = data  # noqa: F841 - referenced by name in the SQL below
-        out = self.con.sql(self._cast_sql(data.schema)).to_arrow_table()
+        out = self.con.sql(self._cast_sql(data.schema, origin)).to_arrow_table()
         self.stats.rows_skipped_by_cursor += n - out.num_rows
         reason = out.column("_dativo_reason")
         bad_count = out.num_rows - reason.null_count

@@ -50,7 +50,7 @@ def test_a_failing_job_is_one_fail_line_and_a_nonzero_exit(tmp_path: Path) -> No
     lines = out.stdout.strip().splitlines()
     fail = [line for line in lines if line.startswith("FAIL  ")]
     assert len(fail) == 1 and "broken.yaml  exit 2" in fail[0]
-    assert "source_connector 'nope' is not in registry/connectors.yaml" in fail[0]
+    assert "source_connector: Job validation failed: Connector 'nope' not found in registry" in fail[0]
     assert lines[-1] == "0 passed, 1 failed"
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from pyiceberg.catalog import Catalog
 
-from dativo_ingest.errors import ConfigError
+from dativo_ingest.errors import ConfigError, InfrastructureError
 from dativo_ingest.paths import dativo_home
 from dativo_ingest.storage.stores import ObjectStore, nested_store, store_from_url
 
@@ -55,11 +55,23 @@ class CatalogChoice:
         from pyiceberg.catalog import load_catalog
 
         try:
-            return load_catalog(self.name, **self.properties)
-        except Exception as exc:  # another run created the SqlCatalog's tables at the same moment: they exist now
-            if "already exists" not in str(exc):
+            try:
+                return load_catalog(self.name, **self.properties)
+            except Exception as exc:  # another run created the SqlCatalog's tables at the same moment: they exist
+                if "already exists" not in str(exc):
+                    raise
+                return load_catalog(self.name, **self.properties)
+        except Exception as exc:
+            if not is_catalog_database_error(exc):
                 raise
-            return load_catalog(self.name, **self.properties)
+            raise self.unreadable(exc) from None
+
+    def unreadable(self, exc: BaseException) -> InfrastructureError:
+        """The one line for a catalog whose database cannot be read (corrupt, not a database, locked away)."""
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        return InfrastructureError(f"{self.describe()}: the catalog database cannot be read ({first}) — restore it "
+                                   "from a backup, or move it away to start an empty catalog (tables must then be "
+                                   "registered or loaded again)")
 
     def describe(self) -> str:
         """The catalog, for messages."""
@@ -155,9 +167,16 @@ def catalog_properties(target: dict[str, Any]) -> tuple[str, dict[str, str]]:
     return choice.name, choice.properties
 
 
+def is_catalog_database_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says the catalog's SQL database is unreadable (SQLAlchemy's DatabaseError family)."""
+    return any(cls.__name__ in ("DatabaseError", "OperationalError") and cls.__module__.startswith(("sqlalchemy",
+                                                                                                    "sqlite3"))
+               for cls in type(exc).__mro__)
+
+
 def open_catalog(target: dict[str, Any]) -> Catalog:
     """The pyiceberg catalog of a job's merged ``target`` section."""
     return choose_catalog(target).open()
 
 
-__all__ = ["CatalogChoice", "catalog_properties", "choose_catalog", "open_catalog"]
+__all__ = ["CatalogChoice", "catalog_properties", "choose_catalog", "is_catalog_database_error", "open_catalog"]

@@ -54,7 +54,7 @@ from pyiceberg.transforms import (
     YearTransform,
 )
 
-from dativo_ingest.errors import ConfigError, DativoError
+from dativo_ingest.errors import ConfigError, DativoError, InfrastructureError
 from dativo_ingest.sinks.base import (
     COMMIT_ATTEMPTS,
     CommitConflict,
@@ -67,7 +67,8 @@ from dativo_ingest.sinks.base import (
     Sink,
 )
 from dativo_ingest.sinks.checks import check_catalog
-from dativo_ingest.sinks.iceberg.catalog import CatalogChoice
+from dativo_ingest.sinks.iceberg.catalog import CatalogChoice, is_catalog_database_error
+from dativo_ingest.sinks.iceberg.evolution import type_changes
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ class IcebergSink(Sink):
         self._counter = itertools.count(0)
         self._opened = False
         self._checked_schema: pa.Schema | None = None
+        #: the schema rows are written in when the table holds wider types than the asset (None: as staged)
+        self._write_schema: pa.Schema | None = None
 
     @property
     def catalog(self) -> Catalog:
@@ -158,6 +161,16 @@ class IcebergSink(Sink):
             self.table = self.catalog.load_table(self.identifier)
         except NoSuchTableError:
             self.table = None
+        except (FileNotFoundError, OSError) as exc:  # the metadata the catalog points at is gone or unreadable
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise InfrastructureError(
+                f"{self.identifier}: the table's metadata cannot be read ({first}) — it was deleted or moved behind "
+                f"dativo's back: restore the table's metadata folder, or drop the table from the catalog to load it "
+                f"again from the source") from None
+        except Exception as exc:
+            if is_catalog_database_error(exc) and self._choice is not None:
+                raise self._choice.unreadable(exc) from None
+            raise
         return self.table
 
     def _head(self) -> Head:
@@ -196,20 +209,26 @@ class IcebergSink(Sink):
         self._pin()
         for _ in range(COMMIT_ATTEMPTS):  # metadata-only changes; a concurrent run may make the same ones
             new = [f for f in self.schema if f.name not in set(table.schema().column_names)]
+            changes = type_changes(table.schema(), self.schema, identifier=self.identifier, where=self.job_path)
+            self._write_schema = changes.write_schema
             retries_off = all(table.properties.get(k) == v for k, v in NO_BLIND_RETRY.items())
-            if not new and retries_off:
+            if not new and not changes.widen and retries_off:
                 break
             try:
-                if new:
+                if new or changes.widen:
                     with table.update_schema() as update:
-                        update.union_by_name(pa.schema(new))
-                    log.info("added columns %s to %s", [f.name for f in new], self.identifier)
+                        if new:
+                            update.union_by_name(pa.schema(new))
+                        for name, wider in changes.widen.items():
+                            update.update_column(name, field_type=wider)
+                    log.info("added columns %s and widened %s in %s", [f.name for f in new], list(changes.widen),
+                             self.identifier)
                 else:
                     table.transaction().set_properties(NO_BLIND_RETRY).commit_transaction()
             except CommitFailedException:
                 pass
             except Exception as exc:  # a catalog that refuses property updates: keep going, but say what it costs
-                if new:
+                if new or changes.widen:
                     raise
                 log.warning("%s: could not switch off pyiceberg's blind commit retries (%s); two runs at once may "
                             "then duplicate rows", self.identifier, " ".join(str(exc).split())[:200])
@@ -244,6 +263,8 @@ class IcebergSink(Sink):
         if data.num_rows == 0:
             return
         table = self._open_table()
+        if self._write_schema is not None:  # the table holds a wider type than the asset: write in it (lossless)
+            data = data.cast(self._write_schema)
         if self._checked_schema is None or not self._checked_schema.equals(data.schema):
             _check_pyarrow_schema_compatible(
                 table.metadata.schema(), provided_schema=data.schema, format_version=table.metadata.format_version

@@ -248,6 +248,13 @@ def _read_one(file: CsvFile, column_names: Sequence[str]) -> Iterator[Message]:
     where = str(file.key)
     try:
         names = _header(file, column_names)
+        seen: dict[str, str] = {}
+        for name in names:
+            if name.lower() in seen:
+                raise SourceError(f"{where}: the header names the column '{name}' twice ('{seen[name.lower()]}' and "
+                                  f"'{name}'; columns are matched to the asset's fields ignoring case) — rename "
+                                  f"one of them")
+            seen[name.lower()] = name
         rejections = _Rejections(where, file.stream, file.options.quote_char)
         reader = _open(file, column_names, rejections, names)
         for batch in reader:

@@ -1,0 +1,88 @@
+"""When an asset's type of a column differs from the table's: widen the table, write in the table's wider type,
+or refuse — Iceberg's type promotions are the rule.
+
+Iceberg lets a column widen only: ``int`` → ``long``, ``float`` → ``double``, ``decimal(P,S)`` → ``decimal(P',S)``
+with ``P' > P``. So when the asset now declares a wider type than the table holds, the table's column is widened
+(a metadata change; old files are read as the wider type); when the asset declares a narrower type than the
+table holds, rows are written in the table's type (lossless); anything else (``string`` ← ``long``,
+``decimal`` ← ``double``, a scale change) is one line naming the table, the column and what to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from pyiceberg.schema import Schema
+from pyiceberg.types import DecimalType, DoubleType, IcebergType, LongType
+
+from dativo_ingest.errors import ConfigError
+
+PROMOTIONS = "int → long, float → double, decimal(P,S) → decimal(P',S) with P' > P"
+
+
+@dataclass
+class TypeChanges:
+    """What reconciling an asset's Arrow schema with a table's schema needs."""
+
+    #: columns to widen in the table, with their new Iceberg type
+    widen: dict[str, IcebergType] = field(default_factory=dict)
+    #: the schema rows are written in (the table's wider types where the asset's are narrower); None: as given
+    write_schema: pa.Schema | None = None
+
+
+def _same(a: pa.DataType, b: pa.DataType) -> bool:
+    text = (pa.string(), pa.large_string())
+    blob = (pa.binary(), pa.large_binary())
+    return a == b or (a in text and b in text) or (a in blob and b in blob)
+
+
+def _wider(narrow: pa.DataType, wide: pa.DataType) -> bool:
+    """Whether Iceberg promotes ``narrow`` to ``wide``."""
+    if pa.types.is_int32(narrow) and pa.types.is_int64(wide):
+        return True
+    if pa.types.is_float32(narrow) and pa.types.is_float64(wide):
+        return True
+    if pa.types.is_decimal(narrow) and pa.types.is_decimal(wide):
+        return narrow.scale == wide.scale and wide.precision > narrow.precision
+    return False
+
+
+def _iceberg(arrow: pa.DataType) -> IcebergType:
+    if pa.types.is_int64(arrow):
+        return LongType()
+    if pa.types.is_float64(arrow):
+        return DoubleType()
+    assert pa.types.is_decimal(arrow)
+    return DecimalType(arrow.precision, arrow.scale)
+
+
+def type_changes(table_schema: Schema, wanted: pa.Schema, *, identifier: str, where: object = None) -> TypeChanges:
+    """How rows of ``wanted`` (the asset's staged schema) go into a table of ``table_schema`` (see the module)."""
+    current = table_schema.as_arrow()
+    changes = TypeChanges()
+    write_fields = []
+    for f in wanted:
+        if f.name not in current.names:
+            write_fields.append(f)
+            continue
+        have = current.field(f.name).type
+        if _same(f.type, have):
+            write_fields.append(f)
+        elif _wider(f.type, have):  # the table is wider: write in its type
+            write_fields.append(pa.field(f.name, have, f.nullable))
+        elif _wider(have, f.type):  # the asset is wider: widen the table
+            changes.widen[f.name] = _iceberg(f.type)
+            write_fields.append(f)
+        else:
+            held = table_schema.find_field(f.name).field_type
+            raise ConfigError(where, f"{identifier}: column '{f.name}' is {held} in the table but the asset now "
+                              f"declares {f.type}; Iceberg can only widen a column ({PROMOTIONS})",
+                              fix="keep the column's type in the asset, or give the asset a new name (a new table) "
+                                  "and load it again")
+    if any(not _same(a.type, b.type) for a, b in zip(write_fields, wanted, strict=True)):
+        changes.write_schema = pa.schema(write_fields)
+    return changes
+
+
+__all__ = ["PROMOTIONS", "TypeChanges", "type_changes"]
