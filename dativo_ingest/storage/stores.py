@@ -41,6 +41,15 @@ def _flag(value: Any, default: bool) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
+def _check_segments(path: str, where: str) -> None:
+    """No ``.``/``..`` segment and no backslash: a key built from config never leaves its root folder or prefix."""
+    if not path:
+        return
+    if "\\" in path or any(seg in (".", "..") for seg in path.split("/")):
+        raise ConfigError(None, f"'{path}' would leave its folder ('.', '..' or '\\' in a path segment)",
+                          field=where, fix="use plain folder names")
+
+
 @dataclass(frozen=True)
 class ObjectStore:
     """A bucket (or container, or folder) plus a key prefix inside it, and how to reach it."""
@@ -63,9 +72,14 @@ class ObjectStore:
     account_name: str = ""
     account_key: str = field(default="", repr=False)
 
+    def __post_init__(self) -> None:
+        _check_segments(self.prefix, f"{self.where}.prefix")
+
     # -- naming ------------------------------------------------------------------------------
     def key(self, *parts: str) -> str:
-        """A key under the prefix (no bucket): ``raw/csv/person/x.parquet``."""
+        """A key under the prefix (no bucket): ``raw/csv/person/x.parquet``; no part may leave the prefix."""
+        for part in parts:
+            _check_segments(part, self.where)
         return "/".join(p.strip("/") for p in (self.prefix, *parts) if p and p.strip("/"))
 
     def fs_path(self, *parts: str) -> str:

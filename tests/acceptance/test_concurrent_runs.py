@@ -387,7 +387,7 @@ def test_two_concurrent_runs_of_the_demo_csv_job(tmp_path, kind):
             landed = catalog(home).load_table("acme.csv_employee").scan().to_arrow()
             ids, names = landed.column("employee_id").to_pylist(), landed.column("last_name").to_pylist()
         else:  # the asset's domain and data product are folders of the dataset
-            rows = _file_rows(project, ("hr", "employee", "csv_employee"), ["employee_id", "last_name"])
+            rows = _file_rows(project, ("acme", "hr", "employee", "csv_employee"), ["employee_id", "last_name"])
             ids, names = [i for i, _ in rows], [n for _, n in rows]
         lines = csv.read_text().strip().splitlines()[1:]
         assert sorted(ids) == sorted(int(line.split(",")[0]) for line in lines)  # each employee exactly once

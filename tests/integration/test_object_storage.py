@@ -161,7 +161,7 @@ def test_parquet_files_on_s3_layout_manifest_and_exactly_once(tmp_path, seaweedf
     _secrets(project, "acme", _s3_secrets(seaweedfs))
     home = tmp_path / "home"
     first = _run(project, job, home)
-    base = "raw/exact/sales/orders/t"
+    base = "raw/exact/acme/sales/orders/t"
     keys = _keys(seaweedfs, base + "/")
     data = [k for k in keys if k.endswith(".parquet")]
     assert len(data) == 1 and data[0].startswith(f"{base}/ingest_date=")
@@ -191,7 +191,7 @@ def test_target_file_size_splits_files(tmp_path, seaweedfs):
                                              "parquet_target_size_mb": 0.25}, connector="s3", csv=csv)
     _secrets(project, "acme", _s3_secrets(seaweedfs))
     run = _run(project, job, tmp_path / "home")
-    manifest = _manifest(seaweedfs, "raw/size/sales/orders/t")
+    manifest = _manifest(seaweedfs, "raw/size/acme/sales/orders/t")
     assert len(manifest["files"]) >= 3, manifest["files"]
     assert sum(f["rows"] for f in manifest["files"]) == 60_000 == run["rows_written"]
     assert all(f["bytes"] < 0.25 * 1024 * 1024 * 2 for f in manifest["files"])  # at most one row group over
@@ -207,7 +207,7 @@ def test_merge_and_overwrite_on_plain_files(tmp_path, seaweedfs):
     _run(project, job, home)  # merge: the asset has a primary key
     (project / "data/t.csv").write_text("id,name,amount\n2,Bob,8.00\n4,Di,1.00\n")
     _run(project, job, home)
-    base = "raw/merge/sales/orders/t"
+    base = "raw/merge/acme/sales/orders/t"
     rows = _dataset_rows(seaweedfs, base).sort_by("id")
     assert rows.column("id").to_pylist() == [1, 2, 3, 4]
     assert rows.column("name").to_pylist() == ["Ana", "Bob", "Cy", "Di"]
@@ -228,7 +228,7 @@ def test_markdown_kv_files_local_and_on_s3(tmp_path, seaweedfs):
     project, job = _files_project(tmp_path, {"file_format": "markdown_kv", "connection": {"path": "out"}},
                                   connector="local", csv=csv)
     run = _run(project, job, tmp_path / "home")
-    files = sorted((project / "out/sales/orders/t").glob("ingest_date=*/*.md"))
+    files = sorted((project / "out/acme/sales/orders/t").glob("ingest_date=*/*.md"))
     assert [f.name for f in files] == [f"{run['run_id']}-0.md"]
     text = files[0].read_text()
     assert text.startswith("## 1\nid: 1\nname: \"two\\nlines\"\namount: 1.00\n")
@@ -237,7 +237,7 @@ def test_markdown_kv_files_local_and_on_s3(tmp_path, seaweedfs):
                         ("_dativo_ingest_ts", pa.timestamp("us", tz="UTC")), ("_dativo_run_id", pa.string())])
     back = markdown_kv.decode(text, schema)
     assert back.column("name").to_pylist() == ["two\nlines", None]
-    manifests = list((project / "out/sales/orders/t/_manifests").glob("*.json"))
+    manifests = list((project / "out/acme/sales/orders/t/_manifests").glob("*.json"))
     assert len(manifests) == 1 and json.loads(manifests[0].read_text())["file_format"] == "markdown_kv"
 
     s3_project, s3_job = _files_project(tmp_path / "s3", {
@@ -246,7 +246,7 @@ def test_markdown_kv_files_local_and_on_s3(tmp_path, seaweedfs):
                               "secret_access_key": "${AWS_SECRET_ACCESS_KEY}"}}}, connector="markdown_kv", csv=csv)
     _secrets(s3_project, "acme", _s3_secrets(seaweedfs))
     _run(s3_project, s3_job, tmp_path / "home-s3")
-    md = [k for k in _keys(seaweedfs, "md/sales/orders/t/") if k.endswith(".md")]
+    md = [k for k in _keys(seaweedfs, "md/acme/sales/orders/t/") if k.endswith(".md")]
     body = _s3(seaweedfs).get_object(Bucket=seaweedfs.bucket, Key=md[0])["Body"].read().decode()
     fields = ["id", "name", "amount"]  # same documents wherever they are stored (system columns differ)
     assert markdown_kv.decode(body, schema).select(fields).equals(back.select(fields))
@@ -263,7 +263,7 @@ def test_plain_files_on_azurite(tmp_path, azurite):
     home = tmp_path / "home"
     assert _run(project, job, home)["rows_written"] == 3
     fs = _azure_fs(azurite)
-    infos = fs.get_file_info(pafs.FileSelector("files/raw/az/sales/orders/t", recursive=True))
+    infos = fs.get_file_info(pafs.FileSelector("files/raw/az/acme/sales/orders/t", recursive=True))
     parquet = [i.path for i in infos if i.path.endswith(".parquet")]
     assert len(parquet) == 1 and "/ingest_date=" in parquet[0]
     assert pq.read_table(parquet[0], filesystem=fs).num_rows == 3
@@ -278,7 +278,7 @@ def test_a_crash_before_the_manifest_publishes_nothing_and_the_next_run_reads_ev
     home = tmp_path / "home"
     out = cli("run", "--config", job, cwd=project, home=home, env={"DATIVO_FAULT": "before-commit"})
     assert out.returncode != 0
-    base = "raw/crash/sales/orders/t"
+    base = "raw/crash/acme/sales/orders/t"
     assert not [k for k in _keys(seaweedfs, base + "/") if "/_manifests/" in k]  # nothing published
     assert _run(project, job, home)["rows_written"] == 3  # no state was advanced: everything again
     assert _dataset_rows(seaweedfs, base).num_rows == 3  # the orphan file of the crashed run is not listed
@@ -293,8 +293,8 @@ def test_quarantine_of_a_file_target_is_a_sibling_dataset(tmp_path, seaweedfs):
     _secrets(project, "acme", _s3_secrets(seaweedfs))
     summary = _run(project, job, tmp_path / "home", expect=1)
     assert summary["rows_quarantined"] == 1
-    assert _dataset_rows(seaweedfs, "raw/q/sales/orders/t").num_rows == 1
-    q = _dataset_rows(seaweedfs, "raw/q/sales/orders/t__quarantine")
+    assert _dataset_rows(seaweedfs, "raw/q/acme/sales/orders/t").num_rows == 1
+    q = _dataset_rows(seaweedfs, "raw/q/acme/sales/orders/t__quarantine")
     assert q.num_rows == 1 and "id" in q.column("_dativo_reason")[0].as_py()
 
 

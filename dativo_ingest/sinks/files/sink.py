@@ -1,8 +1,9 @@
 """Plain-file targets (``s3``, ``minio``, ``azure_blob``, ``local``, ``markdown_kv``): Parquet or Markdown-KV
 files plus a run manifest written last, with the state inside it.
 
-Layout: ``<prefix>/<domain>/<dataProduct>/<asset>/ingest_date=YYYY-MM-DD/<run_id>-<n>.parquet`` (``.md`` for
-Markdown-KV; ``<domain>`` falls back to the tenant and ``<dataProduct>`` is left out when the asset has none).
+Layout: ``<prefix>/<tenant>/<domain>/<dataProduct>/<asset>/ingest_date=YYYY-MM-DD/<run_id>-<n>.parquet`` (``.md``
+for Markdown-KV; ``<domain>`` and ``<dataProduct>`` are left out when the asset has none). The tenant comes first
+in every dataset path, as in every Iceberg identifier: two tenants never share a dataset.
 A file is closed and a new one started once it reaches ``parquet_target_size_mb`` (default 128). The
 ``ingest_date`` column lives in the folder name, not in the files. ``commit`` writes the manifest
 (see ``manifest.py``), so a reader that follows the newest manifest never sees a half-written run, and the
@@ -75,12 +76,12 @@ class FileTarget:
     store: ObjectStore
     file_format: str
     target_bytes: int
-    #: folders between the prefix and the asset: ``[domain, dataProduct]``
+    #: folders between the prefix and the asset: ``[tenant, domain, dataProduct]``
     layout: list[str]
     job_path: Path | None = None
 
     def dataset(self, name: str) -> ObjectStore:
-        """The folder of one dataset: ``<prefix>/<domain>/<dataProduct>/<name>``."""
+        """The folder of one dataset: ``<prefix>/<tenant>/<domain>/<dataProduct>/<name>``."""
         return self.store.at(*self.layout, name)
 
     def sink(self, name: str, schema: pa.Schema, *, run_id: str, ingest_date: date,
@@ -150,7 +151,7 @@ def file_target(plan: JobPlan) -> FileTarget | None:
     extra = plan.asset.model_extra or {}
     domain = getattr(plan.asset, "domain", None) or extra.get("domain")
     product = getattr(plan.asset, "dataProduct", None) or extra.get("dataProduct")
-    layout = [str(domain or plan.tenant_id)] + ([str(product)] if product else [])
+    layout = [plan.tenant_id] + [str(part) for part in (domain, product) if part]
     return FileTarget(_file_store(plan), fmt, target_bytes, layout, plan.job_path)
 
 
