@@ -8,7 +8,6 @@ words: its TRACE ERROR message, else its last ERROR log, else the last line it w
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ from dativo_ingest.engines.airbyte.protocol import (
     parse_message,
     trace_error,
 )
+from dativo_ingest.engines.common.files import write_atomic, write_json_atomic
 from dativo_ingest.engines.launchers.base import ConnectorProcess, Launcher
 from dativo_ingest.errors import SourceError
 
@@ -99,11 +99,8 @@ class AirbyteConnector:
 
     # -- files -----------------------------------------------------------------------------------
     def write_file(self, name: str, data: Any) -> Path:
-        path = self.workdir / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data if isinstance(data, bytes) else orjson.dumps(data))
-        return path
+        """A file of the work folder the connector reads (JSON unless ``data`` is bytes), private to us."""
+        return write_atomic(self.workdir / name, data if isinstance(data, bytes) else orjson.dumps(data), private=True)
 
     def close(self) -> None:
         if self.process is not None:
@@ -167,7 +164,7 @@ class AirbyteConnector:
         assert message is not None
         spec = connection_specification(message)
         if cache is not None:
-            cache.write_bytes(orjson.dumps(spec))
+            write_json_atomic(cache, spec)
         return spec
 
     def check(self, config: dict[str, Any]) -> tuple[str, str]:

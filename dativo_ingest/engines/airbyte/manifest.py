@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
 import re
 import string
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any
 import orjson
 
 from dativo_ingest.config.merge import deep_merge
+from dativo_ingest.engines.common.files import write_json_atomic
 from dativo_ingest.engines.common.manifest import Manifest
 from dativo_ingest.engines.common.manifest import load_manifest as load_engine_manifest
 from dativo_ingest.errors import ConfigError
@@ -284,12 +284,7 @@ def config_digest(config: dict[str, Any]) -> str:
 
 def save_control_config(path: Path, base: dict[str, Any], updated: dict[str, Any]) -> None:
     """Keep a connector's new config (a refreshed token, say) for the next runs; private to the user."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(orjson.dumps({"base": config_digest(base), "config": updated}))
-    os.replace(tmp, path)
+    write_json_atomic(path, {"base": config_digest(base), "config": updated}, private=True)
 
 
 def apply_control_config(path: Path, config: dict[str, Any]) -> tuple[dict[str, Any], bool]:

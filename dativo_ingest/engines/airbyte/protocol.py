@@ -60,6 +60,23 @@ def check_record(message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return record["stream"], record["data"]
 
 
+#: how RECORD lines begin in the usual serialisations (compact, and Python's ``json.dumps``)
+RECORD_PREFIXES = (b'{"type":"RECORD","record":{"stream":"', b'{"type": "RECORD", "record": {"stream": "')
+
+
+def record_prefix(line: bytes) -> tuple[str, bytes] | None:
+    """``(stream, the line's prefix up to the stream's name)`` of a RECORD line in the usual serialisations,
+    found without parsing it; None otherwise."""
+    for prefix in RECORD_PREFIXES:
+        if line.startswith(prefix):
+            end = line.find(b'"', len(prefix))
+            if end < 0:
+                return None
+            name = line[len(prefix):end]
+            return None if b"\\" in name else (name.decode("utf-8", "replace"), line[: end + 1])
+    return None
+
+
 # -- catalog -----------------------------------------------------------------------------------------------
 
 
