@@ -186,11 +186,6 @@ class AirbyteConnector:
             args += ["--state", str(self.write_file("state.json", state))]
         return args
 
-    def read_lines(self, args: list[str]) -> Iterator[bytes]:
-        """Raw stdout lines of ``read``; the caller parses them, then calls ``finish``."""
-        proc = self.start(args)
-        yield from proc.lines()
-
     def read_blocks(self, args: list[str]) -> Iterator[bytes]:
         """Raw stdout of ``read`` in blocks of whole lines; the caller splits them, then calls ``finish``."""
         proc = self.start(args)
