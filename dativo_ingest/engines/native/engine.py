@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from dativo_ingest.engines.native.checks import check_source
 from dativo_ingest.engines.native.files.csv import read_csv, resolve_files
 from dativo_ingest.engines.native.sql.common import MYSQL, STANDARD, Quoting, SqlTable, base_select, resolve_tables
 from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES, lookback_seconds
@@ -19,7 +20,13 @@ SqlReader = Callable[[list[SqlTable], dict[str, "str | None"]], Iterator[Message
 
 
 class NativeEngine:
+    """Our own extractors: files (csv, markdown_kv) and databases (postgres, mysql, sqlite), Arrow all the way."""
+
     name = "native"
+
+    def preflight(self, plan: JobPlan) -> None:
+        """A database source must accept a connection (short timeout); one line naming host:port, user, database."""
+        check_source(plan)
 
     def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
         connector = plan.source_connector
