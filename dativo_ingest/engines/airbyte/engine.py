@@ -93,6 +93,7 @@ def engine_options(plan: JobPlan) -> dict[str, Any]:
 
 def make_launcher(entry: ConnectorEntry, *, docker_client: Any = None, field_prefix: str = "engine.options.airbyte"
                   ) -> Launcher:
+    """The launcher (venv, docker, local) that starts the connector of ``entry``."""
     return choose_launcher(LauncherSpec(
         launcher=entry.launcher, package=entry.package, version=entry.version, executable=entry.executable,
         image=entry.image, prefix=entry.prefix, network=entry.network, path=entry.path, field_prefix=field_prefix,
@@ -175,12 +176,14 @@ def configure_catalog(streams: list[AirbyteStream], wanted: list[str] | None, *,
 
 
 def cursor_fields(catalog: ConfiguredCatalog) -> dict[str, str | None]:
+    """Each configured stream's cursor field (its own, else its default; None: no cursor)."""
     return {s.stream.name: (s.cursor_field[0] if s.cursor_field else
                             (s.stream.default_cursor_field[0] if s.stream.default_cursor_field else None))
             for s in catalog.streams}
 
 
 def numeric_cursors(catalog: ConfiguredCatalog) -> frozenset[str]:
+    """The streams whose cursor is declared a number (their cursor is given back as a number)."""
     out = set()
     for name, field in cursor_fields(catalog).items():
         stream = catalog.by_name()[name].stream
@@ -231,6 +234,8 @@ class AirbyteEngine:
         starts it (``check`` installs nothing)."""
 
     def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
+        """Run the connector's ``read`` and yield its records as batches, each STATE as checkpoints after the rows
+        it covers (see the module docstring)."""
         options = engine_options(plan)
         entry = connector_entry(plan.source_connector, plan.project_root, options, job_path=plan.job_path)
         launcher = make_launcher(entry, docker_client=self.docker_client)
@@ -320,10 +325,12 @@ class AirbyteReader:
         return run_ahead(self.run(args), stop=stop, name=f"airbyte-{self.name}")
 
     def failed(self, reason: str) -> ConnectorFailed:
+        """The run's error, and whether the runner may commit what the last STATE covers."""
         return ConnectorFailed(one_line(f"airbyte connector '{self.name}' failed: {reason}", self.connector.redact),
                                commit_checkpointed=not self.buffers.dirty)
 
     def run(self, args: list[str]) -> Iterator[Message]:
+        """The messages of one ``read``, parsed in this thread (``messages`` runs it ahead)."""
         buffers = self.buffers
         for block in self.connector.read_blocks(args):
             head = record_prefix(block)
@@ -347,12 +354,14 @@ class AirbyteReader:
                                  "ignored")
 
     def records(self, stream: str, lines: bytes, count: int) -> Iterator[Message]:
+        """``count`` RECORD lines of ``stream``, raw, into the buffers."""
         try:
             yield from self.buffers.add(stream, lines, count)
         except ProtocolError as exc:
             raise self.failed(f"it sent an invalid RECORD message: {exc}") from None
 
     def line(self, raw: bytes) -> Iterator[Message]:
+        """One stdout line that is not part of a block of RECORDs."""
         head = record_prefix(raw)
         if head is not None and head[0] in self.buffers.columns:
             yield from self.records(head[0], raw, 1)
@@ -373,6 +382,7 @@ class AirbyteReader:
             raise self.failed(f"it sent an invalid {kind} message: {exc}") from None
 
     def message(self, kind: str, message: dict[str, Any]) -> Iterator[Message]:
+        """One parsed message of type ``kind``."""
         buffers, name = self.buffers, self.name
         if kind == RECORD:
             stream, data = check_record(message)

@@ -223,6 +223,7 @@ def spec_problems(config: dict[str, Any], spec: dict[str, Any]) -> list[str]:
 
 def validate_config(config: dict[str, Any], spec: dict[str, Any], *, connector: str, path: Path | str | None,
                     field: str = "source.connection") -> None:
+    """``ConfigError`` naming every key of ``config`` that does not match the connector's ``spec``."""
     problems = spec_problems(config, spec)
     if problems:
         raise ConfigError(path, f"the config of Airbyte connector '{connector}' does not match its spec: "
@@ -275,10 +276,12 @@ def secret_values(config: Any, spec: Any) -> list[str]:
 
 
 def control_path(tenant_id: str, job_name: str) -> Path:
+    """Where a connector's updated config (a CONTROL message) is kept for a job."""
     return dativo_home() / "airbyte" / "control" / tenant_id / f"{job_name}.json"
 
 
 def config_digest(config: dict[str, Any]) -> str:
+    """A digest of a config (which config a kept update was made from)."""
     return hashlib.sha256(orjson.dumps(config, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 

@@ -84,6 +84,7 @@ class Report:
 
     @property
     def ok(self) -> bool:
+        """No finding failed."""
         return not any(f.status == "FAIL" for f in self.findings)
 
     def judge_read(self, check: str, ok: bool, schema: str) -> None:
@@ -110,11 +111,13 @@ class Report:
             self.add("resume", True, f"{passed} ({resumed})")
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (``--json``)."""
         return {"engine": self.engine, "connector": self.connector, "ok": self.ok,
                 "findings": [f.__dict__ for f in self.findings],
                 "streams": {k: {**v.__dict__, "max_cursor": _text(v.max_cursor)} for k, v in self.streams.items()}}
 
     def render(self) -> str:
+        """The report as text, one finding a line."""
         lines = [f"test-connector --engine {self.engine} --connector {self.connector}"]
         lines += [f"  {f.status:<4} {f.check}: {f.message}" for f in self.findings]
         if self.streams:

@@ -29,6 +29,7 @@ class NativeEngine:
         check_source(plan)
 
     def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
+        """The job's files or tables as Arrow batches, from the files' and cursors' committed state."""
         connector = plan.source_connector
         if connector == "csv":
             files = resolve_files(plan.source, project_root=plan.project_root, default_stream=default_stream(plan))
@@ -51,6 +52,7 @@ class NativeEngine:
 
 
 def default_stream(plan: JobPlan) -> str:
+    """The stream of a job that names none: the asset's ``object`` (or name)."""
     return str(plan.asset.object or plan.asset.name)
 
 

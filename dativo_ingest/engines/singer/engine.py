@@ -73,6 +73,7 @@ DEFAULT_CAPABILITIES = frozenset({"catalog", "discover", "state"})
 
 
 def singer_home() -> Path:
+    """Where the Singer engine keeps its caches (``$DATIVO_HOME/singer``)."""
     return dativo_home() / "singer"
 
 
@@ -125,10 +126,12 @@ class SingerTap:
 
     @classmethod
     def for_plan(cls, plan: JobPlan) -> SingerTap:
+        """The tap of a job, with its settings."""
         plugin = resolve_tap(plan)
         return cls(plugin, tap_config(plan, plugin), project_root=plan.project_root)
 
     def close(self) -> None:
+        """Remove the tap's private work folder."""
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> SingerTap:
@@ -166,6 +169,7 @@ class SingerTap:
         return about if isinstance(about, dict) else {}
 
     def capabilities(self) -> frozenset[str]:
+        """The tap's capabilities: declared, else from ``--about``, else the usual three."""
         if self.plugin.capabilities is not None:
             return self.plugin.capabilities
         try:
@@ -176,6 +180,7 @@ class SingerTap:
         return frozenset(str(c) for c in caps) if isinstance(caps, list) else DEFAULT_CAPABILITIES
 
     def catalog_cache_path(self) -> Path:
+        """Where the discovered catalog of this tap and these settings is kept."""
         ident = self.identity or _identity(self.plugin, self.launcher)
         key = hashlib.sha256(orjson.dumps({"tap": ident, "config": self.config}, option=orjson.OPT_SORT_KEYS))
         return singer_home() / "catalogs" / f"{_slug(self.plugin.name)}-{key.hexdigest()[:20]}.json"
@@ -202,6 +207,7 @@ class SingerTap:
 
     def start_sync(self, catalog: dict[str, Any] | None, state: dict[str, Any] | None,
                    capabilities: frozenset[str]) -> ConnectorProcess:
+        """Start a sync with the catalog and state given as the tap's capabilities allow."""
         args = ["--config", str(self.config_path)]
         if catalog is not None:
             flag = "--catalog" if "catalog" in capabilities else "--properties" if "properties" in capabilities \
@@ -299,6 +305,8 @@ class SingerEngine:
         (``check`` installs nothing)."""
 
     def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
+        """Run the tap's sync and yield its records as batches, its bookmarks as checkpoints after the rows they
+        cover (see the module docstring)."""
         tap = SingerTap.for_plan(plan)
         try:
             yield from _sync(tap, plan, state)

@@ -226,10 +226,12 @@ def tap_config(plan: JobPlan, plugin: TapPlugin) -> dict[str, Any]:
 
 
 def default_stream(plan: JobPlan) -> str:
+    """The stream of a job that names none: the asset's ``object`` (or name)."""
     return str(plan.asset.object or plan.asset.name)
 
 
 def full_refresh(plan: JobPlan) -> bool:
+    """Whether the job reads everything every run (overwrite, or a full-refresh strategy)."""
     strategy = str((plan.source.get("incremental") or {}).get("strategy") or "").lower()
     return plan.write_mode == "overwrite" or strategy in FULL_REFRESH_STRATEGIES
 

@@ -99,6 +99,7 @@ class SchemaMessage:
 
     @classmethod
     def parse(cls, message: dict[str, Any], n: int | None = None) -> SchemaMessage:
+        """From a SCHEMA message, or ``SingerProtocolError`` naming line ``n``."""
         stream = message_stream(message, n)
         schema = message.get("schema")
         if not isinstance(schema, dict):
@@ -121,6 +122,7 @@ class BatchMessage:
 
     @classmethod
     def parse(cls, message: dict[str, Any], n: int | None) -> BatchMessage:
+        """From a BATCH message, or ``SingerProtocolError`` naming line ``n``."""
         stream = message_stream(message, n)
         encoding = message.get("encoding") or {}
         fmt = str(encoding.get("format") or "").lower()

@@ -95,6 +95,7 @@ class ReaderStats:
     ignored_types: dict[str, int] = field(default_factory=dict)
 
     def count(self, stream: str, rows: int) -> None:
+        """``rows`` more records of ``stream``."""
         self.records[stream] = self.records.get(stream, 0) + rows
 
 

@@ -43,6 +43,7 @@ class StreamSchema:
 
     @property
     def properties(self) -> dict[str, Any]:
+        """The properties the SCHEMA declares."""
         return dict(self.json_schema.get("properties") or {})
 
     @property
