@@ -81,10 +81,7 @@ def airbyte_report(connector: str, *, project_root: Path, config_path: Path | No
         except DativoError as exc:
             report.add("discover", False, str(exc))
             return report
-        bad_schemas = [f"{s.name}: {err}" for s in discovered if (err := schema_error(s.json_schema))]
-        report.add("discover", bool(discovered) and not bad_schemas,
-                   f"{len(discovered)} stream(s): {', '.join(s.name for s in discovered)}" if not bad_schemas
-                   else f"stream schemas that are not valid JSON schemas: {'; '.join(bad_schemas)}")
+        report.judge_discover({s.name: s.json_schema for s in discovered})
         if not discovered:
             return report
         try:

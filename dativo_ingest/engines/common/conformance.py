@@ -87,6 +87,14 @@ class Report:
         """No finding failed."""
         return not any(f.status == "FAIL" for f in self.findings)
 
+    def judge_discover(self, schemas: dict[str, Any]) -> None:
+        """After discovery: the streams found (``schemas``: each stream's JSON Schema), or those whose schema is
+        not a valid JSON Schema."""
+        bad = [f"{name}: {err}" for name, schema in schemas.items() if (err := schema_error(schema))]
+        self.add("discover", bool(schemas) and not bad,
+                 f"{len(schemas)} stream(s): {', '.join(schemas)}" if not bad
+                 else f"stream schemas that are not valid JSON schemas: {'; '.join(bad)}")
+
     def judge_read(self, check: str, ok: bool, schema: str) -> None:
         """After the first read: how many records (``check`` is ``ok``), and which streams' records do not match
         their ``schema`` (the word the engine uses for it)."""

@@ -18,7 +18,6 @@ from dativo_ingest.engines.common.conformance import (
     Report,
     StreamStats,
     load_config_file,
-    schema_error,
 )
 from dativo_ingest.engines.common.read_ahead import run_ahead
 from dativo_ingest.engines.singer.catalog import (
@@ -81,10 +80,7 @@ def singer_report(connector: str, *, project_root: Path, config_path: Path | Non
             report.add("discover", False, str(exc))
             return report
         entries = catalog_streams(catalog)
-        bad = [f"{sid}: {err}" for sid, e in entries.items() if (err := schema_error(e.get("schema")))]
-        report.add("discover", bool(entries) and not bad,
-                   f"{len(entries)} stream(s): {', '.join(entries)}" if not bad
-                   else f"stream schemas that are not valid JSON schemas: {'; '.join(bad)}")
+        report.judge_discover({sid: e.get("schema") for sid, e in entries.items()})
         if not entries:
             return report
         chosen = streams or list(entries)
