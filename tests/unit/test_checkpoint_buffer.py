@@ -34,3 +34,12 @@ def test_too_many_bytes_are_passed_on_uncovered_until_the_next_state():
     assert list(held.covered("a")) == [] and not held.uncovered
     assert _ids(held.hold(_batch("b", 2))) == [("b", 2)] and held.uncovered
     assert list(held.covered_all()) == [] and not held.uncovered
+
+
+def test_when_every_state_covers_every_stream_rows_before_the_first_state_pass_on_at_once():
+    held = CheckpointBuffer(covers_all=True)
+    assert _ids(held.hold(_batch("a", 1))) == [("a", 1)]  # staged while the connector reads on …
+    assert held.uncovered  # … but a failure now commits nothing (there is no STATE to commit yet)
+    assert list(held.covered_all()) == [] and not held.uncovered  # the first STATE covers it
+    assert list(held.hold(_batch("a", 2))) == []  # from now on rows wait for the next STATE
+    assert not held.uncovered and _ids(held.covered("a")) == [("a", 2)]

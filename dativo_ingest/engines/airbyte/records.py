@@ -45,7 +45,8 @@ class RecordBuffers:
         self.columns = columns
         self.pending = {s: PendingLines(c, batch_rows=batch_rows, batch_bytes=batch_bytes,
                                         observe=_bound(observe, s)) for s, c in columns.items()}
-        self.held = CheckpointBuffer(hold_bytes)
+        #: a STATE of the only stream covers the whole read
+        self.held = CheckpointBuffer(hold_bytes, covers_all=len(columns) == 1)
 
     def add(self, stream: str, lines: bytes, count: int) -> Iterator[Batch]:
         """``count`` RECORD lines of ``stream``, raw: they are parsed with the rest of their batch, by Arrow."""

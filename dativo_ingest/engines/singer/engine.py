@@ -340,7 +340,7 @@ def _sync(tap: SingerTap, plan: JobPlan, envelope: StateEnvelope) -> Iterator[Me
     last = {s.stream: (envelope.streams.get(s.stream) or {}).get("singer") for s in streams}
     proc = tap.start_sync(catalog, singer_state, capabilities)
     #: rows after the tap's last STATE wait here; a STATE covers every stream (it is the tap's whole state)
-    held = CheckpointBuffer()
+    held = CheckpointBuffer(covers_all=True)
     try:
         try:
             for event in run_ahead(reader.read_blocks(proc.blocks(), flush_at_end=False), stop=proc.kill,
