@@ -282,12 +282,12 @@ def test_connector(
     """Run a connector through its whole protocol and report what does not conform (exit 2 if anything)."""
     try:
         from dativo_ingest.config.loader import find_project_root
-        from dativo_ingest.engines.airbyte.conformance import test_connector as run_checks
+        from dativo_ingest.engines.base import conformance_report
 
         options = {k: v for k, v in {"launcher": launcher, "executable": executable}.items() if v}
-        report = run_checks(engine, connector, project_root=find_project_root(Path.cwd() / "x.yaml"),
-                            config_path=config, options=options,
-                            streams=[s.strip() for s in streams.split(",") if s.strip()] if streams else None)
+        report = conformance_report(engine, connector, project_root=find_project_root(Path.cwd() / "x.yaml"),
+                                    config_path=config, options=options,
+                                    streams=[s.strip() for s in streams.split(",") if s.strip()] if streams else None)
     except BaseException as exc:  # noqa: BLE001
         raise typer.Exit(_fail(exc, debug)) from None
     typer.echo(orjson.dumps(report.to_dict()).decode() if as_json else report.render())

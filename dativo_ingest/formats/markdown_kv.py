@@ -95,7 +95,8 @@ def encode_bytes(table: pa.Table, id_columns: Sequence[str] = (), *, start: int 
 # -- reading back ---------------------------------------------------------------------------------------------
 
 
-def _parse_key(line: str) -> tuple[str, str]:
+def parse_key(line: str) -> tuple[str, str]:
+    """``(key, value text)`` of one ``key: value`` line (a key with ``: `` in it is a JSON string)."""
     if line.startswith('"'):
         key, end = json.JSONDecoder().raw_decode(line)
         if line[end:end + 2] != ": ":
@@ -122,7 +123,7 @@ def parse(text: str) -> tuple[list[str], dict[str, list[str | None]]]:
         if row < 0:
             raise ValueError(f"line {lineno}: a 'key: value' line before the first '## <id>' heading")
         try:
-            key, value = _parse_key(line)
+            key, value = parse_key(line)
         except ValueError as exc:
             raise ValueError(f"line {lineno}: {exc}") from None
         col = columns.setdefault(key, [])
@@ -133,7 +134,8 @@ def parse(text: str) -> tuple[list[str], dict[str, list[str | None]]]:
     return ids, columns
 
 
-def _unquote(text: pa.Array) -> pa.Array:
+def unquote(text: pa.Array) -> pa.Array:
+    """Values written as JSON strings (they begin with a quote) decoded; the others as they are."""
     quoted = pc.fill_null(pc.starts_with(text, '"'), False)
     if not pc.any(quoted).as_py():
         return text
@@ -143,7 +145,7 @@ def _unquote(text: pa.Array) -> pa.Array:
 
 def _from_text(text: pa.Array, t: pa.DataType) -> pa.Array:
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return pc.cast(_unquote(text), t)
+        return pc.cast(unquote(text), t)
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
         return pa.array([None if v is None else base64.b64decode(v) for v in text.to_pylist()], t)
     if pa.types.is_time(t):  # Arrow has no string → time cast: go through a timestamp on 1970-01-01

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from dativo_ingest.engines.airbyte.connector import ConnectorFailed
-from dativo_ingest.engines.airbyte.engine import RecordBuffers, configure_catalog, read_messages
+from dativo_ingest.engines.airbyte.engine import configure_catalog, read_messages
 from dativo_ingest.engines.airbyte.protocol import (
     AirbyteStream,
     ProtocolError,
@@ -20,8 +20,9 @@ from dativo_ingest.engines.airbyte.protocol import (
     state_kind,
     stream_states,
 )
-from dativo_ingest.engines.airbyte.records import JSON, TIMESTAMP, TIMESTAMP_TZ, StreamColumns, column_kind
+from dativo_ingest.engines.airbyte.records import RecordBuffers, record_columns
 from dativo_ingest.engines.airbyte.state import airbyte_checkpoints, airbyte_state_from_envelope
+from dativo_ingest.engines.common.schema import JSON, TIMESTAMP, TIMESTAMP_TZ, column_kind
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.state.envelope import StateEnvelope
 from dativo_ingest.stream import Batch, Checkpoint, Log, Trace
@@ -91,7 +92,7 @@ def test_json_schema_types_become_arrow_types_and_nested_values_json_text() -> N
         {"id": 2, "Name": None, "age": None, "score": 2.5, "active": False, "updated_at": "2024-01-02T00:00:00",
          "born": None, "seen": None, "address": None, "tags": []},
     ]
-    batch = StreamColumns(USERS.json_schema).to_batch(rows)
+    batch = record_columns(USERS.json_schema).to_batch(rows)
     types = {f.name: f.type for f in batch.schema}
     assert types["id"] == pa.int64() and types["score"] == pa.float64() and types["active"] == pa.bool_()
     assert types["updated_at"] == pa.timestamp("us", tz="UTC") and types["born"] == pa.date32()
@@ -105,13 +106,13 @@ def test_json_schema_types_become_arrow_types_and_nested_values_json_text() -> N
 
 def test_values_that_break_the_declared_type_fall_back_to_text_for_the_stage_to_cast() -> None:
     rows = [{"id": "7", "age": 1.5, "active": "yes", "updated_at": "soon"}, {"id": 8, "age": 2}]
-    batch = StreamColumns(USERS.json_schema, ["id", "age", "active", "updated_at", "missing"]).to_batch(rows)
+    batch = record_columns(USERS.json_schema, ["id", "age", "active", "updated_at", "missing"]).to_batch(rows)
     assert batch.column("id").to_pylist() == ["7", "8"]
     assert batch.column("age").to_pylist() == ["1.5", "2"]
     assert batch.column("active").to_pylist() == ["yes", None]
     assert batch.column("updated_at").to_pylist() == ["soon", None]
     assert batch.schema.field("missing").type == pa.string()  # not declared and always null
-    whole = StreamColumns(FILE.json_schema, ["employee_number"]).to_batch([{"Employee_number": 43554}])
+    whole = record_columns(FILE.json_schema, ["employee_number"]).to_batch([{"Employee_number": 43554}])
     assert whole.schema.names == ["Employee_number"] and whole.column(0).type == pa.int64()
 
 
@@ -179,7 +180,7 @@ def test_a_native_cursor_starts_the_connector_and_a_later_one_moves_its_state_fo
 
 
 class _Connector:
-    """Stands in for AirbyteConnector.read_lines/finish with canned stdout."""
+    """Stands in for AirbyteConnector.read_blocks/finish with canned stdout."""
 
     name = "fake"
     redact = None
@@ -208,7 +209,7 @@ def _state(i: int, stream: str = "users") -> dict[str, Any]:
 
 def _buffers(hold_bytes: int = 1 << 20, streams: tuple[str, ...] = ("users",)) -> RecordBuffers:
     schema = {"type": "object", "properties": {"id": {"type": "integer"}}}
-    return RecordBuffers({s: StreamColumns(schema) for s in streams}, batch_rows=2, batch_bytes=1 << 20,
+    return RecordBuffers({s: record_columns(schema) for s in streams}, batch_rows=2, batch_bytes=1 << 20,
                          hold_bytes=hold_bytes)
 
 
@@ -277,7 +278,7 @@ def test_the_arrow_reader_and_the_python_pass_give_the_same_batch() -> None:
     ]
     lines = [orjson.dumps({"type": "RECORD", "record": {"stream": "users", "data": r, "emitted_at": 1}}) + b"\n"
              for r in rows]
-    columns = StreamColumns(USERS.json_schema, [*USERS.properties, "undeclared"])
+    columns = record_columns(USERS.json_schema, [*USERS.properties, "undeclared"])
     fast, slow = columns.from_lines(lines), columns.to_batch(rows)
     assert fast.schema == slow.schema and fast.to_pylist() == slow.to_pylist()
     assert fast.column("undeclared").to_pylist() == ['{"kept":[1]}', None]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from dativo_ingest.engines.singer.protocol import RecordsEvent, SingerProtocolError, SingerReader, StateEvent
+from dativo_ingest.engines.singer.protocol import SingerProtocolError
+from dativo_ingest.engines.singer.reader import RecordsEvent, SingerReader, StateEvent
 
 FLAT = {"type": "SCHEMA", "stream": "s", "schema": {"properties": {
     "id": {"type": "integer"}, "name": {"type": ["string", "null"]}}}}

@@ -17,15 +17,15 @@ from dativo_ingest.engines.singer.catalog import (
     selected_stream_ids,
     stream_metadata,
 )
-from dativo_ingest.engines.singer.protocol import (
+from dativo_ingest.engines.singer.protocol import SingerProtocolError
+from dativo_ingest.engines.singer.reader import (
     ActivateVersionEvent,
     RecordsEvent,
     SchemaEvent,
-    SingerProtocolError,
     SingerReader,
     StateEvent,
-    StreamSchema,
 )
+from dativo_ingest.engines.singer.records import StreamSchema
 
 SCHEMA = {"type": "SCHEMA", "stream": "s", "key_properties": ["id"], "bookmark_properties": ["ts"], "schema": {
     "properties": {"id": {"type": ["integer"]}, "amount": {"type": ["number", "null"]},
@@ -45,7 +45,9 @@ def record(**values) -> dict:
 def test_schema_becomes_an_arrow_schema_with_keys_and_bookmarks():
     schema = StreamSchema.from_message(SCHEMA)
     arrow = schema.arrow_schema
-    assert [str(t) for t in arrow.types] == ["int64", "double", "bool", "string", "string", "string", "string"]
+    # date-time: a UTC timestamp, as in every engine (the one JSON Schema → Arrow mapping)
+    assert [str(t) for t in arrow.types] == ["int64", "double", "bool", "timestamp[us, tz=UTC]", "string", "string",
+                                             "string"]
     assert arrow.field("ts").metadata == {b"singer.format": b"date-time"}
     assert arrow.field("payload").metadata == {b"singer.json": b"true"}
     assert schema.key_properties == ["id"] and schema.bookmark_properties == ["ts"]
@@ -157,16 +159,17 @@ FLAT = {"type": "SCHEMA", "stream": "s", "schema": {"properties": {
     "id": {"type": "integer"}, "x": {"type": ["number", "null"]}, "name": {"type": ["string", "null"]}}}}
 
 
-def test_the_bulk_path_types_columns_and_keeps_the_order_with_the_orjson_path():
+def test_the_bulk_path_types_columns_and_keeps_the_order_of_lines_in_another_layout():
     raw = lines(FLAT, record(id=1, x=1, name="a", extra={"deep": [1]}), record(id=2, x=2.5))
     raw.append(b'{"record": {"id": 3, "name": "c"}, "stream": "s", "type": "RECORD"}')  # another key order
     raw += lines(record(id=4), record(id=5, name="e"))
     reader = SingerReader(batch_rows=100)
     batches = [e.batch for e in reader.read(raw) if isinstance(e, RecordsEvent)]
-    assert [b.column("id").to_pylist() for b in batches] == [[1, 2], [3, 4, 5]]  # in order, whatever the path
+    # one path: the line in another layout is decoded once (to learn its type) and joins its stream's lines
+    assert [b.column("id").to_pylist() for b in batches] == [[1, 2, 3, 4, 5]]
     assert batches[0].schema.types == [pa.int64(), pa.float64(), pa.string()]
-    assert batches[0].column("x").to_pylist() == [1.0, 2.5]
-    assert batches[1].column("name").to_pylist() == ["c", None, "e"]
+    assert batches[0].column("x").to_pylist() == [1.0, 2.5, None, None, None]
+    assert batches[0].column("name").to_pylist() == ["a", None, "c", None, "e"]
     assert reader.stats.records == {"s": 5}
 
 

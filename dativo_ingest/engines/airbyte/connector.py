@@ -8,7 +8,6 @@ words: its TRACE ERROR message, else its last ERROR log, else the last line it w
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ from dativo_ingest.engines.airbyte.protocol import (
     parse_message,
     trace_error,
 )
+from dativo_ingest.engines.common.files import write_atomic, write_json_atomic
 from dativo_ingest.engines.launchers.base import ConnectorProcess, Launcher
 from dativo_ingest.errors import SourceError
 
@@ -52,6 +52,7 @@ class ConnectorFailed(SourceError):
 
 
 def one_line(text: str, redact: Callable[[str], str] | None = None) -> str:
+    """``text`` on one line, redacted, cut to ``MAX_MESSAGE`` characters."""
     text = " ".join(str(text).split())
     text = redact(text) if redact else text
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
@@ -67,6 +68,7 @@ class FailureNotes:
         self.junk: str | None = None
 
     def note(self, message: dict[str, Any]) -> None:
+        """Keep what a message says about a failure (a TRACE ERROR, an ERROR log)."""
         kind = message.get("type")
         if kind == TRACE and (message.get("trace") or {}).get("type") == "ERROR":
             self.trace_error = self.trace_error or trace_error(message["trace"])
@@ -76,6 +78,7 @@ class FailureNotes:
                 self.error_log = str(entry.get("message") or "")
 
     def reason(self, rc: int | None, stderr: list[str]) -> str:
+        """The connector's own words for a failure with exit code ``rc`` (best first)."""
         said = self.trace_error or self.error_log or next((s for s in reversed(stderr) if s.strip()), "")
         code = f" (exit code {rc})" if rc not in (None, 0) else ""
         if said:
@@ -99,13 +102,11 @@ class AirbyteConnector:
 
     # -- files -----------------------------------------------------------------------------------
     def write_file(self, name: str, data: Any) -> Path:
-        path = self.workdir / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data if isinstance(data, bytes) else orjson.dumps(data))
-        return path
+        """A file of the work folder the connector reads (JSON unless ``data`` is bytes), private to us."""
+        return write_atomic(self.workdir / name, data if isinstance(data, bytes) else orjson.dumps(data), private=True)
 
     def close(self) -> None:
+        """Stop a running command and remove the work folder."""
         if self.process is not None:
             self.process.kill()
             self.process = None
@@ -119,11 +120,13 @@ class AirbyteConnector:
 
     # -- commands --------------------------------------------------------------------------------
     def start(self, args: list[str]) -> ConnectorProcess:
+        """Start the connector with ``args`` (its files in the work folder)."""
         self.process = self.launcher.start(args, workdir=self.workdir, env=self.env)
         return self.process
 
     def fail(self, what: str, notes: FailureNotes, rc: int | None, proc: ConnectorProcess | None,
              **kwargs: Any) -> ConnectorFailed:
+        """The error of a failed command ``what``, in the connector's own words."""
         stderr = proc.stderr_tail() if proc is not None else []
         return ConnectorFailed(one_line(f"airbyte connector '{self.name}' failed in {what}: "
                                         f"{notes.reason(rc, stderr)}", self.redact), **kwargs)
@@ -167,32 +170,30 @@ class AirbyteConnector:
         assert message is not None
         spec = connection_specification(message)
         if cache is not None:
-            cache.write_bytes(orjson.dumps(spec))
+            write_json_atomic(cache, spec)
         return spec
 
     def check(self, config: dict[str, Any]) -> tuple[str, str]:
+        """``check``: ``(SUCCEEDED|FAILED, message)``."""
         path = self.write_file("config.json", config)
         _, message = self._command(["check", "--config", str(path)], CONNECTION_STATUS)
         assert message is not None
         return connection_status(message)
 
     def discover(self, config: dict[str, Any]) -> list[AirbyteStream]:
+        """``discover``: the connector's streams."""
         path = self.write_file("config.json", config)
         _, message = self._command(["discover", "--config", str(path)], CATALOG)
         assert message is not None
         return catalog_streams(message)
 
     def read_args(self, config: dict[str, Any], catalog: bytes | dict[str, Any], state: Any = None) -> list[str]:
+        """The arguments of ``read``, with the config, catalog and state written to private files."""
         args = ["read", "--config", str(self.write_file("config.json", config)),
                 "--catalog", str(self.write_file("catalog.json", catalog))]
         if state is not None:
             args += ["--state", str(self.write_file("state.json", state))]
         return args
-
-    def read_lines(self, args: list[str]) -> Iterator[bytes]:
-        """Raw stdout lines of ``read``; the caller parses them, then calls ``finish``."""
-        proc = self.start(args)
-        yield from proc.lines()
 
     def read_blocks(self, args: list[str]) -> Iterator[bytes]:
         """Raw stdout of ``read`` in blocks of whole lines; the caller splits them, then calls ``finish``."""

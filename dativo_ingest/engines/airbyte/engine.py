@@ -4,8 +4,9 @@ spec → (config mapped by ``engines/airbyte.yaml``, checked against the spec) �
 ConfiguredAirbyteCatalog built from the asset → ``read`` with the state translated from the envelope.
 
 RECORDs are gathered per stream into Arrow batches (``batch_rows`` rows or ``batch_bytes`` of input,
-typed from the stream's JSON schema, see ``airbyte_records``). A stream's rows are held back until the
-connector's next STATE for that stream (up to ``hold_bytes`` of Arrow data, then they are passed on),
+typed from the stream's JSON schema, see ``airbyte.records``). A stream's rows are held back until the
+connector's next STATE for that stream (up to ``hold_bytes`` of Arrow data, then they are passed on: the
+checkpoint buffer of ``engines.common.checkpoints``),
 so that when the connector fails — a TRACE ERROR, a non-zero exit, an invalid message — every row the
 runner has seen is covered by a checkpoint: the runner commits exactly the rows before the last STATE,
 and nothing after it.
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import pyarrow as pa
 
 from dativo_ingest.engines.airbyte.connector import AirbyteConnector, ConnectorFailed, FailureNotes, one_line
 from dativo_ingest.engines.airbyte.manifest import (
@@ -50,19 +50,24 @@ from dativo_ingest.engines.airbyte.protocol import (
     check_record,
     control_config,
     parse_message,
+    record_prefix,
     state_kind,
     stream_states,
 )
-from dativo_ingest.engines.airbyte.records import INT, NUMBER, StreamColumns, column_kind
+from dativo_ingest.engines.airbyte.records import RecordBuffers, record_columns
 from dativo_ingest.engines.airbyte.state import airbyte_checkpoints, airbyte_state_from_envelope
+from dativo_ingest.engines.common.checkpoints import HOLD_BYTES
+from dativo_ingest.engines.common.files import write_json_atomic
 from dativo_ingest.engines.common.read_ahead import run_ahead
+from dativo_ingest.engines.common.records import BATCH_BYTES, BATCH_ROWS
+from dativo_ingest.engines.common.schema import INT, NUMBER, column_kind
 from dativo_ingest.engines.launchers.base import Launcher
 from dativo_ingest.engines.launchers.choose import LauncherSpec, choose_launcher
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES
 from dativo_ingest.logs import redact
 from dativo_ingest.paths import dativo_home, scratch_dir
-from dativo_ingest.stream import Batch, Log, Message, Trace
+from dativo_ingest.stream import Log, Message, Trace
 
 if TYPE_CHECKING:
     from dativo_ingest.config.plan import JobPlan
@@ -70,9 +75,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 50_000
-BATCH_BYTES = 32 << 20
-HOLD_BYTES = 64 << 20
 _LEVELS = {"FATAL": "CRITICAL", "ERROR": "ERROR", "WARN": "WARNING", "WARNING": "WARNING", "INFO": "INFO",
            "DEBUG": "DEBUG", "TRACE": "DEBUG"}
 
@@ -91,6 +93,7 @@ def engine_options(plan: JobPlan) -> dict[str, Any]:
 
 def make_launcher(entry: ConnectorEntry, *, docker_client: Any = None, field_prefix: str = "engine.options.airbyte"
                   ) -> Launcher:
+    """The launcher (venv, docker, local) that starts the connector of ``entry``."""
     return choose_launcher(LauncherSpec(
         launcher=entry.launcher, package=entry.package, version=entry.version, executable=entry.executable,
         image=entry.image, prefix=entry.prefix, network=entry.network, path=entry.path, field_prefix=field_prefix,
@@ -173,12 +176,14 @@ def configure_catalog(streams: list[AirbyteStream], wanted: list[str] | None, *,
 
 
 def cursor_fields(catalog: ConfiguredCatalog) -> dict[str, str | None]:
+    """Each configured stream's cursor field (its own, else its default; None: no cursor)."""
     return {s.stream.name: (s.cursor_field[0] if s.cursor_field else
                             (s.stream.default_cursor_field[0] if s.stream.default_cursor_field else None))
             for s in catalog.streams}
 
 
 def numeric_cursors(catalog: ConfiguredCatalog) -> frozenset[str]:
+    """The streams whose cursor is declared a number (their cursor is given back as a number)."""
     out = set()
     for name, field in cursor_fields(catalog).items():
         stream = catalog.by_name()[name].stream
@@ -212,77 +217,25 @@ def discover_cached(connector: AirbyteConnector, entry: ConnectorEntry, config: 
         except (orjson.JSONDecodeError, ProtocolError, TypeError):
             pass
     streams = connector.discover(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(orjson.dumps([s.raw for s in streams]))
-    tmp.replace(path)
+    write_json_atomic(path, [s.raw for s in streams])
     return streams
 
 
-class RecordBuffers:
-    """Per stream: records gathered into Arrow batches, held back until the stream's next STATE."""
-
-    def __init__(self, columns: dict[str, StreamColumns], *, batch_rows: int, batch_bytes: int,
-                 hold_bytes: int) -> None:
-        self.columns = columns
-        self.batch_rows = batch_rows
-        self.batch_bytes = batch_bytes
-        self.hold_bytes = hold_bytes
-        self.rows: dict[str, list[bytes]] = {s: [] for s in columns}
-        self.row_bytes: dict[str, int] = dict.fromkeys(columns, 0)
-        self.row_count: dict[str, int] = dict.fromkeys(columns, 0)
-        self.held: dict[str, list[pa.RecordBatch]] = {s: [] for s in columns}
-        self.held_bytes: dict[str, int] = dict.fromkeys(columns, 0)
-        #: streams with rows passed on since their last STATE (not covered by a checkpoint)
-        self.dirty: set[str] = set()
-        self.records: dict[str, int] = dict.fromkeys(columns, 0)
-
-    def add(self, stream: str, lines: bytes, count: int) -> Iterator[Batch]:
-        """``count`` RECORD lines of ``stream``, raw: they are parsed with the rest of their batch, by Arrow."""
-        self.rows[stream].append(lines)
-        self.records[stream] += count
-        self.row_count[stream] += count
-        self.row_bytes[stream] += len(lines)
-        if self.row_count[stream] >= self.batch_rows or self.row_bytes[stream] >= self.batch_bytes:
-            self._seal(stream)
-            if self.held_bytes[stream] >= self.hold_bytes:  # memory stays bounded: pass them on uncovered
-                self.dirty.add(stream)
-                yield from self._release(stream)
-
-    def _seal(self, stream: str) -> None:
-        rows = self.rows[stream]
-        if rows:
-            batch = self.columns[stream].from_lines(rows)
-            self.held[stream].append(batch)
-            self.held_bytes[stream] += batch.nbytes
-            self.rows[stream] = []
-            self.row_bytes[stream] = 0
-            self.row_count[stream] = 0
-
-    def _release(self, stream: str) -> Iterator[Batch]:
-        for batch in self.held[stream]:
-            yield Batch(stream, batch)
-        self.held[stream] = []
-        self.held_bytes[stream] = 0
-
-    def flush(self, stream: str) -> Iterator[Batch]:
-        """Everything of ``stream`` so far: a STATE of it (or the end of the read) covers them."""
-        self._seal(stream)
-        yield from self._release(stream)
-        self.dirty.discard(stream)
-
-    def flush_all(self) -> Iterator[Batch]:
-        for stream in list(self.columns):
-            yield from self.flush(stream)
-
-
 class AirbyteEngine:
+    """Real Airbyte source connectors: spec, discover (cached), read with the state translated from the envelope."""
+
     name = "airbyte"
 
     def __init__(self, *, docker_client: Any = None) -> None:
         self.docker_client = docker_client
 
+    def preflight(self, plan: JobPlan) -> None:
+        """Nothing up front: the connector is installed, and its config checked against its spec, when the run
+        starts it (``check`` installs nothing)."""
+
     def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
+        """Run the connector's ``read`` and yield its records as batches, each STATE as checkpoints after the rows
+        it covers (see the module docstring)."""
         options = engine_options(plan)
         entry = connector_entry(plan.source_connector, plan.project_root, options, job_path=plan.job_path)
         launcher = make_launcher(entry, docker_client=self.docker_client)
@@ -323,7 +276,7 @@ class AirbyteEngine:
         state_doc = None if full_refresh else airbyte_state_from_envelope(
             state, [(s.stream.name, s.stream.namespace, cursors[s.stream.name]) for s in catalog.streams],
             numeric_cursors=numeric_cursors(catalog))
-        columns = {s.stream.name: StreamColumns(s.stream.json_schema, plan.asset.field_names) for s in catalog.streams}
+        columns = {s.stream.name: record_columns(s.stream.json_schema, plan.asset.field_names) for s in catalog.streams}
         buffers = RecordBuffers(columns, batch_rows=int(options.get("batch_rows") or BATCH_ROWS),
                                 batch_bytes=int(options.get("batch_bytes") or BATCH_BYTES),
                                 hold_bytes=int(options.get("hold_bytes") or HOLD_BYTES))
@@ -337,26 +290,19 @@ class AirbyteEngine:
 def read_messages(connector: AirbyteConnector, args: list[str], buffers: RecordBuffers,
                   cursors: dict[str, str | None], *, control: tuple[Path, dict[str, Any], dict[str, Any]] | None = None
                   ) -> Iterator[Message]:
-    """Run ``read`` and translate its output (see the module docstring for what a failure commits).
-
-    The reading and parsing run a little ahead of the caller, in a thread (``run_ahead``): the same messages
-    in the same order, while the caller stages the previous batch."""
-
-    def stop() -> None:  # the consumer stopped early: unblock the thread reading stdout
-        process = connector.process
-        if process is not None:
-            process.kill()
-
-    return run_ahead(_Reader(connector, buffers, cursors, control).run(args), stop=stop,
-                     name=f"airbyte-{connector.name}")
+    """Run ``read`` and translate its output (see the module docstring for what a failure commits)."""
+    return AirbyteReader(connector, buffers, cursors, control).messages(args)
 
 
-class _Reader:
+class AirbyteReader:
     """One ``read``: stdout comes in blocks of whole lines; a block of nothing but one stream's RECORDs (the
-    common case) goes to the buffers whole, without a Python step per line."""
+    common case) goes to the buffers whole, without a Python step per line.
+
+    After the read: ``junk`` (lines that were not Airbyte messages, the first in ``first_junk``), ``ignored``
+    (streams whose records were not asked for) and ``notes`` (what the connector said about a failure)."""
 
     def __init__(self, connector: AirbyteConnector, buffers: RecordBuffers, cursors: dict[str, str | None],
-                 control: tuple[Path, dict[str, Any], dict[str, Any]] | None) -> None:
+                 control: tuple[Path, dict[str, Any], dict[str, Any]] | None = None) -> None:
         self.connector = connector
         self.name = connector.name
         self.buffers = buffers
@@ -365,12 +311,26 @@ class _Reader:
         self.notes = FailureNotes()
         self.ignored: set[str] = set()
         self.junk = 0
+        self.first_junk: str | None = None
+
+    def messages(self, args: list[str]) -> Iterator[Message]:
+        """The normalised messages of ``read args``. The reading and parsing run a little ahead of the caller, in a
+        thread (``run_ahead``): the same messages in the same order, while the caller stages the previous batch."""
+
+        def stop() -> None:  # the consumer stopped early: unblock the thread reading stdout
+            process = self.connector.process
+            if process is not None:
+                process.kill()
+
+        return run_ahead(self.run(args), stop=stop, name=f"airbyte-{self.name}")
 
     def failed(self, reason: str) -> ConnectorFailed:
+        """The run's error, and whether the runner may commit what the last STATE covers."""
         return ConnectorFailed(one_line(f"airbyte connector '{self.name}' failed: {reason}", self.connector.redact),
                                commit_checkpointed=not self.buffers.dirty)
 
     def run(self, args: list[str]) -> Iterator[Message]:
+        """The messages of one ``read``, parsed in this thread (``messages`` runs it ahead)."""
         buffers = self.buffers
         for block in self.connector.read_blocks(args):
             head = record_prefix(block)
@@ -394,12 +354,14 @@ class _Reader:
                                  "ignored")
 
     def records(self, stream: str, lines: bytes, count: int) -> Iterator[Message]:
+        """``count`` RECORD lines of ``stream``, raw, into the buffers."""
         try:
             yield from self.buffers.add(stream, lines, count)
         except ProtocolError as exc:
             raise self.failed(f"it sent an invalid RECORD message: {exc}") from None
 
     def line(self, raw: bytes) -> Iterator[Message]:
+        """One stdout line that is not part of a block of RECORDs."""
         head = record_prefix(raw)
         if head is not None and head[0] in self.buffers.columns:
             yield from self.records(head[0], raw, 1)
@@ -408,6 +370,7 @@ class _Reader:
         if message is None:
             self.junk += 1
             self.notes.junk = raw.decode("utf-8", "replace").strip()
+            self.first_junk = self.first_junk or self.notes.junk
             if self.junk <= 3:
                 text = one_line(raw.decode("utf-8", "replace"))[:200]
                 yield Log("WARNING", f"{self.name}: not an Airbyte message, ignored: {text}")
@@ -419,6 +382,7 @@ class _Reader:
             raise self.failed(f"it sent an invalid {kind} message: {exc}") from None
 
     def message(self, kind: str, message: dict[str, Any]) -> Iterator[Message]:
+        """One parsed message of type ``kind``."""
         buffers, name = self.buffers, self.name
         if kind == RECORD:
             stream, data = check_record(message)
@@ -460,22 +424,6 @@ class _Reader:
                 yield Log("INFO", f"{name}: the connector updated its config; kept in {path} for the next runs")
 
 
-_RECORD_PREFIXES = (b'{"type":"RECORD","record":{"stream":"', b'{"type": "RECORD", "record": {"stream": "')
-
-
-def record_prefix(line: bytes) -> tuple[str, bytes] | None:
-    """``(stream, the line's prefix up to the stream's name)`` of a RECORD line in the usual serialisations,
-    found without parsing it; None otherwise."""
-    for prefix in _RECORD_PREFIXES:
-        if line.startswith(prefix):
-            end = line.find(b'"', len(prefix))
-            if end < 0:
-                return None
-            name = line[len(prefix):end]
-            return None if b"\\" in name else (name.decode("utf-8", "replace"), line[: end + 1])
-    return None
-
-
 def _trace(kind: str, trace: dict[str, Any]) -> Trace:
     if kind == "ESTIMATE":
         est = trace.get("estimate") or {}
@@ -507,4 +455,4 @@ def _redactor(plan: JobPlan) -> Any:
     return apply
 
 
-__all__ = ["AirbyteEngine", "ConnectorFailed", "configure_catalog", "read_messages"]
+__all__ = ["AirbyteEngine", "AirbyteReader", "ConnectorFailed", "configure_catalog", "read_messages"]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
 import re
 import string
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any
 import orjson
 
 from dativo_ingest.config.merge import deep_merge
+from dativo_ingest.engines.common.files import write_json_atomic
 from dativo_ingest.engines.common.manifest import Manifest
 from dativo_ingest.engines.common.manifest import load_manifest as load_engine_manifest
 from dativo_ingest.errors import ConfigError
@@ -223,6 +223,7 @@ def spec_problems(config: dict[str, Any], spec: dict[str, Any]) -> list[str]:
 
 def validate_config(config: dict[str, Any], spec: dict[str, Any], *, connector: str, path: Path | str | None,
                     field: str = "source.connection") -> None:
+    """``ConfigError`` naming every key of ``config`` that does not match the connector's ``spec``."""
     problems = spec_problems(config, spec)
     if problems:
         raise ConfigError(path, f"the config of Airbyte connector '{connector}' does not match its spec: "
@@ -275,21 +276,18 @@ def secret_values(config: Any, spec: Any) -> list[str]:
 
 
 def control_path(tenant_id: str, job_name: str) -> Path:
+    """Where a connector's updated config (a CONTROL message) is kept for a job."""
     return dativo_home() / "airbyte" / "control" / tenant_id / f"{job_name}.json"
 
 
 def config_digest(config: dict[str, Any]) -> str:
+    """A digest of a config (which config a kept update was made from)."""
     return hashlib.sha256(orjson.dumps(config, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def save_control_config(path: Path, base: dict[str, Any], updated: dict[str, Any]) -> None:
     """Keep a connector's new config (a refreshed token, say) for the next runs; private to the user."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(orjson.dumps({"base": config_digest(base), "config": updated}))
-    os.replace(tmp, path)
+    write_json_atomic(path, {"base": config_digest(base), "config": updated}, private=True)
 
 
 def apply_control_config(path: Path, config: dict[str, Any]) -> tuple[dict[str, Any], bool]:

@@ -60,6 +60,23 @@ def check_record(message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return record["stream"], record["data"]
 
 
+#: how RECORD lines begin in the usual serialisations (compact, and Python's ``json.dumps``)
+RECORD_PREFIXES = (b'{"type":"RECORD","record":{"stream":"', b'{"type": "RECORD", "record": {"stream": "')
+
+
+def record_prefix(line: bytes) -> tuple[str, bytes] | None:
+    """``(stream, the line's prefix up to the stream's name)`` of a RECORD line in the usual serialisations,
+    found without parsing it; None otherwise."""
+    for prefix in RECORD_PREFIXES:
+        if line.startswith(prefix):
+            end = line.find(b'"', len(prefix))
+            if end < 0:
+                return None
+            name = line[len(prefix):end]
+            return None if b"\\" in name else (name.decode("utf-8", "replace"), line[: end + 1])
+    return None
+
+
 # -- catalog -----------------------------------------------------------------------------------------------
 
 
@@ -78,6 +95,7 @@ class AirbyteStream:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AirbyteStream:
+        """From a catalog's stream object, or ``ProtocolError``."""
         if not isinstance(data, dict) or not isinstance(data.get("name"), str):
             raise ProtocolError("a catalog stream without a 'name'")
         schema = data.get("json_schema")
@@ -96,16 +114,20 @@ class AirbyteStream:
 
     @property
     def supports_incremental(self) -> bool:
+        """Whether the stream can be read incrementally."""
         return INCREMENTAL in self.supported_sync_modes
 
     @property
     def properties(self) -> dict[str, Any]:
+        """The properties of the stream's JSON schema."""
         props = self.json_schema.get("properties")
         return props if isinstance(props, dict) else {}
 
 
 @dataclass
 class ConfiguredStream:
+    """One stream of the configured catalog: how it is read."""
+
     stream: AirbyteStream
     sync_mode: str = FULL_REFRESH
     destination_sync_mode: str = "append"
@@ -115,6 +137,7 @@ class ConfiguredStream:
     json_schema: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The stream as the ``--catalog`` file has it."""
         stream = dict(self.stream.raw) or {"name": self.stream.name, "json_schema": self.stream.json_schema,
                                            "supported_sync_modes": list(self.stream.supported_sync_modes)}
         if self.json_schema is not None:
@@ -135,16 +158,20 @@ class ConfiguredCatalog:
     streams: list[ConfiguredStream]
 
     def to_dict(self) -> dict[str, Any]:
+        """The catalog as the ``--catalog`` file has it."""
         return {"streams": [s.to_dict() for s in self.streams]}
 
     def to_json(self) -> bytes:
+        """The ``--catalog`` file's bytes."""
         return orjson.dumps(self.to_dict())
 
     def by_name(self) -> dict[str, ConfiguredStream]:
+        """The configured streams by name."""
         return {s.stream.name: s for s in self.streams}
 
 
 def catalog_streams(message: dict[str, Any]) -> list[AirbyteStream]:
+    """The streams of a CATALOG message, or ``ProtocolError``."""
     catalog = message.get("catalog")
     if not isinstance(catalog, dict) or not isinstance(catalog.get("streams"), list):
         raise ProtocolError("CATALOG message without 'catalog.streams'")
@@ -152,6 +179,7 @@ def catalog_streams(message: dict[str, Any]) -> list[AirbyteStream]:
 
 
 def connection_specification(message: dict[str, Any]) -> dict[str, Any]:
+    """The ``connectionSpecification`` of a SPEC message, or ``ProtocolError``."""
     spec = message.get("spec")
     schema = spec.get("connectionSpecification") if isinstance(spec, dict) else None
     if not isinstance(schema, dict):
@@ -181,10 +209,12 @@ def state_kind(state: dict[str, Any]) -> str:
 
 
 def descriptor(name: str, namespace: str | None = None) -> dict[str, Any]:
+    """A stream descriptor (``name``, and ``namespace`` when there is one)."""
     return {"name": name, "namespace": namespace} if namespace else {"name": name}
 
 
 def stream_state_message(name: str, stream_state: Any, namespace: str | None = None) -> dict[str, Any]:
+    """A STREAM state for one stream."""
     return {"type": STATE_STREAM,
             "stream": {"stream_descriptor": descriptor(name, namespace), "stream_state": stream_state}}
 

@@ -36,6 +36,7 @@ class ConnectorProcess:
             self._tail.append(raw.decode("utf-8", "replace").rstrip())
 
     def lines(self) -> Iterator[bytes]:
+        """stdout line by line (blank lines skipped)."""
         assert self.popen.stdout is not None
         for raw in self.popen.stdout:
             if raw.strip():
@@ -56,12 +57,14 @@ class ConnectorProcess:
             yield b"".join(pending)
 
     def wait(self, timeout: float | None = None) -> int:
+        """Wait for the process (and its stderr reader): its exit code."""
         rc = self.popen.wait(timeout=timeout)
         if self._stderr_thread is not None:
             self._stderr_thread.join(timeout=5)
         return rc
 
     def stderr_tail(self, n: int = 10) -> list[str]:
+        """The last ``n`` non-empty lines it wrote to stderr."""
         return [line for line in self._tail if line][-n:]
 
     def kill(self) -> None:
@@ -100,6 +103,7 @@ class Launcher(ABC):
 
     def start(self, args: Sequence[str], *, workdir: Path | None = None,
               env: Mapping[str, str] | None = None) -> ConnectorProcess:
+        """Start the connector with ``args`` in ``workdir`` (installed first when needed)."""
         self.ensure_ready()
         argv = self.command(args, workdir=workdir)
         popen = subprocess.Popen(  # noqa: S603 - argv is built from configuration, never a shell string

@@ -19,6 +19,7 @@ LAUNCHERS = ("venv", "docker", "local")
 
 
 def venv_root() -> Path:
+    """Where venv launchers install connectors (``DATIVO_CONNECTORS_DIR``)."""
     return connectors_dir()
 
 
@@ -40,18 +41,21 @@ class LauncherSpec:
 
     @property
     def pip_url(self) -> str | None:
+        """The package as pip installs it (``package==version``), or None."""
         if not self.package:
             return None
         return f"{self.package}=={self.version}" if self.version and self.version != "latest" else self.package
 
     @property
     def docker_image(self) -> str | None:
+        """The image as docker pulls it (``image:version``), or None."""
         if not self.image:
             return None
         return self.image if ":" in self.image.split("/")[-1] else f"{self.image}:{self.version or 'latest'}"
 
 
 def default_launcher(spec: LauncherSpec) -> str:
+    """The launcher a spec asks for, else the one its fields imply (venv, docker, local)."""
     if spec.launcher:
         return spec.launcher
     if spec.package:

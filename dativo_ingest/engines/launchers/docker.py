@@ -53,14 +53,17 @@ class DockerProcess(ConnectorProcess):
             return
 
     def lines(self) -> Iterator[bytes]:
+        """The container's stdout line by line."""
         for line in _split_lines(self.container.logs(stdout=True, stderr=False, stream=True, follow=True)):
             if line.strip():
                 yield line
 
     def blocks(self, size: int = 1 << 20) -> Iterator[bytes]:
+        """The container's stdout as its lines come."""
         yield from self.lines()
 
     def wait(self, timeout: float | None = None) -> int:
+        """Wait for the container: its exit code."""
         result = self.container.wait(timeout=timeout) if timeout is not None else self.container.wait()
         if self._stderr_thread is not None:
             self._stderr_thread.join(timeout=5)
@@ -68,6 +71,7 @@ class DockerProcess(ConnectorProcess):
         return int(result.get("StatusCode", 1)) if isinstance(result, dict) else int(result)
 
     def kill(self) -> None:
+        """Stop and remove the container (once)."""
         if self._removed:
             return
         try:
@@ -115,6 +119,7 @@ class DockerLauncher(Launcher):
         self.pull = pull
 
     def client(self) -> Any:
+        """The Docker client, made on first use (``InfrastructureError`` when no daemon answers)."""
         if self._client is None:
             sdk = docker_sdk()
             try:
@@ -126,6 +131,7 @@ class DockerLauncher(Launcher):
         return self._client
 
     def ensure_ready(self) -> None:
+        """The image must be there (pulled when missing and pulling is allowed)."""
         client = self.client()
         try:
             client.images.get(self.image)
@@ -187,6 +193,7 @@ class DockerLauncher(Launcher):
 
     def start(self, args: Sequence[str], *, workdir: Path | None = None,
               env: Mapping[str, str] | None = None) -> ConnectorProcess:
+        """Run the image with ``args`` and ``workdir`` mounted (paths rewritten)."""
         self.ensure_ready()
         kwargs = self.container_args(args, workdir=workdir, env=env)
         client = self.client()

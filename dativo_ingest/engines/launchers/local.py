@@ -12,6 +12,8 @@ from dativo_ingest.errors import InfrastructureError
 
 
 class LocalLauncher(Launcher):
+    """An executable on this machine (a connector under development)."""
+
     name = "local"
 
     def __init__(self, executable: str | Path, *, prefix: Sequence[str] = ()) -> None:
@@ -20,6 +22,7 @@ class LocalLauncher(Launcher):
         self.prefix = list(prefix)
 
     def resolved(self) -> str:
+        """The executable's path (``InfrastructureError`` naming it when it is not there)."""
         path = Path(self.executable)
         if path.is_file() and (self.prefix or os.access(path, os.X_OK)):
             return str(path.resolve())
@@ -32,7 +35,9 @@ class LocalLauncher(Launcher):
         )
 
     def ensure_ready(self) -> None:
+        """The executable must exist."""
         self.resolved()
 
     def command(self, args: Sequence[str], *, workdir: Path | None = None) -> list[str]:
+        """The argv: the prefix (an interpreter), the executable, ``args``."""
         return [*self.prefix, self.resolved(), *args]

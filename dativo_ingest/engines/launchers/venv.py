@@ -51,15 +51,19 @@ class VenvLauncher(Launcher):
 
     @property
     def bin_dir(self) -> Path:
+        """The venv's ``bin`` folder."""
         return self.venv / "bin"
 
     def executable_path(self) -> Path:
+        """The connector's executable in the venv."""
         return self.bin_dir / self.executable
 
     def is_installed(self) -> bool:
+        """Whether the install finished (its marker is written last)."""
         return (self.venv / MARKER).is_file()
 
     def ensure_ready(self) -> None:
+        """Install the package into its own venv unless it is there (one installer at a time)."""
         if self.is_installed() and self.executable_path().exists():
             return
         self.venv.parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +93,7 @@ class VenvLauncher(Launcher):
         (self.venv / MARKER).write_text(f"{self.pip_url}\n{time.monotonic() - started:.1f}s\n")
 
     def command(self, args: Sequence[str], *, workdir: Path | None = None) -> list[str]:
+        """The argv: the venv's executable and ``args``."""
         return [str(self.executable_path()), *args]
 
 

@@ -1,4 +1,5 @@
-"""Can the job's source be reached? Asked by ``startup_sequence()`` before anything is read or written."""
+"""Can the job's native source be reached? The native engine's ``preflight``, asked by ``startup_sequence()`` before
+anything is read or written."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ if TYPE_CHECKING:
 
 def check_source(plan: JobPlan) -> None:
     """Connect once (short timeout) to a native database source; one line naming host:port, user, database."""
-    if plan.engine != "native":
-        return  # Airbyte / Singer connectors run their own check
     conn = dict(plan.source.get("connection") or {})
     try:
         if plan.source_connector in ("postgres", "postgresql"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from dativo_ingest.engines.native.checks import check_source
 from dativo_ingest.engines.native.files.csv import read_csv, resolve_files
 from dativo_ingest.engines.native.sql.common import MYSQL, STANDARD, Quoting, SqlTable, base_select, resolve_tables
 from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES, lookback_seconds
@@ -19,9 +20,16 @@ SqlReader = Callable[[list[SqlTable], dict[str, "str | None"]], Iterator[Message
 
 
 class NativeEngine:
+    """Our own extractors: files (csv, markdown_kv) and databases (postgres, mysql, sqlite), Arrow all the way."""
+
     name = "native"
 
+    def preflight(self, plan: JobPlan) -> None:
+        """A database source must accept a connection (short timeout); one line naming host:port, user, database."""
+        check_source(plan)
+
     def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
+        """The job's files or tables as Arrow batches, from the files' and cursors' committed state."""
         connector = plan.source_connector
         if connector == "csv":
             files = resolve_files(plan.source, project_root=plan.project_root, default_stream=default_stream(plan),
@@ -45,6 +53,7 @@ class NativeEngine:
 
 
 def default_stream(plan: JobPlan) -> str:
+    """The stream of a job that names none: the asset's ``object`` (or name)."""
     return str(plan.asset.object or plan.asset.name)
 
 

@@ -38,6 +38,7 @@ def stream_metadata(entry: dict[str, Any], breadcrumb: Sequence[str] = ()) -> di
 
 
 def stream_properties(entry: dict[str, Any]) -> list[str]:
+    """The property names of a catalog stream's schema."""
     props = (entry.get("schema") or {}).get("properties") or {}
     return [str(p) for p in props] if isinstance(props, dict) else []
 
@@ -141,4 +142,5 @@ def apply_metadata_rules(catalog: dict[str, Any], rules: dict[str, Any]) -> dict
 
 
 def selected_stream_ids(catalog: dict[str, Any]) -> list[str]:
+    """The ``tap_stream_id`` of every stream selected in ``catalog``."""
     return [sid for sid, entry in catalog_streams(catalog).items() if stream_metadata(entry).get("selected")]

@@ -1,8 +1,10 @@
-"""``dativo_ingest test-connector --engine singer``: about → discover → sync → sync again with the state.
+"""``dativo_ingest test-connector --engine singer``: about → discover → sync → sync again with the state (the
+report: ``engines.common.conformance``).
 
-The report names records that do not match their stream's SCHEMA, lines that are not Singer messages,
-RECORDs before their SCHEMA, incremental streams that never emit a STATE bookmark, and a state that
-does not resume (the second sync returns records older than the bookmark it was given).
+Both syncs go through the engine's own reader (``SingerReader``: the same fast record path as ``run``). The report
+names records that do not match their stream's SCHEMA, lines that are not Singer messages, RECORDs before their
+SCHEMA, incremental streams that never emit a STATE bookmark, and a state that does not resume (the second sync
+returns records older than the bookmark it was given).
 """
 
 from __future__ import annotations
@@ -11,29 +13,25 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from dativo_ingest.engines.airbyte.conformance import (
-    MAX_EXAMPLES,
-    MAX_VALIDATED,
+from dativo_ingest.engines.common.conformance import (
+    RecordChecks,
     Report,
     StreamStats,
-    _describe,
     load_config_file,
 )
+from dativo_ingest.engines.common.read_ahead import run_ahead
 from dativo_ingest.engines.singer.catalog import (
     Selection,
     catalog_streams,
     select_streams,
     stream_metadata,
 )
-from dativo_ingest.engines.singer.plugins import TapPlugin, _capabilities, load_plugins
-from dativo_ingest.engines.singer.protocol import (
-    bookmarks,
-    snippet,
-)
+from dativo_ingest.engines.singer.engine import SingerTap
+from dativo_ingest.engines.singer.plugins import TapPlugin, load_plugins, parse_capabilities
+from dativo_ingest.engines.singer.protocol import SingerProtocolError, bookmarks
+from dativo_ingest.engines.singer.reader import RecordsEvent, SchemaEvent, SingerReader, StateEvent
+from dativo_ingest.engines.singer.records import record_of
 from dativo_ingest.errors import ConfigError, DativoError
-from dativo_ingest.state.cursor import cursor_after
 
 
 def tap_plugin(connector: str, project_root: Path, options: dict[str, Any]) -> TapPlugin:
@@ -49,15 +47,16 @@ def tap_plugin(connector: str, project_root: Path, options: dict[str, Any]) -> T
     plugin = TapPlugin(name=str(entry.get("name") or connector),
                        executable=str(executable or entry.get("executable") or connector),
                        pip_url=None if executable else entry.get("pip_url"),
-                       capabilities=_capabilities(entry.get("capabilities"), path, f"taps.{connector}.capabilities"),
+                       capabilities=parse_capabilities(entry.get("capabilities"), path,
+                                                       f"taps.{connector}.capabilities"),
                        origin=path)
     return plugin
 
 
 def singer_report(connector: str, *, project_root: Path, config_path: Path | None, streams: list[str] | None,
                   options: dict[str, Any]) -> Report:
-    from dativo_ingest.engines.singer.engine import SingerTap
-
+    """Run the Singer tap ``connector`` (``engines/singer.yaml``, or ``options["executable"]``) with the settings of
+    ``config_path`` through about, discover and two syncs, and report what does not conform."""
     report = Report("singer", connector)
     plugin = tap_plugin(connector, project_root, options)
     if config_path is None:
@@ -81,12 +80,7 @@ def singer_report(connector: str, *, project_root: Path, config_path: Path | Non
             report.add("discover", False, str(exc))
             return report
         entries = catalog_streams(catalog)
-        from dativo_ingest.engines.airbyte.conformance import _schema_error
-
-        bad = [f"{sid}: {err}" for sid, e in entries.items() if (err := _schema_error(e.get("schema")))]
-        report.add("discover", bool(entries) and not bad,
-                   f"{len(entries)} stream(s): {', '.join(entries)}" if not bad
-                   else f"stream schemas that are not valid JSON schemas: {'; '.join(bad)}")
+        report.judge_discover({sid: e.get("schema") for sid, e in entries.items()})
         if not entries:
             return report
         chosen = streams or list(entries)
@@ -124,76 +118,42 @@ def singer_report(connector: str, *, project_root: Path, config_path: Path | Non
     return report
 
 
-def _sync(tap: Any, catalog: dict[str, Any], capabilities: frozenset[str], report: Report,
+def _sync(tap: SingerTap, catalog: dict[str, Any], capabilities: frozenset[str], report: Report,
           state: dict[str, Any] | None) -> dict[str, Any] | None:
-    """One sync; counts into ``report``; returns the last STATE value."""
-    from jsonschema import Draft7Validator
-
+    """One sync through the engine's reader; counts into ``report``; returns the last STATE value."""
     first = state is None
     what = "sync" if first else "resume"
-    bookmark_values = {sid: b.get("replication_key_value") for sid, b in bookmarks(state or {}).items()}
+    saved = {sid: b.get("replication_key_value") for sid, b in bookmarks(state or {}).items()}
     if not first:
         for stats in report.streams.values():
             stats.resumed_records = 0
-    validators: dict[str, Any] = {}
+    checks = RecordChecks(report, record_of, lambda stream: reader.schemas[stream].json_schema)
+    reader = SingerReader(columns=lambda stream: None if stream in report.streams else [],
+                          observe=checks.lines if first else None)
     last_state: dict[str, Any] | None = None
     problems: list[str] = []
     unknown: set[str] = set()
     with tap.start_sync(catalog, copy.deepcopy(state), capabilities) as proc:
-        for n, raw in enumerate(proc.lines(), start=1):
-            try:
-                message = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                problems.append(f"line {n} is not JSON: {snippet(raw)!r}")
-                continue
-            kind = str(message.get("type") or "").upper() if isinstance(message, dict) else ""
-            stream = str(message.get("stream") or "") if isinstance(message, dict) else ""
-            if kind == "SCHEMA":
-                schema = message.get("schema")
-                validators[stream] = Draft7Validator(schema) if isinstance(schema, dict) else None
-                if stream not in report.streams:
-                    unknown.add(stream)
-            elif kind == "RECORD":
-                stats = report.streams.get(stream)
-                if stream not in validators:
-                    problems.append(f"line {n}: RECORD for stream '{stream}' before its SCHEMA")
-                    continue
-                if stats is None:
-                    unknown.add(stream)
-                    continue
-                record = message.get("record") if isinstance(message.get("record"), dict) else {}
-                value = record.get(stats.cursor) if stats.cursor else None
-                if first:
-                    stats.records += 1
-                    validator = validators.get(stream)
-                    if validator is not None and stats.validated < MAX_VALIDATED:
-                        stats.validated += 1
-                        errors = list(validator.iter_errors(record))
-                        if errors:
-                            stats.invalid += 1
-                            if len(stats.examples) < MAX_EXAMPLES:
-                                stats.examples.append(_describe(errors[0]))
-                    if value is not None and (stats.max_cursor is None or cursor_after(value, stats.max_cursor)):
-                        stats.max_cursor = value
-                else:
-                    stats.resumed_records = (stats.resumed_records or 0) + 1
-                    saved = bookmark_values.get(stream)
-                    if value is not None and saved is not None and cursor_after(saved, value):
-                        stats.older_than_state += 1
-            elif kind == "STATE":
-                value = message.get("value")
-                if not isinstance(value, dict):
-                    problems.append(f"line {n}: STATE without a 'value' object")
-                    continue
-                last_state = value
-                if first:
-                    for sid, mark in bookmarks(value).items():
-                        if sid in report.streams and mark:
+        try:
+            for event in run_ahead(reader.read_blocks(proc.blocks()), stop=proc.kill, name="singer-conformance"):
+                if isinstance(event, RecordsEvent):
+                    report.streams[event.stream].count(event.batch, first=first, saved=saved.get(event.stream))
+                elif isinstance(event, SchemaEvent):
+                    if event.schema.stream not in report.streams:
+                        unknown.add(event.schema.stream)
+                elif isinstance(event, StateEvent):
+                    last_state = event.value
+                    for sid, mark in bookmarks(event.value).items():
+                        if first and sid in report.streams and mark:
                             report.streams[sid].states += 1
-            elif kind not in ("ACTIVATE_VERSION", "BATCH"):
-                problems.append(f"line {n}: unknown message type {kind or '(none)'!r}")
+        except SingerProtocolError as exc:
+            problems.append(str(exc))
+            proc.kill()
         rc = proc.wait()
         tail = " | ".join(proc.stderr_tail(3))
+    problems += [f"unknown message type {kind!r} ({n} line(s))" for kind, n in reader.stats.ignored_types.items()
+                 if kind not in ("ACTIVATE_VERSION", "BATCH")]
+    unknown |= {s for s in reader.stats.records if s not in report.streams}
     if rc != 0:
         report.add(what, False, f"the tap exited with code {rc}: {tail or '(no stderr)'}")
     if problems:
@@ -201,12 +161,8 @@ def _sync(tap: Any, catalog: dict[str, Any], capabilities: frozenset[str], repor
     if unknown:
         report.add("protocol", False, f"messages of streams that were not selected: {', '.join(sorted(unknown))}")
     if first:
-        total = sum(s.records for s in report.streams.values())
-        report.add("sync", rc == 0, f"{total} records from {len(report.streams)} stream(s)")
-        bad = {n: s for n, s in report.streams.items() if s.invalid}
-        for name, stats in bad.items():
-            report.add("records", False, f"stream '{name}': {stats.invalid} of {stats.validated} checked records do "
-                                         f"not match its SCHEMA (first: {'; '.join(stats.examples)})")
-        if not bad and total:
-            report.add("records", True, "every checked record matches its stream's SCHEMA")
+        report.judge_read("sync", rc == 0, "SCHEMA")
     return last_state
+
+
+__all__ = ["singer_report", "tap_plugin"]

@@ -4,9 +4,9 @@ Capability-driven: ``--about --format json`` when the tap's capabilities are not
 ``--discover`` once per settings hash (cached under ``$DATIVO_HOME/singer/catalogs``;
 ``--refresh-catalog`` forces it), the asset's selection written into the catalog's metadata and given
 with ``--catalog`` or ``--properties`` as the tap declares, ``--state`` from the committed envelope.
-The tap's stdout is read in blocks (``protocol.singer``) into Arrow batches and checkpoints; a tap
-that breaks the protocol or exits non-zero fails the run with its last stderr lines, and nothing after
-its last STATE is committed (the runner commits only at checkpoints and at the end).
+The tap's stdout is read in blocks (``singer.reader``) into Arrow batches and checkpoints. Rows wait for the
+tap's next STATE in the checkpoint buffer (``engines.common.checkpoints``); a tap that breaks the protocol or
+exits non-zero fails the run with its last stderr lines, and nothing after its last STATE is committed.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ import re
 import shutil
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from dativo_ingest.engines.common.checkpoints import CheckpointBuffer
+from dativo_ingest.engines.common.files import write_json_atomic
 from dativo_ingest.engines.common.read_ahead import run_ahead
 from dativo_ingest.engines.launchers.base import ConnectorProcess, Launcher
 from dativo_ingest.engines.launchers.local import LocalLauncher
@@ -47,14 +48,13 @@ from dativo_ingest.engines.singer.plugins import (
     tap_config,
     tap_streams,
 )
-from dativo_ingest.engines.singer.protocol import (
+from dativo_ingest.engines.singer.protocol import SingerProtocolError, bookmarks
+from dativo_ingest.engines.singer.reader import (
     ActivateVersionEvent,
     RecordsEvent,
     SchemaEvent,
-    SingerProtocolError,
     SingerReader,
     StateEvent,
-    bookmarks,
 )
 from dativo_ingest.engines.singer.state import singer_state_from_envelope, singer_stream_state
 from dativo_ingest.errors import ConfigError, SourceError
@@ -73,6 +73,7 @@ DEFAULT_CAPABILITIES = frozenset({"catalog", "discover", "state"})
 
 
 def singer_home() -> Path:
+    """Where the Singer engine keeps its caches (``$DATIVO_HOME/singer``)."""
     return dativo_home() / "singer"
 
 
@@ -102,13 +103,6 @@ def _identity(plugin: TapPlugin, launcher: Launcher) -> str:
     return f"local:{' '.join(argv)}:{stamp}"
 
 
-def _write_private(path: Path, data: Any) -> None:
-    """A file only we can read (the tap's config holds secrets)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(orjson.dumps(data))
-
-
 def _tail(proc: ConnectorProcess) -> str:
     lines = [redact(line.strip()) for line in proc.stderr_tail(STDERR_LINES)]
     text = " | ".join(line for line in lines if line)
@@ -126,16 +120,18 @@ class SingerTap:
         self.workdir = Path(tempfile.mkdtemp(prefix="singer-", dir=scratch_dir()))
         os.chmod(self.workdir, 0o700)
         self.config_path = self.workdir / "config.json"
-        _write_private(self.config_path, self.config)
+        write_json_atomic(self.config_path, self.config, private=True)  # the tap's config holds secrets
         #: whether the last ``discover`` ran the tap (False: it came from the cache)
         self.discovered_now: bool | None = None
 
     @classmethod
     def for_plan(cls, plan: JobPlan) -> SingerTap:
+        """The tap of a job, with its settings."""
         plugin = resolve_tap(plan)
         return cls(plugin, tap_config(plan, plugin), project_root=plan.project_root)
 
     def close(self) -> None:
+        """Remove the tap's private work folder."""
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> SingerTap:
@@ -169,13 +165,11 @@ class SingerTap:
         except orjson.JSONDecodeError:
             raise SourceError(f"Singer tap {self.plugin.name}: --about --format json did not print JSON "
                               f"(declare capabilities in engines/singer.yaml or extractor.capabilities)") from None
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(orjson.dumps(about))
-        tmp.replace(cache)
+        write_json_atomic(cache, about)
         return about if isinstance(about, dict) else {}
 
     def capabilities(self) -> frozenset[str]:
+        """The tap's capabilities: declared, else from ``--about``, else the usual three."""
         if self.plugin.capabilities is not None:
             return self.plugin.capabilities
         try:
@@ -186,6 +180,7 @@ class SingerTap:
         return frozenset(str(c) for c in caps) if isinstance(caps, list) else DEFAULT_CAPABILITIES
 
     def catalog_cache_path(self) -> Path:
+        """Where the discovered catalog of this tap and these settings is kept."""
         ident = self.identity or _identity(self.plugin, self.launcher)
         key = hashlib.sha256(orjson.dumps({"tap": ident, "config": self.config}, option=orjson.OPT_SORT_KEYS))
         return singer_home() / "catalogs" / f"{_slug(self.plugin.name)}-{key.hexdigest()[:20]}.json"
@@ -207,29 +202,25 @@ class SingerTap:
                               f"(run it by hand to see what it prints)") from None
         if not isinstance(catalog, dict) or not isinstance(catalog.get("streams"), list):
             raise SourceError(f"Singer tap {self.plugin.name}: --discover printed no 'streams' list")
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(orjson.dumps(catalog))
-        tmp.replace(cache)
+        write_json_atomic(cache, catalog)
         return catalog
 
     def start_sync(self, catalog: dict[str, Any] | None, state: dict[str, Any] | None,
                    capabilities: frozenset[str]) -> ConnectorProcess:
+        """Start a sync with the catalog and state given as the tap's capabilities allow."""
         args = ["--config", str(self.config_path)]
         if catalog is not None:
             flag = "--catalog" if "catalog" in capabilities else "--properties" if "properties" in capabilities \
                 else None
             if flag:
-                path = self.workdir / "catalog.json"
-                path.write_bytes(orjson.dumps(catalog))
+                path = write_json_atomic(self.workdir / "catalog.json", catalog, private=True)
                 args += [flag, str(path)]
             else:
                 log.warning("singer: %s declares neither 'catalog' nor 'properties': it syncs its default streams",
                             self.plugin.name)
         if state:
             if "state" in capabilities:
-                path = self.workdir / "state.json"
-                path.write_bytes(orjson.dumps(state))
+                path = write_json_atomic(self.workdir / "state.json", state, private=True)
                 args += ["--state", str(path)]
             else:
                 log.warning("singer: %s lacks the 'state' capability: it reads everything", self.plugin.name)
@@ -305,9 +296,17 @@ def prepare_catalog(tap: SingerTap, plan: JobPlan, streams: list[TapStream] | No
 
 
 class SingerEngine:
+    """Real Singer taps, run the way Meltano runs them (see the module docstring)."""
+
     name = "singer"
 
+    def preflight(self, plan: JobPlan) -> None:
+        """Nothing up front: the tap is installed, asked for its capabilities and discovered when the run starts it
+        (``check`` installs nothing)."""
+
     def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
+        """Run the tap's sync and yield its records as batches, its bookmarks as checkpoints after the rows they
+        cover (see the module docstring)."""
         tap = SingerTap.for_plan(plan)
         try:
             yield from _sync(tap, plan, state)
@@ -340,31 +339,40 @@ def _sync(tap: SingerTap, plan: JobPlan, envelope: StateEnvelope) -> Iterator[Me
     #: the tap's bookmarks as last committed or yielded: an unchanged one needs no checkpoint (nor a commit)
     last = {s.stream: (envelope.streams.get(s.stream) or {}).get("singer") for s in streams}
     proc = tap.start_sync(catalog, singer_state, capabilities)
-    #: every row yielded so far is covered by a STATE the tap sent after it (rows after a STATE stay in the
-    #: reader until the tap ends cleanly, unless a full batch had to be yielded)
-    covered = True
+    #: rows after the tap's last STATE wait here; a STATE covers every stream (it is the tap's whole state)
+    held = CheckpointBuffer(covers_all=True)
     try:
         try:
             for event in run_ahead(reader.read_blocks(proc.blocks(), flush_at_end=False), stop=proc.kill,
                                    name="singer-read-ahead"):
+                if isinstance(event, RecordsEvent):
+                    yield from _hold(held, event, ours, plugin)
+                    continue
                 if isinstance(event, StateEvent):
-                    covered = True
-                elif isinstance(event, RecordsEvent) and event.stream in ours:
-                    covered = False
+                    yield from held.covered_all()
                 yield from _translate(event, ours, plugin, warned, last)
         except SingerProtocolError as exc:
             proc.kill()
-            raise _failure(f"Singer tap {plugin.name} broke the Singer protocol at {exc}", covered,
+            raise _failure(f"Singer tap {plugin.name} broke the Singer protocol at {exc}", not held.uncovered,
                            " (fix the tap: stdout must carry only Singer messages, logs go to stderr)") from None
         rc = proc.wait()
         if rc != 0:
-            raise _failure(f"Singer tap {plugin.name} exited with code {rc}: {_tail(proc)}", covered, "")
+            raise _failure(f"Singer tap {plugin.name} exited with code {rc}: {_tail(proc)}", not held.uncovered, "")
         for event in reader.flush():  # records after the last STATE: kept only because the tap ended cleanly
-            yield from _translate(event, ours, plugin, warned, last)
+            yield from _hold(held, event, ours, plugin)
+        yield from held.covered_all()
         log.info("singer: %s done: %s record(s), %d state message(s)", plugin.name,
                  sum(reader.stats.records.values()), reader.stats.states)
     finally:
         proc.kill()
+
+
+def _hold(held: CheckpointBuffer, event: RecordsEvent, ours: dict[str, TapStream], plugin: TapPlugin
+          ) -> Iterator[Batch]:
+    """The records of one of our streams wait for the tap's next STATE (those of other streams are dropped)."""
+    target = ours.get(event.stream)
+    if target is not None:
+        yield from held.hold(Batch(target.stream, event.batch, origin=f"{plugin.name}:{event.stream}"))
 
 
 def _failure(message: str, covered: bool, fix: str) -> SourceError:
@@ -376,11 +384,7 @@ def _failure(message: str, covered: bool, fix: str) -> SourceError:
 
 def _translate(event: Any, ours: dict[str, TapStream], plugin: TapPlugin, warned: set[str],
                last: dict[str, Any]) -> Iterator[Message]:
-    if isinstance(event, RecordsEvent):
-        target = ours.get(event.stream)
-        if target is not None:
-            yield Batch(target.stream, event.batch, origin=f"{plugin.name}:{event.stream}")
-    elif isinstance(event, StateEvent):
+    if isinstance(event, StateEvent):
         if event.value and "bookmarks" not in event.value and "state without bookmarks" not in warned:
             warned.add("state without bookmarks")
             log.warning("singer: %s sends STATE without 'bookmarks': it is not kept, the next run starts over",

@@ -57,7 +57,8 @@ def load_plugins(project_root: Path) -> Manifest:
     return load_manifest("singer", "taps", project_root)
 
 
-def _capabilities(value: Any, path: Path | None, where: str) -> frozenset[str] | None:
+def parse_capabilities(value: Any, path: Path | None, where: str) -> frozenset[str] | None:
+    """A declared capabilities list (None: not declared, ask the tap), or a ``ConfigError`` naming ``where``."""
     if value is None:
         return None
     if not isinstance(value, list):
@@ -89,7 +90,7 @@ def resolve_tap(plan: JobPlan) -> TapPlugin:
         name=str(entry.get("name") or plan.source_connector),
         executable=str(entry.get("executable") or entry.get("name") or ""),
         pip_url=entry.get("pip_url"),
-        capabilities=_capabilities(entry.get("capabilities"), path, f"{where}.capabilities"),
+        capabilities=parse_capabilities(entry.get("capabilities"), path, f"{where}.capabilities"),
         streams=dict(entry.get("streams") or {}),
         config_map=dict(entry.get("config") or {}),
         origin=path,
@@ -100,7 +101,7 @@ def resolve_tap(plan: JobPlan) -> TapPlugin:
             plugin.pip_url = extractor.pip_url
         plugin.executable = extractor.executable or (plugin.executable if entry else extractor.name)
         if extractor.capabilities is not None:
-            plugin.capabilities = _capabilities(extractor.capabilities, plan.job_path, "extractor.capabilities")
+            plugin.capabilities = parse_capabilities(extractor.capabilities, plan.job_path, "extractor.capabilities")
         plugin.config_override = dict(extractor.config)
         plugin.select = list(extractor.select) if extractor.select is not None else None
         plugin.metadata = dict(extractor.metadata) if extractor.metadata is not None else None
@@ -225,10 +226,12 @@ def tap_config(plan: JobPlan, plugin: TapPlugin) -> dict[str, Any]:
 
 
 def default_stream(plan: JobPlan) -> str:
+    """The stream of a job that names none: the asset's ``object`` (or name)."""
     return str(plan.asset.object or plan.asset.name)
 
 
 def full_refresh(plan: JobPlan) -> bool:
+    """Whether the job reads everything every run (overwrite, or a full-refresh strategy)."""
     strategy = str((plan.source.get("incremental") or {}).get("strategy") or "").lower()
     return plan.write_mode == "overwrite" or strategy in FULL_REFRESH_STRATEGIES
 

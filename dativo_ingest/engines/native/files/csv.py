@@ -31,6 +31,8 @@ _GLOB_CHARS = set("*?[")
 
 @dataclass(frozen=True)
 class CsvOptions:
+    """How CSV files are read: delimiter, quote, encoding, header, null values, rows to skip, block size."""
+
     delimiter: str = ","
     quote_char: str | None = '"'
     encoding: str = "utf-8"
@@ -70,6 +72,8 @@ class CsvOptions:
 
 @dataclass
 class CsvFile:
+    """One CSV file to read, and the stream its rows belong to."""
+
     stream: str
     path: Path
     #: the key the file has in state: relative to the project root when inside it
@@ -200,6 +204,7 @@ def _header(file: CsvFile, column_names: Sequence[str]) -> list[str]:
 
 
 def file_fingerprint(path: Path) -> dict[str, int]:
+    """What says a file changed: its size and modified time."""
     st = path.stat()
     return {"mtime_ns": st.st_mtime_ns, "size": st.st_size}
 

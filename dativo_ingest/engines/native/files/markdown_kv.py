@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from dativo_ingest.engines.native.files.csv import CsvFile, read_changed_files
 from dativo_ingest.errors import SourceError
-from dativo_ingest.formats.markdown_kv import DOC_PREFIX, _parse_key, _unquote
+from dativo_ingest.formats.markdown_kv import DOC_PREFIX, parse_key, unquote
 from dativo_ingest.stream import Batch, Message
 
 log = logging.getLogger(__name__)
@@ -127,11 +127,11 @@ def _parse_documents(text: str, where: str, first_line: int, want_doc_id: bool) 
             dup = pc.filter(kv_line, mask).to_pylist()[_first_duplicate(key_docs.to_pylist())]
             raise SourceError(f"{where}:{first_line + dup}: key {key!r} appears twice in one document")
         positions = pc.index_in(all_docs, value_set=key_docs)
-        columns[key] = _unquote(pc.take(pc.filter(values, mask), positions))
+        columns[key] = unquote(pc.take(pc.filter(values, mask), positions))
     if want_doc_id and DOC_ID_FIELD not in columns:
-        columns[DOC_ID_FIELD] = _unquote(ids)
+        columns[DOC_ID_FIELD] = unquote(ids)
     if not columns:  # documents without fields: keep their count
-        columns[DOC_ID_FIELD] = _unquote(ids)
+        columns[DOC_ID_FIELD] = unquote(ids)
     return pa.RecordBatch.from_pydict(columns)
 
 
@@ -150,7 +150,7 @@ def _quoted_keys(kv_lines: pa.Array, quoted: pa.Array, keys: pa.Array, values: p
     for text, line in zip(pc.filter(kv_lines, quoted).to_pylist(), pc.filter(kv_line, quoted).to_pylist(),
                           strict=True):
         try:
-            parsed.append(_parse_key(text))
+            parsed.append(parse_key(text))
         except ValueError as exc:
             raise SourceError(f"{where}:{first_line + line}: {exc}") from None
     new_keys = pa.array([k for k, _ in parsed], pa.string())

@@ -31,14 +31,17 @@ class Endpoint:
 
     @classmethod
     def of(cls, conn: dict[str, Any], *, default_port: str, default_user: str) -> Endpoint:
+        """The endpoint of a connection mapping (defaults for host, port and user)."""
         return cls(str(conn.get("host") or "127.0.0.1"), str(conn.get("port") or default_port),
                    str(conn.get("user") or default_user), str(conn.get("database") or conn.get("dbname") or ""))
 
     def url(self, scheme: str, password: str, query: str) -> str:
+        """A connection URL with the user and password quoted."""
         auth = quote(self.user, safe="") + (":" + quote(password, safe="") if password else "")
         return f"{scheme}://{auth}@{self.host}:{self.port}/{quote(self.database, safe='')}?{query}"
 
     def error(self, product: str, reason: str, fix: str) -> InfrastructureError:
+        """A one-line connection error naming host:port, user and database, and the fix."""
         return InfrastructureError(f"cannot connect to {product} at {self.host}:{self.port} as user '{self.user}', "
                                    f"database '{self.database}': {reason} ({fix})")
 
@@ -75,6 +78,7 @@ class SqlTable:
 
     @property
     def origin(self) -> str:
+        """The table's name (or ``query``), for messages."""
         return self.name or "query"
 
 
@@ -107,6 +111,7 @@ def resolve_tables(source: dict[str, Any], *, default_stream: str) -> list[SqlTa
 
 
 def base_select(table: SqlTable, quoting: Quoting = STANDARD) -> str:
+    """The table (quoted) or the query (in parentheses) to select from."""
     return f"({table.query})" if table.query else quote_qualified(table.name or "", quoting)
 
 

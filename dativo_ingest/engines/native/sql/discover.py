@@ -19,6 +19,8 @@ from dativo_ingest.sqltext import quote_literal, quote_literal_mysql
 
 @dataclass
 class Column:
+    """One column of a discovered table: its source type and the asset type it becomes."""
+
     name: str
     source_type: str
     asset_type: str
@@ -28,12 +30,15 @@ class Column:
 @dataclass
 class TableInfo:
     #: ``schema.table`` (PostgreSQL, MySQL) or ``table`` (SQLite)
+    """One discovered table: its columns and primary key."""
+
     name: str
     columns: list[Column] = field(default_factory=list)
     primary_key: list[str] = field(default_factory=list)
 
     @property
     def short_name(self) -> str:
+        """The table's name without its schema."""
         return self.name.rsplit(".", 1)[-1]
 
 
@@ -49,6 +54,7 @@ _PG = {
 
 
 def pg_asset_type(data_type: str, precision: int | None, scale: int | None) -> str:
+    """The asset type of a PostgreSQL column type."""
     if data_type == "numeric":
         return f"decimal({precision},{scale or 0})" if precision else "decimal(38,9)"
     return _PG.get(data_type, "string")
@@ -59,6 +65,7 @@ _MYSQL_INTS = {"tinyint": "integer", "smallint": "integer", "mediumint": "intege
 
 
 def mysql_asset_type(data_type: str, column_type: str, precision: int | None, scale: int | None) -> str:
+    """The asset type of a MySQL / MariaDB column type."""
     data_type, column_type = data_type.lower(), column_type.lower()
     if column_type.startswith("tinyint(1)") or data_type in ("bool", "boolean"):
         return "boolean"
@@ -141,6 +148,7 @@ def _collect(columns: list[tuple[str, str, str, str, bool]], keys: list[tuple[st
 
 
 def discover_postgres(conn: dict[str, Any]) -> list[TableInfo]:
+    """The tables and views of a PostgreSQL database."""
     from dativo_ingest.engines.native.sql.postgres import connect
 
     con = connect(conn)
@@ -163,6 +171,7 @@ ORDER BY c.table_schema, c.table_name, c.ordinal_position
 
 
 def discover_mysql(conn: dict[str, Any]) -> list[TableInfo]:
+    """The tables and views of a MySQL / MariaDB database."""
     from dativo_ingest.engines.native.sql.mysql import connect
 
     con = connect(conn)
@@ -181,6 +190,7 @@ def discover_mysql(conn: dict[str, Any]) -> list[TableInfo]:
 
 
 def discover_sqlite(conn: dict[str, Any], project_root: Path) -> list[TableInfo]:
+    """The tables and views of a SQLite file."""
     import adbc_driver_sqlite.dbapi as sq
 
     from dativo_ingest.engines.native.sql.sqlite import database_path
@@ -201,6 +211,7 @@ def discover_sqlite(conn: dict[str, Any], project_root: Path) -> list[TableInfo]
 
 
 def discover(connector: str, conn: dict[str, Any], *, project_root: Path) -> list[TableInfo]:
+    """The tables of the database of ``connector`` (postgres, mysql, sqlite)."""
     if connector in ("postgres", "postgresql"):
         return discover_postgres(conn)
     if connector in ("mysql", "mariadb"):

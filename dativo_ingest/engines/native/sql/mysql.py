@@ -98,6 +98,8 @@ def connect(conn: dict[str, Any]) -> Any:
 
 @dataclass(frozen=True)
 class Column:
+    """One column of a MySQL table or query, with its type code."""
+
     name: str
     type_code: int
 
@@ -142,6 +144,8 @@ def _temporal_bound(after: str, lookback_seconds: int) -> str:
 
 
 def threshold(type_code: int, lookback_seconds: int) -> Callable[[str, str], str]:
+    """The SQL condition ``cursor > after`` for a cursor of MySQL type ``type_code`` (times less the lookback)."""
+
     def condition(cursor: str, after: str) -> str:
         if type_code in TEMPORAL:
             return f"{cursor} > {_temporal_bound(after, lookback_seconds)}"

@@ -40,6 +40,7 @@ def _endpoint(conn: dict[str, Any]) -> Endpoint:
 
 
 def connection_uri(conn: dict[str, Any]) -> str:
+    """The PostgreSQL URI of a connection (a short connect timeout)."""
     return _endpoint(conn).url("postgresql", str(conn.get("password") or ""), f"connect_timeout={CONNECT_TIMEOUT_S}")
 
 

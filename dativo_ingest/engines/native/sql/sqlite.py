@@ -20,6 +20,7 @@ _MS = "'%Y-%m-%d %H:%M:%f'"
 
 
 def database_path(conn: dict[str, Any], project_root: Path) -> Path:
+    """The SQLite file of a connection (relative to the project), which must exist."""
     raw = str(conn.get("database_path") or conn.get("path") or conn.get("database") or "")
     if not raw:
         raise InfrastructureError("SQLite: no database file given (set SQLITE_DATABASE_PATH or "

@@ -1,0 +1,86 @@
+"""The Engine contract, and the one registry of engines.
+
+An engine realises a job's source: it reads what the plan names, starting where the committed state says, and
+yields the normalised stream of ``dativo_ingest.stream`` — ``Batch`` (rows, already Arrow), ``Checkpoint`` (its
+own state, in its own dialect: the runner commits rows and state together), ``Log`` / ``Trace`` — and nothing
+else. Engines: ``native`` (our own extractors, ``engines/native``), ``airbyte`` (real Airbyte connectors,
+``engines/airbyte``), ``singer`` (real Singer taps, ``engines/singer``; also called ``meltano``).
+
+Each engine folder holds the whole engine: its wire format, records → Arrow, state dialect, plugin manifest and
+conformance report (``test-connector``); what two engines share lives in ``engines/common``. The engine modules do
+not import this one (it imports them, when asked for an engine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from dativo_ingest.stream import Message
+
+if TYPE_CHECKING:
+    from dativo_ingest.config.plan import JobPlan
+    from dativo_ingest.engines.common.conformance import Report
+    from dativo_ingest.state.envelope import StateEnvelope
+
+ENGINES = ("native", "airbyte", "singer")
+#: other names of an engine
+ALIASES = {"meltano": "singer"}
+
+
+class Engine(Protocol):
+    """What every engine does (see the module docstring)."""
+
+    #: the engine's name as jobs and state envelopes spell it
+    name: str
+
+    def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
+        """Yield batches and checkpoints of the job's source, resuming from ``state`` (what the last commit
+        stored, in any engine's dialect). Rows must come before the checkpoint that covers them; an exception
+        with ``commit_checkpointed = True`` lets the runner commit what the last checkpoint covers first."""
+        ...
+
+    def preflight(self, plan: JobPlan) -> None:
+        """Refuse up front what ``read`` would refuse, without reading data or installing anything (``check`` and
+        every run call it in ``startup_sequence``): a ``DativoError`` naming the file, the field and the fix."""
+        ...
+
+
+def get_engine(name: str) -> Engine:
+    """The engine called ``name`` (``NotImplementedError`` naming the available ones otherwise)."""
+    name = ALIASES.get(name, name)
+    if name == "native":
+        from dativo_ingest.engines.native.engine import NativeEngine
+
+        return NativeEngine()
+    if name == "airbyte":
+        from dativo_ingest.engines.airbyte.engine import AirbyteEngine
+
+        return AirbyteEngine()
+    if name == "singer":
+        from dativo_ingest.engines.singer.engine import SingerEngine
+
+        return SingerEngine()
+    raise NotImplementedError(f"engine '{name}' is not implemented (available: {', '.join(ENGINES)})")
+
+
+def conformance_report(engine: str, connector: str, *, project_root: Path, config_path: Path | None = None,
+                       streams: list[str] | None = None, options: dict[str, Any] | None = None) -> Report:
+    """``test-connector``: run ``connector`` through the whole protocol of ``engine`` and report what does not
+    conform (see ``engines/common/conformance.py``)."""
+    name = ALIASES.get(engine, engine)
+    if name == "airbyte":
+        from dativo_ingest.engines.airbyte.conformance import airbyte_report
+
+        return airbyte_report(connector, project_root=project_root, config_path=config_path, streams=streams,
+                              options=options or {})
+    if name == "singer":
+        from dativo_ingest.engines.singer.conformance import singer_report
+
+        return singer_report(connector, project_root=project_root, config_path=config_path, streams=streams,
+                             options=options or {})
+    raise NotImplementedError(f"test-connector --engine {engine}: not implemented (available: airbyte, singer)")
+
+
+__all__ = ["ALIASES", "ENGINES", "Engine", "conformance_report", "get_engine"]
