@@ -20,8 +20,10 @@ from tests.servers import SeaweedFS
 
 JOBS = {  # job → (dataset folder under the bucket, rows)
     "csv_person_to_s3": ("raw/csv/person/test_tenant/dativo/adventureworks/csv_person", 10),
-    "csv_sales_order_to_s3": ("raw/csv/sales_order_header/test_tenant/dativo/adventureworks/csv_sales_order_header", 10),
-    "csv_listening_history_to_minio": ("raw/csv/listening_history/test_tenant/dativo/music_listening/csv_listening_history", 10),
+    "csv_sales_order_to_s3": (
+        "raw/csv/sales_order_header/test_tenant/dativo/adventureworks/csv_sales_order_header", 10),
+    "csv_listening_history_to_minio": (
+        "raw/csv/listening_history/test_tenant/dativo/music_listening/csv_listening_history", 10),
     "csv_product_to_minio": ("raw/csv/product/test_tenant/dativo/adventureworks/csv_product", None),
 }
 SECRET_VALUE = "adminsecret"
