@@ -63,13 +63,14 @@ class FakeApi:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.requests: list[Seen] = []
-        self.scripted: dict[str, list[Reply]] = {}
+        self.scripted: dict[str, list[Reply | None]] = {}
         self.delay = 0.0
         self.server: ThreadingHTTPServer | None = None
 
     # -- for tests ---------------------------------------------------------------------------------------
-    def fail_next(self, path: str, *replies: Reply) -> None:
-        """The next requests of ``path`` get these replies, in order, before the normal answers."""
+    def fail_next(self, path: str, *replies: Reply | None) -> None:
+        """The next requests of ``path`` get these replies, in order, before the normal answers (None: answer
+        that request normally)."""
         with self.lock:
             self.scripted.setdefault(path, []).extend(replies)
 
@@ -108,7 +109,7 @@ class FakeApi:
             body = raw.decode("utf-8", "replace")
         with self.lock:
             queue = self.scripted.get(path)
-            reply = queue.pop(0) if queue else None
+            reply = queue.pop(0) if queue else None  # None: the normal answer
         if reply is None:
             reply = self.answer(method, path, query, body, headers)
         with self.lock:
