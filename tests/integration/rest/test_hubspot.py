@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.acceptance.helpers import cli, table_rows
 from tests.integration.rest.conftest import edit_yaml, rest_project
 from tests.integration.rest.fake_api import HUBSPOT_TOKEN, HubSpot, as_json, not_json
