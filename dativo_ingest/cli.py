@@ -213,7 +213,8 @@ def discover(
 
 @app.command("test-connector")
 def test_connector(
-    engine: Annotated[str, typer.Option("--engine", help="The connector's protocol: airbyte or singer.")],
+    engine: Annotated[str, typer.Option("--engine", help="The connector's protocol: airbyte, singer or native "
+                                                            "(a REST recipe).")],
     connector: Annotated[str, typer.Option("--connector", help="A name in engines/<engine>.yaml, e.g. faker.")],
     config: Annotated[Path | None, typer.Option("--config", "-c", help="The connector's own config (JSON/YAML).")
                       ] = None,
@@ -228,12 +229,19 @@ def test_connector(
     """Run a connector through its whole protocol and report what does not conform (exit 2 if anything)."""
     try:
         from dativo_ingest.config.loader import find_project_root
-        from dativo_ingest.engines.airbyte.conformance import test_connector as run_checks
 
-        options = {k: v for k, v in {"launcher": launcher, "executable": executable}.items() if v}
-        report = run_checks(engine, connector, project_root=find_project_root(Path.cwd() / "x.yaml"),
-                            config_path=config, options=options,
-                            streams=[s.strip() for s in streams.split(",") if s.strip()] if streams else None)
+        root = find_project_root(Path.cwd() / "x.yaml")
+        names = [s.strip() for s in streams.split(",") if s.strip()] if streams else None
+        if engine == "native":  # a REST recipe (its api: section) against the API its connection names
+            from dativo_ingest.engines.native.rest.conformance import rest_report
+
+            report: Any = rest_report(connector, project_root=root, config_path=config, streams=names)
+        else:
+            from dativo_ingest.engines.airbyte.conformance import test_connector as run_checks
+
+            options = {k: v for k, v in {"launcher": launcher, "executable": executable}.items() if v}
+            report = run_checks(engine, connector, project_root=root, config_path=config, options=options,
+                                streams=names)
     except BaseException as exc:  # noqa: BLE001
         raise typer.Exit(_fail(exc, debug)) from None
     typer.echo(orjson.dumps(report.to_dict()).decode() if as_json else report.render())

@@ -67,7 +67,15 @@ class RestSource:
         recipe = recipe_path(plan)
         raw = (plan.source_recipe.model_extra or {}).get("api") if plan.source_recipe is not None else None
         spec = load_api_spec(raw, recipe)
-        connection = dict(plan.source.get("connection") or {})
+        return cls.build(spec, recipe, dict(plan.source.get("connection") or {}), tenant_id=plan.tenant_id,
+                         connector=plan.source_connector,
+                         rate_limits=plan.source_recipe.rate_limits if plan.source_recipe is not None else None,
+                         auth_fix=_auth_fix(plan, spec), redact=plan.secrets.redact)
+
+    @classmethod
+    def build(cls, spec: ApiSpec, recipe: Path, connection: dict[str, Any], *, tenant_id: str, connector: str,
+              rate_limits: dict[str, Any] | None, auth_fix: str, redact: Any) -> RestSource:
+        """A source from its parts, the connection checked (endpoint, timeout, the values the api section uses)."""
         endpoint = str(connection.get("endpoint") or "").strip()
         if not endpoint:
             raise ConfigError(recipe, "is empty", field="connection_template.endpoint",
@@ -84,10 +92,8 @@ class RestSource:
         except (TypeError, ValueError):
             raise ConfigError(recipe, "must be a positive number of seconds", field="connection_template.timeout",
                               fix="e.g. timeout: 30") from None
-        source = cls(spec=spec, recipe=recipe, connection=connection, tenant_id=plan.tenant_id,
-                     connector=plan.source_connector, timeout=timeout,
-                     rate_limits=plan.source_recipe.rate_limits if plan.source_recipe is not None else None,
-                     auth_fix=_auth_fix(plan, spec), redact=plan.secrets.redact)
+        source = cls(spec=spec, recipe=recipe, connection=connection, tenant_id=tenant_id, connector=connector,
+                     timeout=timeout, rate_limits=rate_limits, auth_fix=auth_fix, redact=redact)
         source.check_connection_values()
         return source
 
@@ -141,16 +147,20 @@ class RestSource:
 
 
 def _auth_fix(plan: JobPlan, spec: ApiSpec) -> str:
+    job_conn = (plan.job.source.connection if plan.job.source is not None else None) or {}
+    template = plan.source_recipe.connection_template if plan.source_recipe is not None else {}
+    return auth_fix(spec, template, job_conn, plan.job_path)
+
+
+def auth_fix(spec: ApiSpec, template: dict[str, Any], job_conn: dict[str, Any], job_path: Path | None) -> str:
     """``check STRIPE_API_KEY in the tenant's secrets …``: the variables behind the auth's connection values."""
     from dativo_ingest.config.expand import variables_in
 
     keys = sorted(connection_keys(spec.auth.model_dump()))
-    job_conn = (plan.job.source.connection if plan.job.source is not None else None) or {}
-    template = plan.source_recipe.connection_template if plan.source_recipe is not None else {}
     names: list[str] = []
     for key in keys:
         if key in job_conn:
-            names.append(f"source.connection.{key} in {plan.job_path}")
+            names.append(f"source.connection.{key} in {job_path}")
         else:
             found = sorted(variables_in(template.get(key)))
             names.extend(found or [f"connection_template.{key}"])
