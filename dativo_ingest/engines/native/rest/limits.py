@@ -23,13 +23,13 @@ class RateLimit:
     """Blocks until the next request of this tenant and connector may go."""
 
     def __init__(self, limiter: Limiter | None, key: str) -> None:
-        self._limiter = limiter
-        self._key = key
+        self.limiter = limiter
+        self.key = key
 
     def wait(self) -> None:
         """Take one token, sleeping until there is one."""
-        if self._limiter is not None:
-            self._limiter.try_acquire(self._key)
+        if self.limiter is not None:
+            self.limiter.try_acquire(self.key)
 
 
 def _number(value: Any, field: str, recipe_path: Path | str | None, *, integer: bool) -> float:
