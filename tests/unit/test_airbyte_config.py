@@ -79,8 +79,9 @@ def test_the_mappings_put_our_keys_where_each_connector_wants_them() -> None:
 
 
 def test_a_missing_secret_is_one_line_naming_the_spec_keys_never_values() -> None:
-    for name, gone, missing in [("stripe", "STRIPE_ACCOUNT_ID", "missing 'account_id'"),
-                                ("hubspot", "HUBSPOT_ACCESS_TOKEN", "'credentials' matches none of the allowed shapes")]:
+    for name, gone, missing in [
+            ("stripe", "STRIPE_ACCOUNT_ID", "missing 'account_id'"),
+            ("hubspot", "HUBSPOT_ACCESS_TOKEN", "'credentials' matches none of the allowed shapes")]:
         secrets = {**SECRETS, gone: ""}
         config = render_config(connector_entry(name, REPO), recipe_connection(name, secrets))
         with pytest.raises(ConfigError) as info:

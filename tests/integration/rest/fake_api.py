@@ -182,6 +182,10 @@ class HubSpot(FakeApi):
         super().__init__()
         self.objects: dict[str, list[dict[str, Any]]] = {"contacts": [], "companies": [], "deals": []}
         self.clock = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
+        #: OAuth: the refresh token that is valid now (each exchange replaces it) and the access tokens issued
+        self.refresh_token = "rt-1"
+        self.access_tokens: set[str] = set()
+        self.exchanges = 0
 
     def _tick(self) -> datetime:
         self.clock += timedelta(seconds=1, milliseconds=7)
@@ -216,8 +220,25 @@ class HubSpot(FakeApi):
             row["properties"].update(properties, **{self.modified_key(obj): iso_ms(now)})
             row["updatedAt"] = iso_ms(now)
 
+    def _oauth(self, form: dict[str, str]) -> Reply:
+        """``POST /oauth/v1/token``: a refresh token for an access token; this server also rotates the refresh
+        token (the old one stops working), to test that a rotated token is kept."""
+        with self.lock:
+            if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != self.refresh_token \
+                    or form.get("client_id") != "client-1" or form.get("client_secret") != "client-secret-1":
+                return as_json(400, {"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token"})
+            self.exchanges += 1
+            access = f"at-{self.exchanges}"
+            self.access_tokens.add(access)
+            self.refresh_token = f"rt-{self.exchanges + 1}"
+            return as_json(200, {"token_type": "bearer", "access_token": access, "refresh_token": self.refresh_token,
+                                 "expires_in": 1800})
+
     def answer(self, method: str, path: str, query: dict[str, str], body: Any, headers: dict[str, str]) -> Reply:
-        if headers.get("authorization") != f"Bearer {self.token}":
+        if path == "/oauth/v1/token":
+            return self._oauth(query)
+        bearer = headers.get("authorization", "").removeprefix("Bearer ")
+        if bearer != self.token and bearer not in self.access_tokens:
             return as_json(401, {"status": "error", "message": "Authentication credentials not found. This API "
                                  "supports OAuth 2.0 authentication …", "correlationId": "c0ffee",
                                  "category": "INVALID_AUTHENTICATION"})

@@ -186,3 +186,31 @@ def test_a_bad_api_section_is_one_line_naming_the_recipe_and_the_field(tmp_path:
         "ERROR: connectors/sources/hubspot.yaml: api.streams.contacts.json.filterGroups[0].filters[0].value: "
         "{cursor} needs incremental.cursor_field on the stream (declare incremental: {cursor_field: FIELD} or "
         "remove {cursor})")
+
+
+def test_oauth2_refresh_token_rotated_by_the_server_is_kept_for_the_next_run(tmp_path: Path,
+                                                                             hubspot: HubSpot) -> None:
+    hubspot.add("contacts", 12)
+    project = rest_project(tmp_path / "project", HUBSPOT_ACCESS_TOKEN="unused", HUBSPOT_API_BASE=hubspot.url,
+                           HUBSPOT_CLIENT_ID="client-1", HUBSPOT_CLIENT_SECRET="client-secret-1",
+                           HUBSPOT_REFRESH_TOKEN="rt-1")
+
+    def oauth(data: dict[str, Any]) -> None:
+        data["connection_template"].update(client_id="${HUBSPOT_CLIENT_ID}", client_secret="${HUBSPOT_CLIENT_SECRET}",
+                                           refresh_token="${HUBSPOT_REFRESH_TOKEN}")
+        data["api"]["auth"] = {"type": "oauth2", "token_url": "{connection.endpoint}/oauth/v1/token",
+                               "client_id": "{connection.client_id}", "client_secret": "{connection.client_secret}",
+                               "refresh_token": "{connection.refresh_token}"}
+
+    edit_yaml(project / "connectors/sources/hubspot.yaml", oauth)
+    home = tmp_path / "home"
+    first = cli("run", "--config", JOB, cwd=project, home=home)
+    assert _summary(first)["rows_written"] == 12
+    kept = home / "rest/tokens/acme/hubspot.json"
+    assert kept.stat().st_mode & 0o777 == 0o600 and hubspot.refresh_token in kept.read_text()
+    hubspot.add("contacts", 1)
+    second = cli("run", "--config", JOB, cwd=project, home=home)  # rt-1 no longer works: the kept one must
+    assert _summary(second)["rows_written"] == 1
+    mirror = (home / "state/acme/hubspot_contacts_native.json").read_text()
+    for text in (first.stdout + first.stderr, second.stdout + second.stderr, mirror):
+        assert "rt-" not in text and "at-1" not in text and "client-secret-1" not in text

@@ -20,6 +20,7 @@ import httpx
 from dativo_ingest.engines.airbyte.manifest import apply_control_config, save_control_config
 from dativo_ingest.engines.native.rest.spec import AuthSpec
 from dativo_ingest.engines.native.rest.templates import render
+from dativo_ingest.errors import SourceError
 from dativo_ingest.paths import dativo_home
 
 
@@ -70,10 +71,15 @@ class OAuth2(httpx.Auth):
     def _fetch(self) -> None:
         response = httpx.post(self.token_url, data=self.form, timeout=self.timeout,
                               headers={"Accept": "application/json"})
+        where = httpx.URL(self.token_url).path
         if response.status_code >= 400:
-            raise CredentialsRefused(response.status_code, httpx.URL(self.token_url).path)
-        body = response.json()
-        self._token = str(body["access_token"])
+            raise CredentialsRefused(response.status_code, where)
+        try:
+            body = response.json()
+            self._token = str(body["access_token"])
+        except (ValueError, KeyError, TypeError):
+            raise SourceError(f"the token endpoint {where} answered HTTP {response.status_code} without an "
+                              "access_token") from None
         self._expires = time.monotonic() + float(body.get("expires_in") or 3600) - 30
         rotated = body.get("refresh_token")
         if rotated and "refresh_token" in self.form and rotated != self.form["refresh_token"]:
