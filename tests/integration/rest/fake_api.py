@@ -120,6 +120,7 @@ class FakeApi:
 def _handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
 
         def _serve(self, method: str) -> None:
             parts = urlsplit(self.path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -46,6 +47,13 @@ class Page:
     body: Any
     #: the URL path that was asked (no query string)
     path: str
+
+
+@dataclass(frozen=True)
+class _Attempts:
+    """What tenacity's wait strategies read of a retry state: the number of the attempt that failed."""
+
+    attempt_number: int
 
 
 class _Retry(Exception):
@@ -81,6 +89,8 @@ class ApiClient:
                  recipe: Path | str | None, auth_fix: str,
                  redact: Callable[[str], str] = lambda text: text) -> None:
         self.base = httpx.URL(base_url)
+        self._base_path = self.base.path.rstrip("/")
+        self._backoff = tenacity.wait_exponential_jitter(multiplier=0.5, max=min(30.0, max_backoff), jitter=0.5)
         self.client = httpx.Client(base_url=base_url, auth=auth, timeout=timeout,
                                    headers={"User-Agent": USER_AGENT, "Accept": "application/json", **headers})
         self.limit = limit
@@ -106,20 +116,28 @@ class ApiClient:
     def request(self, stream: str, method: str, url: str, *, params: dict[str, Any] | None = None,
                 json: Any = None, headers: dict[str, str] | None = None) -> Page:
         """Send one request (retried as the module says); the decoded body, or a one-line error."""
-        target = httpx.URL(url)
-        if target.is_absolute_url and (target.scheme, target.host, target.port) != \
-                (self.base.scheme, self.base.host, self.base.port):
-            raise SourceError(self.redact(f"stream '{stream}': the API's next page is on another host "
-                                          f"({target.host}); not followed, the credentials would go with it"))
-        path = target.path if target.is_absolute_url else self.base.copy_with(
-            path=self.base.path.rstrip("/") + "/" + target.path.lstrip("/")).path
+        if url.startswith("/"):
+            path = self._base_path + url
+        else:
+            target = httpx.URL(url)
+            if target.is_absolute_url and (target.scheme, target.host, target.port) != \
+                    (self.base.scheme, self.base.host, self.base.port):
+                raise SourceError(self.redact(f"stream '{stream}': the API's next page is on another host "
+                                              f"({target.host}); not followed, the credentials would go with it"))
+            path = target.path if target.is_absolute_url else self._base_path + "/" + url
+        try:  # the first attempt without the retry machinery: most requests need no more
+            return self._once(stream, method, url, path, params, json, headers)
+        except _Retry as first:
+            failed = first
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Retry),
-            stop=tenacity.stop_after_attempt(self.max_attempts),
+            stop=tenacity.stop_after_attempt(self.max_attempts - 1),
             wait=self._wait,
-            before_sleep=lambda state: self._log_retry(stream, method, path, state),
+            before_sleep=lambda state: self._log_retry(stream, method, path, state, offset=1),
             reraise=True,
         )
+        self._log_first(stream, method, path, failed)
+        time.sleep(self._wait_after(failed, 1))
         try:
             for attempt in retrying:
                 with attempt:
@@ -132,16 +150,26 @@ class ApiClient:
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
+        return self._wait_after(exc, state.attempt_number + 1)
+
+    def _wait_after(self, exc: BaseException | None, failures: int) -> float:
+        """Retry-After when the API gave one, else jittered exponential backoff after ``failures`` failures."""
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             return float(retry_after)
-        return float(tenacity.wait_exponential_jitter(initial=0.5, max=min(30.0, self.max_backoff), jitter=0.5)(state))
+        return float(self._backoff(_Attempts(failures)))
 
-    def _log_retry(self, stream: str, method: str, path: str, state: tenacity.RetryCallState) -> None:
+    def _log_first(self, stream: str, method: str, path: str, exc: _Retry) -> None:
+        if self.max_attempts > 1:
+            log.warning("stream %s: %s %s: %s; attempt 2 of %d", stream, method, path, exc.reason,
+                        self.max_attempts)
+
+    def _log_retry(self, stream: str, method: str, path: str, state: tenacity.RetryCallState, *,
+                   offset: int) -> None:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0
         log.warning("stream %s: %s %s: %s; attempt %d of %d in %.1f s", stream, method, path,
-                    getattr(exc, "reason", exc), state.attempt_number + 1, self.max_attempts, wait)
+                    getattr(exc, "reason", exc), state.attempt_number + 1 + offset, self.max_attempts, wait)
 
     def _once(self, stream: str, method: str, url: str, path: str, params: dict[str, Any] | None,
               json: Any, headers: dict[str, str] | None) -> Page:

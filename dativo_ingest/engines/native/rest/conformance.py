@@ -140,7 +140,7 @@ def _stream(report: Report, source: RestSource, client: ApiClient, name: str, pr
                    f"{source.connector}/; records not checked against a contract")
     else:
         fields = [(f.name, f.type) for f in asset.fields]
-    options = ReadOptions(streams=[name], incremental=True, lookback_seconds=0, resumable=True)
+    options = ReadOptions(streams=[name], incremental=True, lookback_seconds=0, resumable=True, batch_rows=1)
     full = _read(source, client, name, fields, options, {})
     report.streams[name] = {"records": full.rows, "pages": full.pages}
     if asset is not None:

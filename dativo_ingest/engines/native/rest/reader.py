@@ -1,4 +1,5 @@
-"""Read the job's streams page by page: one Arrow batch per page, a checkpoint after it.
+"""Read the job's streams page by page; pages gathered into Arrow batches of about 10 000 rows (or the job's
+``target.commit_every_rows``), a checkpoint after each.
 
 State of a stream (``streams.<stream>`` of the envelope, committed with the rows):
 
@@ -9,10 +10,10 @@ State of a stream (``streams.<stream>`` of the envelope, committed with the rows
   (the largest cursor value read so far), and for child streams ``partition`` (the parent in progress) and
   ``done`` (parents finished in this read). Null once the read completes.
 
-A checkpoint follows every page, so a run killed mid-pagination resumes at the page after its last commit
-with the same lower bound: nothing lost, nothing read twice. The lower bound of a read (``since``) is the
-committed cursor minus the job's lookback (or the stream's ``initial`` value); it goes into the request
-(``incremental.param`` or ``{cursor}``) and also filters the records here, for APIs that ignore it.
+A checkpoint follows every batch, naming the page after it, so a run killed mid-pagination resumes at the page
+after its last commit with the same lower bound: nothing lost, nothing read twice. The lower bound of a read
+(``since``) is the committed cursor minus the job's lookback (or the stream's ``initial`` value); it goes into
+the request (``incremental.param`` or ``{cursor}``) and also filters the records here, for APIs that ignore it.
 
 Two cases commit a stream whole instead (no checkpoint before its end): ``write_mode: overwrite`` (a resumed
 run would replace what the killed one committed) and a job that sets ``source.incremental.cursor_field``
@@ -50,6 +51,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+#: pages are gathered into batches of about this many rows (one stage call, one checkpoint per batch)
+BATCH_ROWS = 10_000
+
+
 @dataclass
 class ReadOptions:
     """How the job reads: which streams, with what lower bound, and whether it may commit mid-stream."""
@@ -58,6 +63,39 @@ class ReadOptions:
     incremental: bool
     lookback_seconds: int
     resumable: bool
+    #: rows gathered before a batch (and a checkpoint) goes out; at most the job's commit_every_rows
+    batch_rows: int = BATCH_ROWS
+
+
+class _Pending:
+    """Pages of one stream gathered into one batch (consecutive pages of the same column types)."""
+
+    def __init__(self, stream: str, limit: int) -> None:
+        self.stream = stream
+        self.limit = max(1, limit)
+        self.batches: list[pa.RecordBatch] = []
+        self.rows = 0
+        self.origin = ""
+
+    @property
+    def full(self) -> bool:
+        return self.rows >= self.limit
+
+    def add(self, batch: pa.RecordBatch, origin: str) -> Iterator[Message]:
+        if self.batches and batch.schema != self.batches[0].schema:
+            yield from self.flush()  # a column read another way on this page: not one Arrow table
+        self.batches.append(batch)
+        self.rows += batch.num_rows
+        self.origin = origin
+
+    def flush(self) -> Iterator[Message]:
+        if not self.batches:
+            return
+        batches = self.batches if len(self.batches) == 1 else \
+            pa.Table.from_batches(self.batches).combine_chunks().to_batches()
+        self.batches, self.rows = [], 0
+        for data in batches:
+            yield Batch(self.stream, data, origin=self.origin)
 
 
 def read_options(plan: JobPlan, source: RestSource) -> ReadOptions:
@@ -90,8 +128,10 @@ def read_options(plan: JobPlan, source: RestSource) -> ReadOptions:
             raise ConfigError(plan.asset_path, f"has no field '{stream.incremental.cursor_field}', the cursor of "
                               f"stream '{name}' in {source.recipe}", field="schema",
                               fix=f"add {stream.incremental.cursor_field} to the asset's schema")
+    commit_every = int(plan.target.get("commit_every_rows") or 0)
     return ReadOptions(streams=names, incremental=not full, lookback_seconds=lookback_seconds(incremental),
-                       resumable=not full and not job_cursor)
+                       resumable=not full and not job_cursor,
+                       batch_rows=min(BATCH_ROWS, commit_every) if commit_every > 0 else BATCH_ROWS)
 
 
 def read_rest(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
@@ -236,6 +276,7 @@ class StreamReader:
                checkpoint: Any) -> Iterator[Message]:
         since = self._since(committed, parent)
         cursor_field = self.incremental.cursor_field if self.incremental is not None else None
+        pending = _Pending(self.name, self.options.batch_rows)
         while True:
             page, records = self._request(self.name, self.spec, self.paginator, parent, since, position)
             self.pages += 1
@@ -251,13 +292,16 @@ class StreamReader:
                     high = _max_cursor(batch, cursor_field, high)
                 if batch.num_rows:
                     self.records += batch.num_rows
-                    yield Batch(self.name, batch, origin=page.path)
+                    yield from pending.add(batch, page.path)
             following = self.paginator.next(self.name, position, page, records)
             if following is None:
+                yield from pending.flush()
                 return high
             position = following
-            if self.options.resumable:
-                yield checkpoint(position, high)
+            if pending.full:
+                yield from pending.flush()
+                if self.options.resumable:
+                    yield checkpoint(position, high)
 
     def _request(self, name: str, spec: StreamSpec, paginator: Paginator, parent: dict[str, Any], since: Any,
                  position: Position) -> tuple[Page, list[Any]]:

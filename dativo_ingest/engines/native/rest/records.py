@@ -112,6 +112,8 @@ class PageDecoder:
     def __init__(self, fields: list[OutputField]) -> None:
         self.fields = fields
         self._struct: pa.StructType | None = None
+        #: each struct slot's field indices in the current struct type
+        self._indices: dict[tuple[str, ...], list[int]] = {}
 
     # -- the struct of every field read by pyarrow -------------------------------------------------------
     def _slots(self) -> list[_Slot]:
@@ -139,6 +141,7 @@ class PageDecoder:
             while slot.in_struct and not _fits(records, slot):
                 slot.choice += 1
         self._struct = None
+        self._indices = {}
         return pa.array(records, type=self._struct_type())
 
     # -- a page --------------------------------------------------------------------------------------------
@@ -161,10 +164,18 @@ class PageDecoder:
 
     def _read(self, struct: pa.StructArray, records: list[Any], slot: _Slot) -> pa.Array:
         if slot.in_struct:
-            return pc.struct_field(struct, _indices(self._struct_type(), slot.path))
-        values = [dig(r, ".".join(slot.path)) for r in records]
+            indices = self._indices.get(slot.path)
+            if indices is None:
+                indices = self._indices[slot.path] = _indices(self._struct_type(), slot.path)
+            return pc.struct_field(struct, indices)
+        if len(slot.path) == 1:
+            key = slot.path[0]
+            values = [r.get(key) for r in records]
+        else:
+            values = [dig(r, ".".join(slot.path)) for r in records]
         if slot.wire == JSON:
-            return pa.array([None if v is None else orjson.dumps(v) for v in values], pa.string())
+            dumps = orjson.dumps
+            return pa.array([None if v is None else dumps(v) for v in values], pa.string())
         return pa.array([_as_text(v) for v in values], pa.string())
 
 
@@ -229,10 +240,10 @@ def _finish(array: pa.Array, f: OutputField) -> pa.Array:
     duck = f.logical.duckdb
     t = array.type
     if duck == "BIGINT" and pa.types.is_floating(t):
-        whole = pc.equal(pc.floor(array), array)
-        if pc.all(pc.or_kleene(whole, pc.is_null(array))).as_py() is not False:
-            return pc.cast(array, pa.int64())
-        return pc.cast(array, pa.string())  # a fraction: the stage refuses it rather than rounding
+        try:
+            return pc.cast(array, pa.int64())  # a safe cast: refuses to drop a fraction
+        except pa.ArrowInvalid:
+            return pc.cast(array, pa.string())  # a fraction: the stage refuses it rather than rounding
     if duck.startswith("DECIMAL") and pa.types.is_floating(t):
         return pc.cast(array, pa.string())  # shortest text of the double: "12.34", cast exactly by the stage
     if duck in _TEMPORAL:
