@@ -183,7 +183,12 @@ class ApiClient:
             raise _Retry(f"timed out ({type(exc).__name__}, timeout {self.client.timeout.read} s)") from None
         except httpx.TransportError as exc:
             raise _Retry(f"connection failed ({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:  # a body that cannot be decoded (gzip), a malformed URL
+            raise SourceError(self.redact(f"stream '{stream}': {method} {path}: {type(exc).__name__}")) from None
         status = response.status_code
+        if 300 <= status < 400:
+            raise SourceError(self.redact(f"stream '{stream}': {method} {path} answered HTTP {status}, a redirect "
+                                          "(not followed: is connection.endpoint the API's base URL?)"))
         if status == 429 or status >= 500:
             after = retry_after_seconds(response.headers.get("Retry-After"))
             self._refuse_long_wait(stream, method, path, status, after)

@@ -177,7 +177,9 @@ class StreamReader:
         position = progress.get("page") if progress else None
         high = progress.get("high_water") if progress else None
         if position is not None and not self.paginator.valid(position):
-            position, high = None, None  # the recipe's paginator changed: start the read again
+            log.warning("stream %s: the read in progress was paged another way (the recipe changed); reading "
+                        "the stream again from its cursor", self.name)
+            position, high = None, None
         if progress and position is not None:
             log.info("stream %s: resuming a read at %s", self.name, position)
 
