@@ -148,3 +148,27 @@ def test_one_bucket_per_tenant_and_connector() -> None:
     b = rate_limit("acme", "x", {"requests_per_second": 5}, None)
     c = rate_limit("other", "x", {"requests_per_second": 5}, None)
     assert a.limiter is b.limiter and a.limiter is not c.limiter
+
+
+def _client(handler: Any, **kwargs: Any) -> ApiClient:
+    client = ApiClient(base_url="https://api.example.com/v2", auth=None, headers={}, timeout=5,
+                       limit=RateLimit(None, "t"), errors=None, max_attempts=kwargs.get("attempts", 1),
+                       max_backoff=10, recipe="connectors/sources/x.yaml", auth_fix="check X_TOKEN")
+    client.client = httpx.Client(base_url="https://api.example.com/v2", transport=httpx.MockTransport(handler))
+    return client
+
+
+@pytest.mark.parametrize(("status", "kind", "message"), [
+    (401, "InfrastructureError", "connectors/sources/x.yaml: the API refused the credentials: HTTP 401 on GET "
+                                 "/v2/items (stream 's') (check X_TOKEN)"),
+    (302, "SourceError", "stream 's': GET /v2/items answered HTTP 302, a redirect (not followed: is "
+                         "connection.endpoint the API's base URL?)"),
+    (404, "SourceError", "stream 's': GET /v2/items answered HTTP 404: no such thing"),
+    (503, "SourceError", "stream 's': GET /v2/items failed after 1 attempts: HTTP 503 (the API keeps failing; "
+                         "run again later, or raise api.max_attempts in connectors/sources/x.yaml)"),
+])
+def test_failures_are_one_line_with_the_path_never_the_query(status: int, kind: str, message: str) -> None:
+    client = _client(lambda r: httpx.Response(status, json={"error": {"message": "no such thing"}}))
+    with pytest.raises((SourceError, Exception)) as info:
+        client.request("s", "GET", "/items", params={"api_key": "SECRET-123"})
+    assert type(info.value).__name__ == kind and str(info.value) == message
