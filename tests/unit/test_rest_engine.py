@@ -54,6 +54,7 @@ def test_values_that_do_not_fit_stay_text_for_the_stage_never_truncated() -> Non
     assert out["n"] == ["1.5", "2"]  # a fraction in an integer field is not cut to 1: the stage refuses it
     assert out["ok"] == ["yes", None] and out["created"] == ["not a time", None]
     assert _decode([{"id": "y", "n": 7}], decoder)["n"] == [7]  # the next page is read fast again
+    assert _decode([{"created": 10**17}], decoder)["created"] == ["100000000000000000"]  # no date: text, refused
 
 
 def test_a_list_of_non_objects_is_an_error() -> None:

@@ -152,22 +152,27 @@ class PageDecoder:
         if n == 0:
             return None
         struct = self._convert(records)
+        # the top-level children in one call (each with the struct's nulls folded in)
+        children = dict(zip(self._struct_type().names, struct.flatten(), strict=True))
         columns = []
         for f in self.fields:
             if f.template is not None:
                 value = render(f.template, context)
                 columns.append(_constant(value, n))
                 continue
-            parts = [_finish(self._read(struct, records, slot), f) for slot in f.slots]
+            parts = [_finish(self._read(children, records, slot), f) for slot in f.slots]
             columns.append(_coalesce(parts))
         return pa.record_batch(columns, names=[f.name for f in self.fields])
 
-    def _read(self, struct: pa.StructArray, records: list[Any], slot: _Slot) -> pa.Array:
+    def _read(self, children: dict[str, pa.Array], records: list[Any], slot: _Slot) -> pa.Array:
         if slot.in_struct:
+            top = children[slot.path[0]]
+            if len(slot.path) == 1:
+                return top
             indices = self._indices.get(slot.path)
             if indices is None:
-                indices = self._indices[slot.path] = _indices(self._struct_type(), slot.path)
-            return pc.struct_field(struct, indices)
+                indices = self._indices[slot.path] = _indices(top.type, slot.path[1:])
+            return pc.struct_field(top, indices)
         if len(slot.path) == 1:
             key = slot.path[0]
             values = [r.get(key) for r in records]
@@ -261,10 +266,14 @@ def _temporal(array: pa.Array, f: OutputField) -> pa.Array:
             return _iso(array, target)
     if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
         scale = 1_000 if f.epoch_ms else 1_000_000
-        micros = pc.cast(pc.round(pc.multiply(pc.cast(array, pa.float64()), scale)), pa.int64())
-        if f.epoch_ms:
-            micros = pc.multiply(micros, 1_000)
-        stamps = pc.cast(micros, pa.timestamp("us", tz="UTC"))
+        try:
+            if pa.types.is_integer(array.type):
+                micros = pc.multiply_checked(pc.cast(array, pa.int64()), scale)
+            else:
+                micros = pc.cast(pc.round(pc.multiply(array, float(scale))), pa.int64())
+        except pa.ArrowInvalid:  # out of any date's range: the text goes on, and the stage refuses it
+            return pc.cast(array, pa.string())
+        stamps = micros.view(pa.timestamp("us", tz="UTC"))  # µs since the epoch, as they are
         return _to_target(stamps, target)
     return array
 
