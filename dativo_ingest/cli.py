@@ -267,7 +267,8 @@ def discover(
 
 @app.command("test-connector")
 def test_connector(
-    engine: Annotated[str, typer.Option("--engine", help="The connector's protocol: airbyte or singer.")],
+    engine: Annotated[str, typer.Option("--engine", help="The connector's protocol: airbyte, singer or native "
+                                                            "(a REST recipe).")],
     connector: Annotated[str, typer.Option("--connector", help="A name in engines/<engine>.yaml, e.g. faker.")],
     config: Annotated[Path | None, typer.Option("--config", "-c", help="The connector's own config (JSON/YAML).")
                       ] = None,

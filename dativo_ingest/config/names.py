@@ -8,8 +8,8 @@
 - **object / stream name** (``source.objects``, ``files[].object``, ``tables[].object``, the asset's
   ``object``): any text up to 255 characters without ``/``, ``\\``, ``..``, control characters or
   surrounding spaces (sheet and stream names may hold spaces and upper case).
-- **column name**: up to 255 characters, no ``.`` (a nested path to Iceberg), no control characters, no
-  surrounding spaces, not ``ingest_date`` and not starting with ``_dativo_`` (system columns), and no two
+- **column name**: up to 255 characters, no control characters, no surrounding spaces (a ``.`` is allowed: the
+  REST engine names a nested source value ``address.city``, and Iceberg takes it as one top-level column), not ``ingest_date`` and not starting with ``_dativo_`` (system columns), and no two
   columns of one asset equal when case is ignored (sources are matched to fields case-insensitively).
 """
 
@@ -73,8 +73,8 @@ def column_name_problem(value: str) -> str | None:
         return f"field name '{value}' is empty or has surrounding spaces"
     if len(value) > 255:
         return "field name is longer than 255 characters"
-    if "." in value or _CONTROL.search(value):
-        return f"field name '{value[:60]}' holds '.' or a control character (Iceberg reads '.' as a nested path)"
+    if _CONTROL.search(value):
+        return f"field name '{value[:60]}' holds a control character"
     if value.lower().startswith(SYSTEM_COLUMN_PREFIX) or value.lower() in RESERVED_COLUMNS:
         return (f"field name '{value}' is a system column name (ingest_date and _dativo_* are added by "
                 "dativo-ingest)")

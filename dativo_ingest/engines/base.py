@@ -80,7 +80,12 @@ def conformance_report(engine: str, connector: str, *, project_root: Path, confi
 
         return singer_report(connector, project_root=project_root, config_path=config_path, streams=streams,
                              options=options or {})
-    raise NotImplementedError(f"test-connector --engine {engine}: not implemented (available: airbyte, singer)")
+    if name == "native":  # a REST recipe (its api: section) against the API its connection names
+        from dativo_ingest.engines.native.rest.conformance import rest_report
+
+        return rest_report(connector, project_root=project_root, config_path=config_path, streams=streams)
+    raise NotImplementedError(f"test-connector --engine {engine}: not implemented (available: airbyte, singer, "
+                              f"native)")
 
 
 __all__ = ["ALIASES", "ENGINES", "Engine", "conformance_report", "get_engine"]

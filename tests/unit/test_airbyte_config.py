@@ -31,7 +31,7 @@ SPECS = REPO / "tests" / "fixtures" / "airbyte" / "specs"
 
 SECRETS = {
     "STRIPE_API_KEY": "sk_test_123456", "STRIPE_ACCOUNT_ID": "acct_42",
-    "HUBSPOT_API_KEY": "pat-na1-abcdef",
+    "HUBSPOT_ACCESS_TOKEN": "pat-na1-abcdef",
     "GOOGLE_SHEETS_SPREADSHEET_ID": "1AbCdEf", "GOOGLE_SERVICE_ACCOUNT_JSON": '{"type": "service_account"}',
     "GDRIVE_FOLDER_URL": "https://drive.google.com/drive/folders/1xyz",
 }
@@ -79,8 +79,9 @@ def test_the_mappings_put_our_keys_where_each_connector_wants_them() -> None:
 
 
 def test_a_missing_secret_is_one_line_naming_the_spec_keys_never_values() -> None:
-    for name, gone, missing in [("stripe", "STRIPE_ACCOUNT_ID", "missing 'account_id'"),
-                                ("hubspot", "HUBSPOT_API_KEY", "'credentials' matches none of the allowed shapes")]:
+    for name, gone, missing in [
+            ("stripe", "STRIPE_ACCOUNT_ID", "missing 'account_id'"),
+            ("hubspot", "HUBSPOT_ACCESS_TOKEN", "'credentials' matches none of the allowed shapes")]:
         secrets = {**SECRETS, gone: ""}
         config = render_config(connector_entry(name, REPO), recipe_connection(name, secrets))
         with pytest.raises(ConfigError) as info:

@@ -24,5 +24,6 @@ def test_an_unknown_engine_names_the_available_ones(tmp_path):
     with pytest.raises(NotImplementedError, match=r"engine 'jdbc' is not implemented \(available: native, airbyte, "
                                                   r"singer\)"):
         get_engine("jdbc")
-    with pytest.raises(NotImplementedError, match="test-connector --engine native: not implemented"):
-        conformance_report("native", "csv", project_root=tmp_path)
+    with pytest.raises(NotImplementedError, match=r"test-connector --engine jdbc: not implemented \(available: "
+                                                  r"airbyte, singer, native\)"):
+        conformance_report("jdbc", "csv", project_root=tmp_path)

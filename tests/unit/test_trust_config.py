@@ -30,7 +30,7 @@ def _asset(root: Path, **changes: object) -> None:
     ({"schema": [{"name": "id", "type": "long"}, {"name": "ID", "type": "long"}]}, "schema", "differ only by case"),
     ({"schema": [{"name": "_dativo_run_id", "type": "string"}]}, "schema[0].name", "system column"),
     ({"schema": [{"name": "ingest_date", "type": "date"}]}, "schema[0].name", "system column"),
-    ({"schema": [{"name": "a.b", "type": "string"}]}, "schema[0].name", "nested path"),
+    ({"schema": [{"name": "a\x07b", "type": "string"}]}, "schema[0].name", "control character"),
 ])
 def test_unsafe_asset_names_are_one_line_errors(project: Path, changes: dict, field: str, words: str) -> None:  # noqa: F811
     _asset(project, **changes)

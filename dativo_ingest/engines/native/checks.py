@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 
 def check_source(plan: JobPlan) -> None:
-    """Connect once (short timeout) to a native database source; one line naming host:port, user, database."""
+    """Connect once (short timeout) to a native database source (one line naming host:port, user, database), or
+    make one cheap authenticated request to a REST API (one line naming the recipe and the secret to fix)."""
     conn = dict(plan.source.get("connection") or {})
     try:
         if plan.source_connector in ("postgres", "postgresql"):
@@ -27,5 +28,10 @@ def check_source(plan: JobPlan) -> None:
             from dativo_ingest.engines.native.sql.sqlite import database_path
 
             database_path(conn, plan.project_root)
+        else:
+            from dativo_ingest.engines.native.rest import check_rest, is_rest_source
+
+            if is_rest_source(plan):
+                check_rest(plan)  # its messages name the recipe
     except InfrastructureError as exc:
         raise InfrastructureError(f"{plan.job_path}: source.connection: {exc.message}") from None

@@ -46,9 +46,13 @@ class NativeEngine:
             return _read_markdown_kv(plan, state)
         if connector in SQL_SOURCES:
             return _read_sql(plan, state)
+        from dativo_ingest.engines.native.rest import is_rest_source, read_rest
+
+        if is_rest_source(plan):
+            return read_rest(plan, state)
         raise NotImplementedError(
             f"the native engine has no '{connector}' source yet; available: csv, markdown_kv, "
-            f"{', '.join(sorted(SQL_SOURCES))}"
+            f"{', '.join(sorted(SQL_SOURCES))}, and any API whose recipe has an api: section (REST)"
         )
 
 
