@@ -16,6 +16,10 @@ class Batch:
     data: pa.RecordBatch
     #: where the rows came from (file path, table name), for error messages and quarantine
     origin: str | None = None
+    #: the source kept only rows after the committed cursor itself, in its own order (a database's collation,
+    #: an API's filter): the stage must not filter them again, and the stream's position is the one its
+    #: ``Checkpoint`` reports under ``cursor`` — a filter is applied once, where its order is defined
+    cursor_applied: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@
   ``object``): any text up to 255 characters without ``/``, ``\\``, ``..``, control characters or
   surrounding spaces (sheet and stream names may hold spaces and upper case).
 - **column name**: up to 255 characters, no control characters, no surrounding spaces (a ``.`` is allowed: the
-  REST engine names a nested source value ``address.city``, and Iceberg takes it as one top-level column), not ``ingest_date`` and not starting with ``_dativo_`` (system columns), and no two
-  columns of one asset equal when case is ignored (sources are matched to fields case-insensitively).
+  REST engine names a nested source value ``address.city``, and Iceberg takes it as one top-level column), not
+  ``ingest_date`` and not starting with ``_dativo_`` (system columns), and no two columns of one asset equal
+  when case is ignored (sources are matched to fields case-insensitively).
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ class Stage:
                          chunk_rows=chunk_rows, spill_dir=spill_dir, memory_limit=memory_limit)
 
     # -- SQL -------------------------------------------------------------------------------------
-    def _cast_sql(self, batch_schema: pa.Schema, origin: str = "the source") -> str:
+    def _cast_sql(self, batch_schema: pa.Schema, origin: str = "the source", *, filter_cursor: bool = True) -> str:
         names: dict[str, str] = {}
         for n in batch_schema.names:
             if n.lower() in names:
@@ -166,7 +166,7 @@ class Stage:
         reason = f"NULLIF(concat_ws('; ', {', '.join(reasons)}), '')" if reasons else "CAST(NULL AS VARCHAR)"
         selects.append(f"{reason} AS _dativo_reason")
         sql = f"SELECT {', '.join(selects)} FROM batch"
-        if cursor_expr is not None and self.cursor and self.cursor.after is not None:
+        if filter_cursor and cursor_expr is not None and self.cursor and self.cursor.after is not None:
             f = self._by_name[self.cursor.field]
             threshold = f"TRY_CAST({quote_literal(self.cursor.after)} AS {f.type.duckdb})"
             if self.cursor.lookback_seconds and f.type.duckdb in ("TIMESTAMP", "TIMESTAMPTZ", "DATE"):
@@ -200,7 +200,8 @@ class Stage:
         self._origin_rows[origin] = offset + n
         self.stats.rows_in += n
         batch = data  # noqa: F841 - referenced by name in the SQL below
-        out = self.con.sql(self._cast_sql(data.schema, origin)).to_arrow_table()
+        out = self.con.sql(self._cast_sql(data.schema, origin, filter_cursor=not message.cursor_applied)
+                           ).to_arrow_table()
         self.stats.rows_skipped_by_cursor += n - out.num_rows
         reason = out.column("_dativo_reason")
         bad_count = out.num_rows - reason.null_count
@@ -212,7 +213,8 @@ class Stage:
         if clean.schema != self.output_schema:
             clean = clean.cast(self.output_schema)
         self.stats.rows_clean += clean.num_rows
-        self._track_cursor(clean)
+        if not message.cursor_applied:  # else the source reports its position in its own order
+            self._track_cursor(clean)
         if self.keyed is not None:
             self.keyed.add(clean)
             return []

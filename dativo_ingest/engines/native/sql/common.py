@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 from dativo_ingest.errors import ConfigError, InfrastructureError
 from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES
 from dativo_ingest.sqltext import quote_ident, quote_ident_mysql, quote_literal, quote_literal_mysql
+from dativo_ingest.state.cursor import cursor_to_text
 from dativo_ingest.stream import Batch, Checkpoint, Message
 
 #: a cursor value that is a plain number (compared as a number, not as text)
@@ -144,28 +145,41 @@ CHECKPOINT_ROWS = 65_536
 
 def with_commit_points(table: SqlTable, batches: Iterable[pa.RecordBatch], *,
                        every_rows: int = CHECKPOINT_ROWS) -> Iterator[Message]:
-    """The batches of a read ordered by the cursor, cut into slices of about ``every_rows`` with a
-    ``Checkpoint`` between two slices: each cut is where the cursor value changes, so every row up to
-    the value just read is in and a commit there loses none of the rows sharing that value."""
+    """The batches of one table's read, ordered by its cursor when it has one, then a ``Checkpoint``.
+
+    The database filtered the rows by the committed cursor and ordered them, in its own order (a text cursor's
+    collation): the batches say so (``cursor_applied``), and each checkpoint carries the cursor of the last row
+    read — the greatest in that order — so nothing filters or compares the values again in another order. A
+    long read is cut into slices of about ``every_rows`` with a checkpoint between two slices, each cut where
+    the cursor value changes, so a commit there loses none of the rows sharing that value."""
+    field = table.cursor_field
     last: Any = None
+
+    def checkpoint() -> Checkpoint:
+        return Checkpoint(table.stream, {"cursor": {"field": field, "value": cursor_to_text(last)}}
+                          if field and last is not None else {})
+
     for batch in batches:
-        if not table.cursor_field or not _orderable(batch.schema.field(table.cursor_field).type):
-            yield Batch(table.stream, batch, origin=table.origin)
+        if not field or not _orderable(batch.schema.field(field).type):
+            yield Batch(table.stream, batch, origin=table.origin, cursor_applied=bool(field))
+            if field:
+                last = batch.column(field)[-1].as_py() if batch.num_rows else last
             continue
-        column = batch.column(table.cursor_field)
-        first = column[0].as_py()
-        if last is not None and first is not None and first > last:
-            yield Checkpoint(table.stream, {})
+        column = batch.column(field)
+        if last is not None and column[0].as_py() != last:
+            yield checkpoint()
         start = 0
         while batch.num_rows - start > every_rows:
             cut = _next_change(column, start + every_rows)
             if cut is None:
                 break
-            yield Batch(table.stream, batch.slice(start, cut - start), origin=table.origin)
-            yield Checkpoint(table.stream, {})
+            yield Batch(table.stream, batch.slice(start, cut - start), origin=table.origin, cursor_applied=True)
+            last = column[cut - 1].as_py()
+            yield checkpoint()
             start = cut
-        yield Batch(table.stream, batch.slice(start), origin=table.origin)
+        yield Batch(table.stream, batch.slice(start), origin=table.origin, cursor_applied=True)
         last = column[-1].as_py()
+    yield checkpoint()
 
 
 def _next_change(column: pa.Array, at: int) -> int | None:

@@ -38,7 +38,7 @@ from dativo_ingest.engines.native.sql.common import (
 from dativo_ingest.errors import InfrastructureError, SourceError
 from dativo_ingest.sqltext import quote_ident_mysql as quote_ident
 from dativo_ingest.sqltext import quote_literal_mysql as quote_literal
-from dativo_ingest.stream import Checkpoint, Message
+from dativo_ingest.stream import Message
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +213,5 @@ def read_mysql(
             log.info("mysql: %s", sql)
             utc_columns = {c.name for c in columns if c.type_code == TIMESTAMP}
             yield from with_commit_points(table, _utc_batches(_stream(url, sql, table.origin), utc_columns))
-            yield Checkpoint(table.stream, {})
     finally:
         con.close()

@@ -26,7 +26,7 @@ from dativo_ingest.engines.native.sql.common import (
 )
 from dativo_ingest.errors import InfrastructureError, SourceError
 from dativo_ingest.sqltext import quote_ident, quote_literal
-from dativo_ingest.stream import Checkpoint, Message
+from dativo_ingest.stream import Message
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,5 @@ def read_postgres(
                 cur.execute(sql)
                 reader = cur.fetch_record_batch()
                 yield from with_commit_points(table, (b for b in reader if b.num_rows))
-            yield Checkpoint(table.stream, {})
     finally:
         con.close()

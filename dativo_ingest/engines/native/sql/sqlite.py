@@ -11,7 +11,7 @@ from typing import Any
 from dativo_ingest.engines.native.sql.common import NUMBER, SqlTable, build_select, with_commit_points
 from dativo_ingest.errors import InfrastructureError
 from dativo_ingest.sqltext import quote_literal
-from dativo_ingest.stream import Checkpoint, Message
+from dativo_ingest.stream import Message
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,5 @@ def read_sqlite(
             with con.cursor() as cur:
                 cur.execute(sql)
                 yield from with_commit_points(table, (b for b in cur.fetch_record_batch() if b.num_rows))
-            yield Checkpoint(table.stream, {})
     finally:
         con.close()
