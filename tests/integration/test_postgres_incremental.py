@@ -137,3 +137,21 @@ def test_detect_deletes_with_a_composite_key(tmp_path, schema):
     sql(f"DELETE FROM {schema}.c WHERE a = 1 AND b = 'y'")
     assert _run(project, job, home)["rows_deleted"] == 1
     assert _landed(home, ("a", "b", "v")) == _source(schema, "c", "a, b, v") == [(1, "x", "p"), (2, "x", "r")]
+
+
+def test_a_text_cursor_follows_the_databases_collation(tmp_path, schema):
+    """Issue #12 class 4: with an ICU collation 'Banana' sorts after 'apple'; the server filters by it, and nothing
+    filters again byte by byte (where 'B' < 'a'): every row lands once, append mode, no key to hide a duplicate."""
+    sql(f'CREATE TABLE {schema}.w (id int, name text COLLATE "en-x-icu")')
+    sql(f"INSERT INTO {schema}.w VALUES (1, 'apple')")
+    fields = [{"name": "id", "type": "long"}, {"name": "name", "type": "string"}]
+    project, job = _project(tmp_path, fields, {"tables": [{"name": f"{schema}.w", "object": "w",
+                                                            "cursor_field": "name"}]})
+    home = tmp_path / "home"
+    assert _run(project, job, home)["rows_written"] == 1
+    sql(f"INSERT INTO {schema}.w VALUES (2, 'Banana'), (3, 'cherry')")
+    second = _run(project, job, home)
+    assert (second["rows_read"], second["rows_written"], second["rows_skipped"]) == (2, 2, 0)
+    assert sorted(r["name"] for r in table_rows(home, "acme.t").to_pylist()) == ["Banana", "apple", "cherry"]
+    assert _run(project, job, home)["rows_read"] == 0  # the position is 'cherry' in the server's order
+    assert table_rows(home, "acme.t").num_rows == 3
