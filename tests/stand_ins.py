@@ -104,7 +104,7 @@ def _wait(check: Callable[[], bool], what: str, proc: subprocess.Popen, log: Pat
     raise RuntimeError(f"{what} did not become ready in {STARTUP_TIMEOUT_S}s: {log.read_text()[-2000:]}")
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop_process(proc: subprocess.Popen) -> None:
     """SIGTERM to the process group we started (setsid), then SIGKILL if it lingers."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
@@ -159,7 +159,7 @@ def run_seaweedfs(root: Path) -> Iterator[SeaweedFS]:
               and _bucket_ready(server), "SeaweedFS", proc, log)
         yield server
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def _bucket_ready(server: SeaweedFS) -> bool:
@@ -210,4 +210,4 @@ def run_azurite(root: Path) -> Iterator[Azurite]:
         _wait(lambda: _http_answers(f"{server.endpoint}/{AZURITE_ACCOUNT}?comp=list"), "Azurite", proc, log)
         yield server
     finally:
-        _stop(proc)
+        stop_process(proc)

@@ -4,11 +4,8 @@ process group)."""
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +18,7 @@ import pytest
 
 from tests.acceptance.helpers import REPO, make_project, write_yaml
 from tests.integration.rest.fake_api import HubSpot, Slack
-from tests.servers import CACHE, free_port
+from tests.stand_ins import CACHE, free_port, stop_process
 
 LOCALSTRIPE_VERSION = "1.15.10"
 LOCALSTRIPE_KEY = "sk_test_localstripe_example"
@@ -122,14 +119,7 @@ def localstripe_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loc
                 time.sleep(0.2)
         yield server
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process(proc)
 
 
 @pytest.fixture

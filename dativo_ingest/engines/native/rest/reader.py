@@ -15,9 +15,11 @@ after its last commit with the same lower bound: nothing lost, nothing read twic
 (``since``) is the committed cursor minus the job's lookback (or the stream's ``initial`` value); it goes into
 the request (``incremental.param`` or ``{cursor}``) and also filters the records here, for APIs that ignore it.
 
-Two cases commit a stream whole instead (no checkpoint before its end): ``write_mode: overwrite`` (a resumed
-run would replace what the killed one committed) and a job that sets ``source.incremental.cursor_field``
-(then the runner tracks the cursor itself, and its filter would drop the rest of a newest-first listing).
+A full refresh (``write_mode: overwrite``, strategy ``none``/``full``) commits a stream whole instead (no
+checkpoint before its end): a resumed run would replace what the killed one committed. The batches of an
+incremental stream say the source applied the cursor (``Batch.cursor_applied``): the runner does not filter
+them again (its filter would drop the rest of a newest-first listing) and takes the position from the
+checkpoints.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ from dativo_ingest.engines.native.rest.source import RestSource
 from dativo_ingest.engines.native.rest.spec import PLACEHOLDER, IncrementalSpec, StreamSpec
 from dativo_ingest.engines.native.rest.templates import dig
 from dativo_ingest.errors import ConfigError, SourceError
-from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES, lookback_seconds
 from dativo_ingest.state.cursor import cursor_after, cursor_key, cursor_to_text
 from dativo_ingest.stream import Batch, Checkpoint, Message
 
@@ -70,8 +71,9 @@ class ReadOptions:
 class _Pending:
     """Pages of one stream gathered into one batch (consecutive pages of the same column types)."""
 
-    def __init__(self, stream: str, limit: int) -> None:
+    def __init__(self, stream: str, limit: int, cursor_applied: bool = False) -> None:
         self.stream = stream
+        self.cursor_applied = cursor_applied
         self.limit = max(1, limit)
         self.batches: list[pa.RecordBatch] = []
         self.rows = 0
@@ -95,7 +97,7 @@ class _Pending:
             pa.Table.from_batches(self.batches).combine_chunks().to_batches()
         self.batches, self.rows = [], 0
         for data in batches:
-            yield Batch(self.stream, data, origin=self.origin)
+            yield Batch(self.stream, data, origin=self.origin, cursor_applied=self.cursor_applied)
 
 
 def read_options(plan: JobPlan, source: RestSource) -> ReadOptions:
@@ -106,7 +108,7 @@ def read_options(plan: JobPlan, source: RestSource) -> ReadOptions:
     names = [str(o) for o in objects]
     for name in names:
         source.stream(name)
-    full = plan.write_mode == "overwrite" or str(incremental.get("strategy") or "").lower() in FULL_REFRESH_STRATEGIES
+    full = plan.read.full_refresh
     job_cursor = incremental.get("cursor_field")
     if job_cursor and not full:
         for name in names:
@@ -129,8 +131,8 @@ def read_options(plan: JobPlan, source: RestSource) -> ReadOptions:
                               f"stream '{name}' in {source.recipe}", field="schema",
                               fix=f"add {stream.incremental.cursor_field} to the asset's schema")
     commit_every = int(plan.target.get("commit_every_rows") or 0)
-    return ReadOptions(streams=names, incremental=not full, lookback_seconds=lookback_seconds(incremental),
-                       resumable=not full and not job_cursor,
+    return ReadOptions(streams=names, incremental=not full, lookback_seconds=plan.read.lookback_seconds,
+                       resumable=not full,
                        batch_rows=min(BATCH_ROWS, commit_every) if commit_every > 0 else BATCH_ROWS)
 
 
@@ -278,7 +280,7 @@ class StreamReader:
                checkpoint: Any) -> Iterator[Message]:
         since = self._since(committed, parent)
         cursor_field = self.incremental.cursor_field if self.incremental is not None else None
-        pending = _Pending(self.name, self.options.batch_rows)
+        pending = _Pending(self.name, self.options.batch_rows, cursor_applied=self.incremental is not None)
         while True:
             page, records = self._request(self.name, self.spec, self.paginator, parent, since, position)
             self.pages += 1
