@@ -123,8 +123,9 @@ def parses_as(value: str, logical: LogicalType) -> bool:
 
     spec = cast_sql("v", pa.string(), logical)
     changed = spec.changed or "false"
-    row = duckdb.execute(f"SELECT {spec.value} IS NOT NULL AND NOT ({changed}) FROM (SELECT $1::VARCHAR AS v)",
-                         [value]).fetchone()
+    with duckdb.connect() as con:  # its own: the module's default connection is not for two threads at once
+        row = con.execute(f"SELECT {spec.value} IS NOT NULL AND NOT ({changed}) FROM (SELECT $1::VARCHAR AS v)",
+                          [value]).fetchone()
     return bool(row and row[0])
 
 

@@ -123,11 +123,11 @@ def test_a_missing_image_is_pulled_and_files_outside_the_workdir_are_refused(tmp
                                                                    workdir=tmp_path / "work")
 
 
-def test_a_connector_runs_through_the_docker_launcher(tmp_path: Path) -> None:
+def test_a_connector_runs_through_the_docker_launcher(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DATIVO_HOME", str(tmp_path))
     spec = {"type": "SPEC", "spec": {"connectionSpecification": {"type": "object", "required": ["count"]}}}
     client = FakeClient([orjson.dumps(spec) + b"\n"])
-    with AirbyteConnector("faker", DockerLauncher("airbyte/source-faker:7.2.1", client=client),
-                          scratch=tmp_path) as conn:
+    with AirbyteConnector("faker", DockerLauncher("airbyte/source-faker:7.2.1", client=client)) as conn:
         assert conn.spec() == {"type": "object", "required": ["count"]}
         assert client.created[0]["command"] == ["spec"]
         assert client.created[0]["volumes"] == {str(conn.workdir.resolve()): {"bind": CONTAINER_WORKDIR, "mode": "ro"}}

@@ -34,7 +34,6 @@ from dativo_ingest.engines.common.conformance import (
 )
 from dativo_ingest.errors import ConfigError, DativoError
 from dativo_ingest.logs import redact
-from dativo_ingest.paths import scratch_dir
 from dativo_ingest.state.envelope import StateEnvelope
 from dativo_ingest.stream import Batch, Checkpoint
 
@@ -46,7 +45,7 @@ def airbyte_report(connector: str, *, project_root: Path, config_path: Path | No
     report = Report("airbyte", connector)
     entry = connector_entry(connector, project_root, options)
     launcher = make_launcher(entry, field_prefix="test-connector")
-    with AirbyteConnector(connector, launcher, redact=redact, scratch=scratch_dir()) as conn:
+    with AirbyteConnector(connector, launcher, redact=redact) as conn:
         # spec
         try:
             spec = conn.spec(cached=False)

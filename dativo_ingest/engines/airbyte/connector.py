@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from dativo_ingest.engines.airbyte.protocol import (
     trace_error,
 )
 from dativo_ingest.engines.common.files import write_atomic, write_json_atomic
+from dativo_ingest.engines.common.workdir import make_workdir
 from dativo_ingest.engines.launchers.base import ConnectorProcess, Launcher
 from dativo_ingest.errors import SourceError
 
@@ -92,12 +92,12 @@ class AirbyteConnector:
     """Run one connector's commands; ``close()`` (or ``with``) removes the work folder."""
 
     def __init__(self, name: str, launcher: Launcher, *, redact: Callable[[str], str] | None = None,
-                 scratch: Path | None = None, env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None) -> None:
         self.name = name
         self.launcher = launcher
         self.redact = redact
         self.env = env
-        self.workdir = Path(tempfile.mkdtemp(prefix="airbyte-", dir=str(scratch) if scratch else None))
+        self.workdir = make_workdir("airbyte")
         self.process: ConnectorProcess | None = None
 
     # -- files -----------------------------------------------------------------------------------

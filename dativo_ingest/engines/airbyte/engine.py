@@ -66,7 +66,7 @@ from dativo_ingest.engines.launchers.choose import LauncherSpec, choose_launcher
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES
 from dativo_ingest.logs import redact
-from dativo_ingest.paths import dativo_home, scratch_dir
+from dativo_ingest.paths import dativo_home
 from dativo_ingest.stream import Log, Message, Trace
 
 if TYPE_CHECKING:
@@ -243,7 +243,7 @@ class AirbyteEngine:
 
     def _read(self, plan: JobPlan, state: StateEnvelope, entry: ConnectorEntry, launcher: Launcher,
               options: dict[str, Any]) -> Iterator[Message]:
-        connector = AirbyteConnector(entry.name, launcher, redact=_redactor(plan), scratch=scratch_dir())
+        connector = AirbyteConnector(entry.name, launcher, redact=_redactor(plan))
         try:
             yield from self._run(plan, state, entry, connector, options)
         finally:

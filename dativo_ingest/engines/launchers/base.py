@@ -6,12 +6,31 @@ import collections
 import os
 import signal
 import subprocess
+import sys
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 STDERR_TAIL_LINES = 40
+
+#: run before the connector (in a tiny Python that then becomes it): ask Linux to SIGKILL it when the process
+#: that started it dies — a SIGKILLed run cannot stop its connectors itself — and exit if that already happened
+_DIE_WITH_PARENT = (
+    "import ctypes,os,signal,sys\n"
+    "try:\n ctypes.CDLL(None,use_errno=True).prctl(1,signal.SIGKILL)\n"
+    "except Exception:\n pass\n"
+    "if os.getppid()!=int(sys.argv[1]):\n sys.exit(137)\n"
+    "os.execvp(sys.argv[2],sys.argv[2:])\n"
+)
+
+
+def die_with_parent(argv: Sequence[str]) -> list[str]:
+    """``argv`` wrapped so the connector is killed when this process dies (Linux ``PR_SET_PDEATHSIG``; the
+    wrapper execs the connector, so its pid, stdin/stdout and exit code are the connector's)."""
+    if not sys.platform.startswith("linux") or not argv:
+        return list(argv)
+    return [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *argv]
 
 
 class ConnectorProcess:
@@ -107,7 +126,7 @@ class Launcher(ABC):
         self.ensure_ready()
         argv = self.command(args, workdir=workdir)
         popen = subprocess.Popen(  # noqa: S603 - argv is built from configuration, never a shell string
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            die_with_parent(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=dict(env) if env is not None else None, cwd=str(workdir) if workdir else None,
             start_new_session=True, bufsize=1 << 20,  # big reads: connectors print millions of short lines
         )

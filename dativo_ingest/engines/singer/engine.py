@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ import orjson
 from dativo_ingest.engines.common.checkpoints import CheckpointBuffer
 from dativo_ingest.engines.common.files import write_json_atomic
 from dativo_ingest.engines.common.read_ahead import run_ahead
+from dativo_ingest.engines.common.workdir import make_workdir
 from dativo_ingest.engines.launchers.base import ConnectorProcess, Launcher
 from dativo_ingest.engines.launchers.local import LocalLauncher
 from dativo_ingest.engines.launchers.venv import VenvLauncher
@@ -59,7 +59,7 @@ from dativo_ingest.engines.singer.reader import (
 from dativo_ingest.engines.singer.state import singer_state_from_envelope, singer_stream_state
 from dativo_ingest.errors import ConfigError, SourceError
 from dativo_ingest.logs import redact
-from dativo_ingest.paths import dativo_home, scratch_dir
+from dativo_ingest.paths import dativo_home
 from dativo_ingest.stream import Batch, Checkpoint, Message, Trace
 
 if TYPE_CHECKING:
@@ -117,8 +117,7 @@ class SingerTap:
         self.launcher = make_launcher(plugin, project_root)
         self.config = config
         self.identity = _identity(self.plugin, self.launcher) if self.plugin.pip_url else ""
-        self.workdir = Path(tempfile.mkdtemp(prefix="singer-", dir=scratch_dir()))
-        os.chmod(self.workdir, 0o700)
+        self.workdir = make_workdir("singer")
         self.config_path = self.workdir / "config.json"
         write_json_atomic(self.config_path, self.config, private=True)  # the tap's config holds secrets
         #: whether the last ``discover`` ran the tap (False: it came from the cache)
