@@ -75,7 +75,7 @@ ColumnName = Annotated[str, Field(min_length=1, max_length=255), _checked(column
 
 IncrementalStrategy = Literal[
     "updated_at", "created", "updated_after", "file_modified_time", "spreadsheet_modified_time", "cursor",
-    "full_refresh", "full", "none",  # read everything every run (incremental.FULL_REFRESH_STRATEGIES)
+    "full_refresh", "full", "none",  # read everything every run (read_policy.FULL_REFRESH_STRATEGIES)
 ]
 WriteModeName = Literal["append", "overwrite", "merge"]
 ValidationModeName = Literal["strict", "warn"]

@@ -64,7 +64,6 @@ from dativo_ingest.engines.common.schema import INT, NUMBER, column_kind
 from dativo_ingest.engines.launchers.base import Launcher
 from dativo_ingest.engines.launchers.choose import LauncherSpec, choose_launcher
 from dativo_ingest.errors import ConfigError
-from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES
 from dativo_ingest.logs import redact
 from dativo_ingest.paths import dativo_home
 from dativo_ingest.stream import Log, Message, Trace
@@ -262,15 +261,13 @@ class AirbyteEngine:
         if kept:
             yield Log("INFO", f"{entry.name}: using the config the connector updated earlier ({control_file})")
 
-        incremental_cfg = dict(plan.source.get("incremental") or {})
-        strategy = str(incremental_cfg.get("strategy") or "").lower()
-        full_refresh = plan.write_mode == "overwrite" or strategy in FULL_REFRESH_STRATEGIES
+        full_refresh = plan.read.full_refresh
         refresh = bool(plan.engine_options.get("refresh_catalog") or options.get("refresh_catalog"))
         catalog = configure_catalog(
             discover_cached(connector, entry, config, wanted_streams(plan), fields=plan.asset.field_names,
                             refresh=refresh),
             wanted_streams(plan), incremental=not full_refresh,
-            cursor_field=incremental_cfg.get("cursor_field"), primary_key=list(plan.asset.primary_key),
+            cursor_field=plan.read.default_cursor, primary_key=list(plan.asset.primary_key),
             fields=plan.asset.field_names, write_mode=plan.write_mode, where=plan.job_path)
         cursors = cursor_fields(catalog)
         state_doc = None if full_refresh else airbyte_state_from_envelope(

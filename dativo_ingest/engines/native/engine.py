@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from dativo_ingest.engines.native.checks import check_source
 from dativo_ingest.engines.native.files.csv import read_csv, resolve_files
 from dativo_ingest.engines.native.sql.common import MYSQL, STANDARD, Quoting, SqlTable, base_select, resolve_tables
-from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES, lookback_seconds
 from dativo_ingest.stream import Batch, Checkpoint, Message, SourceKeys
 
 if TYPE_CHECKING:
@@ -34,13 +33,11 @@ class NativeEngine:
         if connector == "csv":
             files = resolve_files(plan.source, project_root=plan.project_root, default_stream=default_stream(plan),
                               access=plan.file_access)
-            strategy = str((plan.source.get("incremental") or {}).get("strategy") or "file_modified_time").lower()
-            skip_unchanged = plan.write_mode != "overwrite" and strategy not in FULL_REFRESH_STRATEGIES
             return read_csv(
                 files,
                 column_names=[f.name for f in plan.asset.fields],
                 state=state.streams,
-                skip_unchanged=skip_unchanged,
+                skip_unchanged=plan.read.skip_unchanged_files,
             )
         if connector == "markdown_kv":
             return _read_markdown_kv(plan, state)
@@ -67,28 +64,24 @@ def _read_markdown_kv(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
 
     files = resolve_files(plan.source, project_root=plan.project_root, default_stream=default_stream(plan),
                               access=plan.file_access)
-    strategy = str((plan.source.get("incremental") or {}).get("strategy") or "file_modified_time").lower()
     return read_markdown_kv(
         files,
         fields=[(f.name, parse_type(f.type).arrow) for f in plan.asset.fields],
         state=state.streams,
-        skip_unchanged=plan.write_mode != "overwrite" and strategy not in FULL_REFRESH_STRATEGIES,
+        skip_unchanged=plan.read.skip_unchanged_files,
     )
 
 
 def _read_sql(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
-    incremental = dict(plan.source.get("incremental") or {})
-    tables = resolve_tables(plan.source, default_stream=default_stream(plan))
+    tables = resolve_tables(plan.source, default_stream=default_stream(plan), read=plan.read)
     cursors: dict[str, str | None] = {}
-    if plan.write_mode != "overwrite":
-        for table in tables:
-            committed = (state.streams.get(table.stream) or {}).get("cursor") or {}
-            if table.cursor_field and committed.get("field") == table.cursor_field:
-                cursors[table.stream] = committed.get("value")
-    lookback = lookback_seconds(incremental)
-    reader = _sql_reader(plan, lookback)
+    for table in tables:  # a full refresh has no cursor (the read policy gives none)
+        committed = (state.streams.get(table.stream) or {}).get("cursor") or {}
+        if table.cursor_field and committed.get("field") == table.cursor_field:
+            cursors[table.stream] = committed.get("value")
+    reader = _sql_reader(plan, plan.read.lookback_seconds)
     yield from reader(tables, cursors)
-    if incremental.get("detect_deletes") and plan.write_mode == "merge":
+    if plan.read.detect_deletes:
         quoting = MYSQL if plan.source_connector == "mysql" else STANDARD
         yield from _read_keys(reader, tables, list(plan.asset.primary_key), quoting)
 

@@ -43,7 +43,6 @@ from dativo_ingest.engines.singer.catalog import (
 from dativo_ingest.engines.singer.plugins import (
     TapPlugin,
     TapStream,
-    full_refresh,
     resolve_tap,
     tap_config,
     tap_streams,
@@ -330,7 +329,7 @@ def _sync(tap: SingerTap, plan: JobPlan, envelope: StateEnvelope) -> Iterator[Me
         for sid, entry in catalog_streams(catalog).items():
             if sid in ours and entry.get("stream"):
                 ours.setdefault(str(entry["stream"]), ours[sid])
-    singer_state = {} if full_refresh(plan) else singer_state_from_envelope(
+    singer_state = {} if plan.read.full_refresh else singer_state_from_envelope(
         envelope, {s.stream: (s.tap_stream_id, s.replication_key) for s in streams})
     fields = list(plan.asset.field_names)
     reader = SingerReader(columns=lambda stream: fields if stream in ours else [])

@@ -13,14 +13,12 @@ from typing import TYPE_CHECKING, Any
 from dativo_ingest.config.merge import deep_merge
 from dativo_ingest.engines.common.manifest import Manifest, load_manifest
 from dativo_ingest.errors import ConfigError
-from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES
 
 if TYPE_CHECKING:
     from dativo_ingest.config.plan import JobPlan
 
 CAPABILITIES = frozenset({"catalog", "properties", "discover", "state", "about", "activate-version", "batch",
                           "stream-maps", "schema-flattening", "structured-logging", "log-based", "test"})
-CURSOR_STRATEGIES = frozenset({"updated_at", "created", "updated_after", "cursor"})
 
 
 @dataclass
@@ -230,14 +228,8 @@ def default_stream(plan: JobPlan) -> str:
     return str(plan.asset.object or plan.asset.name)
 
 
-def full_refresh(plan: JobPlan) -> bool:
-    """Whether the job reads everything every run (overwrite, or a full-refresh strategy)."""
-    strategy = str((plan.source.get("incremental") or {}).get("strategy") or "").lower()
-    return plan.write_mode == "overwrite" or strategy in FULL_REFRESH_STRATEGIES
-
-
 def _replication(plan: JobPlan, cursor_field: str | None) -> tuple[str | None, str | None]:
-    if full_refresh(plan):
+    if plan.read.full_refresh:
         return "FULL_TABLE", None
     if cursor_field:
         return "INCREMENTAL", cursor_field
@@ -250,9 +242,7 @@ def tap_streams(plan: JobPlan, plugin: TapPlugin) -> list[TapStream] | None:
         return None
     kind = plugin.streams.get("from")
     template = str(plugin.streams.get("stream_id") or "{stream}")
-    incremental = dict(plan.source.get("incremental") or {})
-    strategy = str(incremental.get("strategy") or "").lower()
-    default_cursor = incremental.get("cursor_field") if (strategy in CURSOR_STRATEGIES or not strategy) else None
+    default_cursor = plan.read.default_cursor
     out: list[TapStream] = []
     if kind == "tables":
         if plan.source.get("query"):
@@ -261,7 +251,7 @@ def tap_streams(plan: JobPlan, plugin: TapPlugin) -> list[TapStream] | None:
         from dativo_ingest.engines.native.sql.common import resolve_tables
 
         try:
-            tables = resolve_tables(plan.source, default_stream=default_stream(plan))
+            tables = resolve_tables(plan.source, default_stream=default_stream(plan), read=plan.read)
         except ConfigError as exc:
             raise ConfigError(plan.job_path, exc.message) from None
         schema_default = str(plugin.streams.get("default_schema") or "public")

@@ -11,8 +11,8 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dativo_ingest.config.read_policy import ReadPolicy
 from dativo_ingest.errors import ConfigError, InfrastructureError
-from dativo_ingest.incremental import FULL_REFRESH_STRATEGIES
 from dativo_ingest.sqltext import quote_ident, quote_ident_mysql, quote_literal, quote_literal_mysql
 from dativo_ingest.state.cursor import cursor_to_text
 from dativo_ingest.stream import Batch, Checkpoint, Message
@@ -90,13 +90,12 @@ def quote_qualified(name: str, quoting: Quoting = STANDARD) -> str:
     return ".".join(quoting.ident(part) for part in name.split("."))
 
 
-def resolve_tables(source: dict[str, Any], *, default_stream: str) -> list[SqlTable]:
-    """``source.tables[{name, object, cursor_field}]`` or ``source.query`` (→ the asset's stream)."""
-    incremental = source.get("incremental") or {}
-    strategy = str(incremental.get("strategy") or "").lower()
-    default_cursor = None if strategy in FULL_REFRESH_STRATEGIES else incremental.get("cursor_field")
+def resolve_tables(source: dict[str, Any], *, default_stream: str, read: ReadPolicy) -> list[SqlTable]:
+    """``source.tables[{name, object}]`` or ``source.query`` (→ the asset's stream), each with the cursor the job's
+    read policy gives its stream."""
     if source.get("query"):
-        return [SqlTable(default_stream, None, str(source["query"]).strip().rstrip(";"), default_cursor)]
+        return [SqlTable(default_stream, None, str(source["query"]).strip().rstrip(";"),
+                         read.cursor_for(default_stream))]
     entries = source.get("tables") or []
     if not entries:
         raise ConfigError(None, "no table to read", field="source.tables",
@@ -106,8 +105,8 @@ def resolve_tables(source: dict[str, Any], *, default_stream: str) -> list[SqlTa
         entry = {"name": entry} if isinstance(entry, str) else dict(entry)
         if not entry.get("name"):
             raise ConfigError(None, "has no name", field=f"source.tables[{i}]", fix="e.g. name: public.orders")
-        cursor = None if strategy in FULL_REFRESH_STRATEGIES else (entry.get("cursor_field") or default_cursor)
-        out.append(SqlTable(str(entry.get("object") or entry["name"]), str(entry["name"]), None, cursor))
+        stream = str(entry.get("object") or entry["name"])
+        out.append(SqlTable(stream, str(entry["name"]), None, read.cursor_for(stream)))
     return out
 
 
