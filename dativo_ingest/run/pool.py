@@ -112,7 +112,9 @@ def run_plans(
     live: bool = False,
     on_done: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
-    """Run ``plans`` with at most ``workers`` at once and at most ``tenant_limit(t)`` of tenant ``t``.
+    """Run ``plans`` with at most ``workers`` at once and at most ``tenant_limit(t)`` of tenant ``t``; jobs that
+    write the same table run one after the other, in the order given (side by side, the later commit would have
+    to be refused or re-applied over the other's).
 
     Returns one ``Outcome`` per plan, in the order of ``plans``. ``on_done`` is called (in this thread)
     as each job finishes. On Ctrl-C (SIGINT) or SIGTERM (what Kubernetes, Dagster and systemd send), when called
@@ -123,6 +125,7 @@ def run_plans(
     pending = list(range(len(plans)))
     running: dict[Future[RunResult], int] = {}
     active: Counter[str] = Counter()
+    busy: set[str] = set()  # the tables a running job writes
     interrupted = threading.Event()
     progress = PoolProgress(live, interrupted)
 
@@ -140,6 +143,7 @@ def run_plans(
         index = running.pop(future)
         outcome = outcomes[index]
         active[outcome.plan.tenant_id] -= 1
+        busy.discard(table_identifier(outcome.plan))
         try:
             outcome.result = future.result()
         except BaseException as exc:  # noqa: BLE001 - reported per job
@@ -164,10 +168,11 @@ def run_plans(
                 for index in list(pending):
                     if len(running) >= workers:
                         break
-                    tenant = plans[index].tenant_id
-                    if active[tenant] < limit(tenant):
+                    tenant, table = plans[index].tenant_id, table_identifier(plans[index])
+                    if active[tenant] < limit(tenant) and table not in busy:
                         pending.remove(index)
                         active[tenant] += 1
+                        busy.add(table)
                         running[pool.submit(execute, index)] = index
             elif not warned:
                 warned = True
