@@ -22,6 +22,7 @@ from typing import Any
 
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.errors import EXIT_FAILURE
+from dativo_ingest.logs import console
 from dativo_ingest.run.job import RunResult, run_job
 from dativo_ingest.sinks.factory import open_sink
 from dativo_ingest.sinks.layout import table_identifier
@@ -56,7 +57,7 @@ class PoolProgress:
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
             self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                    transient=True)
+                                    transient=True, console=console())
             self.display.start()
 
     def for_job(self, job: str) -> Callable[[str, int], None]:
