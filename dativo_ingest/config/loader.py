@@ -261,7 +261,9 @@ def _registry_entry(registry: Registry, name: str, role: str, job_path: Path) ->
     return entry
 
 
-def _recipe_path(root: Path, given: str | None, name: str, role: str, job_path: Path) -> Path | None:
+def recipe_path(root: Path, given: str | None, name: str, role: str, job_path: Path) -> Path | None:
+    """The recipe file of connector ``name`` in ``role``: the job's ``*_connector_path``, else
+    ``connectors/<role>s/<name>.yaml`` (or the flat ``connectors/<name>.yaml``); None when there is none."""
     folder = Path("connectors") / f"{role}s"
     if given:
         stem = Path(given).stem
@@ -280,7 +282,7 @@ def _recipe_path(root: Path, given: str | None, name: str, role: str, job_path: 
 
 def _recipe(root: Path, given: str | None, name: str, role: str,
             job_path: Path) -> tuple[ConnectorRecipe | None, Path | None]:
-    path = _recipe_path(root, given, name, role, job_path)
+    path = recipe_path(root, given, name, role, job_path)
     if path is None:
         return None, None
     recipe = load_recipe(path)
