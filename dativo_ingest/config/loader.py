@@ -27,6 +27,7 @@ from dativo_ingest.config.models import (
 )
 from dativo_ingest.config.odcs import asset_from_canonical, canonical_names, is_canonical
 from dativo_ingest.config.plan import JobPlan
+from dativo_ingest.config.policy import POLICY_FILE, PolicyConfig
 from dativo_ingest.config.read_policy import build_read_policy
 from dativo_ingest.config.secrets import Secrets, is_secret_name, load_secrets, validate_tenant_id
 from dativo_ingest.errors import ConfigError
@@ -519,3 +520,11 @@ def _build_plan(job_path: Path, raw: dict[str, Any], tenant: str, secrets: Secre
         engine_options=_engine_options(job, src_recipe),
         read=read,
     )
+
+
+def load_policy(root: Path) -> PolicyConfig | None:
+    """The project's governance policy, ``configs/policy.yaml`` (None: the project has none)."""
+    path = root / POLICY_FILE
+    if not path.is_file():
+        return None
+    return parse_model(PolicyConfig, read_yaml(path), path)

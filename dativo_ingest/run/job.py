@@ -112,7 +112,7 @@ class JobRun:
         self.run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
         self.identifier = table_identifier(plan)
         self.result = RunResult(plan.job_name, plan.tenant_id, self.identifier, self.run_id)
-        self.fields = asset_fields(plan.asset)
+        self.fields = asset_fields(plan.asset, plan.protection.actions)
         self.primary_key = list(plan.asset.primary_key)
         self.partitioning = target_partitioning(plan)
         check_read_policy(plan.read, plan.asset, write_mode=plan.write_mode, job_path=plan.job_path,
@@ -197,6 +197,7 @@ class JobRun:
             chunk_rows=self._chunk_rows,
             spill_dir=str(scratch_dir()),
             keyed=self.keyed,
+            salt=self.plan.protection.salt,
         )
         if self.keyed is None and stage.keyed is not None:  # the first stage's store serves the whole table
             self.keyed = stage.hand_over_keyed()

@@ -63,7 +63,7 @@ def open_sink(plan: JobPlan, *, run_id: str = NO_RUN, ingest_date: date | None =
         partitioning=target_partitioning(plan), primary_key=plan.asset.primary_key, write_mode=plan.write_mode,
         properties={"dativo.asset": name, "dativo.tenant": plan.tenant_id,
                     "dativo.asset_version": str(plan.asset.version or ""),
-                    **contract_properties(plan.asset, plan.secrets.conceal)},
+                    **contract_properties(plan.asset, plan.secrets.conceal), **plan.protection.table_property()},
         job_path=plan.job_path,
     )
     return sink
