@@ -204,18 +204,25 @@ def _scan(table: Table, task: FileScanTask, columns: Sequence[str] | None) -> It
 def hit_mask(table: Table, task: FileScanTask, keys: pa.Table, primary_key: Sequence[str]) -> pa.ChunkedArray | None:
     """For each row of the file (in scan order), whether its key is one of ``keys``; None when none is."""
     masks: list[pa.Array] = []
-    offset = hits = 0
+    hits = 0
     key_names = list(primary_key)
     for batch in _scan(table, task, key_names):
-        n = batch.num_rows
-        probe = pa.table({**{k: batch.column(k).cast(keys.column(k).type) for k in key_names},
-                          _POS: pa.array(range(offset, offset + n), pa.int64())})
-        found = probe.join(keys, keys=key_names, join_type="left semi", use_threads=False).column(_POS)
-        mask = pc.is_in(probe.column(_POS), value_set=found.combine_chunks().cast(pa.int64()))
-        hits += len(found)
-        masks.append(mask.combine_chunks() if isinstance(mask, pa.ChunkedArray) else mask)
-        offset += n
+        mask = _batch_hits(batch, keys, key_names)
+        hits += int(pc.sum(mask).as_py() or 0)
+        masks.append(mask)
     return pa.chunked_array(masks, pa.bool_()) if hits else None
+
+
+def _batch_hits(batch: pa.RecordBatch, keys: pa.Table, key_names: list[str]) -> pa.Array:
+    """Whether each row's key is in ``keys``: a hash lookup for one key column, a hash semi-join for more."""
+    n = batch.num_rows
+    if len(key_names) == 1:
+        name = key_names[0]
+        return pc.is_in(batch.column(name).cast(keys.column(name).type), value_set=keys.column(name).combine_chunks())
+    positions = pc.indices_nonzero(pc.is_null(pa.nulls(n, pa.bool_())))  # 0 .. n-1, without a Python loop
+    probe = pa.table({**{k: batch.column(k).cast(keys.column(k).type) for k in key_names}, _POS: positions})
+    found = probe.join(keys, keys=key_names, join_type="left semi", use_threads=False).column(_POS)
+    return pc.is_in(positions, value_set=found.combine_chunks().cast(positions.type))
 
 
 def rewrite_file(table: Table, task: FileScanTask, keys: pa.Table, primary_key: Sequence[str], out: Rewrite, *,
