@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import textwrap
@@ -65,6 +66,7 @@ SETUP = textwrap.dedent(
     from pyiceberg.catalog.sql import SqlCatalog
 
     home, kind, rows, changes, new, table_id = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6]), sys.argv[6]
+    file_bytes = int(sys.argv[7])
     rng = random.Random(13)
     def mod(a, m):
         return pc.subtract(a, pc.multiply(pc.divide(a, m), m))
@@ -84,7 +86,8 @@ SETUP = textwrap.dedent(
     catalog = SqlCatalog("dativo", uri=f"sqlite:///{home}/catalog.db", warehouse=f"file://{home}/warehouse")
     catalog.create_namespace(table_id.split(".")[0])
     base = frame(range(rows), 0)
-    table = catalog.create_table(table_id, schema=base.schema)
+    table = catalog.create_table(table_id, schema=base.schema,
+                                 properties={"write.target-file-size-bytes": str(file_bytes)})
     table.append(base)
     if kind == "clustered":  # the usual shape of updates: among the newest 5% of keys
         lo = rows - rows // 20
@@ -176,15 +179,18 @@ def verify(home: Path, kind: str, rows: int, changes: int, new: int, what: str) 
 class Runner:
     """One measured run of one tool on a fresh copy of the case's base table."""
 
-    def __init__(self, kind: str, rows: int, changes: int, new: int, keep: bool) -> None:
+    def __init__(self, kind: str, rows: int, changes: int, new: int, *, file_mb: int, timeout: float,
+                 keep: bool) -> None:
         self.kind, self.rows, self.changes, self.new, self.keep = kind, rows, changes, new, keep
+        self.file_mb, self.timeout = file_mb, timeout
 
     def _setup(self, tool: str) -> Path:
         run_dir = Path(tempfile.mkdtemp(prefix=f"dativo-bench-merge-{tool}-"))
         home = run_dir / "home"
         home.mkdir()
         res = common.run_measured([sys.executable, "-c", SETUP, str(home), self.kind, str(self.rows),
-                                   str(self.changes), str(self.new), TABLE_ID], common.clean_env(home), run_dir,
+                                   str(self.changes), str(self.new), TABLE_ID, str(self.file_mb << 20)],
+                                  common.clean_env(home), run_dir,
                                   run_dir / "setup-logs")
         if res.returncode != 0:
             raise BenchError(common._failure_message("setup", ["setup"], res))  # noqa: SLF001
@@ -204,7 +210,13 @@ class Runner:
             else:
                 cmd = [sys.executable, "-c", PEER, str(home), tool, TABLE_ID, ",".join(KEYS[self.kind])]
                 cwd = run_dir
-            res = common.run_measured(cmd, env, cwd, run_dir / "logs")
+            # ``timeout`` kills a run that would take for ever (pyiceberg's composite-key filters recurse deeply)
+            res = common.run_measured(["timeout", "-s", "KILL", str(self.timeout), *cmd], env, cwd, run_dir / "logs")
+            if res.returncode in (124, 137, -signal.SIGKILL):
+                raise BenchError(f"{tool} killed after the --timeout of {self.timeout:.0f}s")
+            if res.returncode > 128:  # ``timeout`` passes on a child's death by a signal as 128 + signal
+                raise BenchError(f"{tool} died of {signal.Signals(res.returncode - 128).name} after "
+                                 f"{res.seconds:.0f}s\n" + common._tail(res.stderr_path, 5))  # noqa: SLF001
             if res.returncode != 0:
                 raise BenchError(common._failure_message(tool, cmd[:3], res))  # noqa: SLF001
             loaded = verify(home, self.kind, self.rows, self.changes, self.new, tool)
@@ -244,6 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--new", type=int, default=10_000, help="new keys (default 10k)")
     parser.add_argument("--cases", default="int", help="comma-separated: int, composite, clustered (default int)")
     parser.add_argument("--tools", default="dativo_ingest,upsert,overwrite", help="which tools to run")
+    parser.add_argument("--file-mb", type=int, default=128,
+                        help="the base table's write.target-file-size-bytes, in MB (default 128)")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds after which a run is killed")
     parser.add_argument("--repeat", type=int, default=1, help="runs per tool and case; best time counts")
     parser.add_argument("--json", type=Path, help="write machine-readable results to this file")
     parser.add_argument("--keep", action="store_true", help="keep each run's temp dir")
@@ -258,7 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, dict[str, CaseResult]] = {}
     for kind in kinds:
         print(f"\n[{kind}] key {', '.join(KEYS[kind])}")
-        runner = Runner(kind, args.rows, args.changes, args.new, args.keep)
+        runner = Runner(kind, args.rows, args.changes, args.new, file_mb=args.file_mb, timeout=args.timeout,
+                        keep=args.keep)
         cases = {tool: CaseResult(tool, args.rows) for tool in tools}
         for _ in range(args.repeat):  # interleaved: drift on the machine hits every tool alike
             for tool in tools:
