@@ -166,7 +166,7 @@ def test_deleted_keys_take_the_same_path(tmp_path):
 
 def test_null_key_is_refused(tmp_path):
     with pytest.raises(Exception, match="holds null values"):
-        rewrite.distinct_keys(pa.table({"id": pa.array([1, None], pa.int64())}), ["id"])
+        rewrite.key_columns(pa.table({"id": pa.array([1, None], pa.int64())}), ["id"])
 
 
 def test_a_concurrent_commit_to_a_rewritten_file_is_a_conflict_never_a_lost_update(tmp_path, monkeypatch):

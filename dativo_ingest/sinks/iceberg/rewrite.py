@@ -76,21 +76,20 @@ class Rewrite:
     files_untouched: int = 0
 
 
-def distinct_keys(keys: pa.Table, primary_key: Sequence[str]) -> pa.Table:
-    """Each key once; refuses null key values (a null key can never be matched, nor merged)."""
+def key_columns(keys: pa.Table, primary_key: Sequence[str]) -> pa.Table:
+    """The key columns, refusing null values (a null key can never be matched, nor merged). Duplicates stay:
+    matching by hash does not need the keys distinct, and making them so costs more than it saves."""
     keys = keys.select(list(primary_key)).combine_chunks()
     for name in primary_key:
         if keys.column(name).null_count:
             raise DativoError(f"primary key column '{name}' holds null values: a merge by primary key needs "
                               f"every key value set — fix the source, or choose a key whose columns are never null")
-    if len(primary_key) == 1:
-        return pa.table({primary_key[0]: pc.unique(keys.column(0))})
-    return keys.group_by(list(primary_key), use_threads=False).aggregate([])
+    return keys
 
 
 def plan(table: Table, keys: pa.Table, primary_key: Sequence[str]) -> list[FileScanTask]:
     """The data files of the table's current snapshot whose bounds and partition values can hold one of ``keys``
-    (distinct, in the table's key types). A file lacking a bound of a key column is a candidate."""
+    (in the table's key types). A file lacking a bound of a key column is a candidate."""
     if table.current_snapshot() is None or keys.num_rows == 0:
         return []
     tasks = list(table.scan().plan_files())
@@ -202,27 +201,33 @@ def _scan(table: Table, task: FileScanTask, columns: Sequence[str] | None) -> It
 
 
 def hit_mask(table: Table, task: FileScanTask, keys: pa.Table, primary_key: Sequence[str]) -> pa.ChunkedArray | None:
-    """For each row of the file (in scan order), whether its key is one of ``keys``; None when none is."""
-    masks: list[pa.Array] = []
-    hits = 0
+    """For each row of the file (in scan order), whether its key is one of ``keys``; None when none is.
+
+    The file's key columns are read (only those) and matched in one go: one hash table of ``keys`` per file."""
     key_names = list(primary_key)
-    for batch in _scan(table, task, key_names):
-        mask = _batch_hits(batch, keys, key_names)
-        hits += int(pc.sum(mask).as_py() or 0)
-        masks.append(mask)
-    return pa.chunked_array(masks, pa.bool_()) if hits else None
-
-
-def _batch_hits(batch: pa.RecordBatch, keys: pa.Table, key_names: list[str]) -> pa.Array:
-    """Whether each row's key is in ``keys``: a hash lookup for one key column, a hash semi-join for more."""
-    n = batch.num_rows
+    batches = list(_scan(table, task, key_names))
+    if not batches:
+        return None
+    probe = pa.Table.from_batches(batches).select(key_names).combine_chunks()
+    probe = pa.table({k: _joinable(probe.column(k).cast(keys.column(k).type)) for k in key_names})
     if len(key_names) == 1:
-        name = key_names[0]
-        return pc.is_in(batch.column(name).cast(keys.column(name).type), value_set=keys.column(name).combine_chunks())
-    positions = pc.indices_nonzero(pc.is_null(pa.nulls(n, pa.bool_())))  # 0 .. n-1, without a Python loop
-    probe = pa.table({**{k: batch.column(k).cast(keys.column(k).type) for k in key_names}, _POS: positions})
-    found = probe.join(keys, keys=key_names, join_type="left semi", use_threads=False).column(_POS)
-    return pc.is_in(positions, value_set=found.combine_chunks().cast(positions.type))
+        mask = pc.is_in(probe.column(0), value_set=_joinable(keys.column(key_names[0])).combine_chunks())
+    else:
+        positions = pc.indices_nonzero(pc.is_null(pa.nulls(probe.num_rows, pa.bool_())))  # 0 .. n-1
+        right = pa.table({k: _joinable(keys.column(k)) for k in key_names})
+        found = probe.append_column(_POS, positions).join(right, keys=key_names, join_type="left semi",
+                                                          use_threads=False).column(_POS)
+        mask = pc.is_in(positions, value_set=found.combine_chunks().cast(positions.type))
+    mask = mask.combine_chunks() if isinstance(mask, pa.ChunkedArray) else mask
+    return pa.chunked_array([mask]) if pc.any(mask).as_py() else None
+
+
+def _joinable(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Large strings / binaries as the plain types when they fit: Arrow hashes those about twice as fast."""
+    kinds = {pa.large_string(): pa.string(), pa.large_binary(): pa.binary()}
+    if column.type in kinds and column.nbytes < (1 << 30):
+        return column.cast(kinds[column.type])
+    return column
 
 
 def rewrite_file(table: Table, task: FileScanTask, keys: pa.Table, primary_key: Sequence[str], out: Rewrite, *,
@@ -266,12 +271,12 @@ def rewrite(table: Table, keys: pa.Table, primary_key: Sequence[str], *, write_u
             counter: itertools.count[int] | None = None) -> Rewrite:
     """Plan and rewrite, file by file, every data file holding one of ``keys`` (any table in the key columns)."""
     out = Rewrite()
-    distinct = distinct_keys(_in_table_types(table, keys, primary_key), primary_key)
-    tasks = plan(table, distinct, primary_key)
+    keys = key_columns(_in_table_types(table, keys, primary_key), primary_key)
+    tasks = plan(table, keys, primary_key)
     write_uuid = write_uuid or uuid.uuid4()
     counter = counter or itertools.count(0)
     for task in tasks:
-        rewrite_file(table, task, distinct, primary_key, out, write_uuid=write_uuid, counter=counter)
+        rewrite_file(table, task, keys, primary_key, out, write_uuid=write_uuid, counter=counter)
     log.info("merge: %d candidate files, %d rewritten, %d held no key; %d older rows replaced", len(tasks),
              len(out.removed), out.files_untouched, out.rows_replaced)
     return out
@@ -303,5 +308,5 @@ def stage_overwrite(tx: Transaction, change: Rewrite, new_files: Sequence[DataFi
             overwrite.append_data_file(data_file)
 
 
-__all__ = ["CHUNK_BYTES", "Rewrite", "check_pyiceberg", "distinct_keys", "hit_mask", "plan", "rewrite",
+__all__ = ["CHUNK_BYTES", "Rewrite", "check_pyiceberg", "key_columns", "hit_mask", "plan", "rewrite",
            "rewrite_file", "stage_overwrite"]

@@ -9,7 +9,7 @@ the commit leaves only unreferenced files; a crash after it leaves data and stat
 Concurrent writers: a run's state was computed from the snapshot it started from (its *base*). When
 another commit lands after that base, pyiceberg's own blind retry (which would append the same rows
 twice, or put an older cursor back) is switched off, and the sink's commit loop (``sinks/base.py``)
-decides: it re-applies the delete+append on the new head only for a merge by primary key whose state
+decides: it re-plans the rewrite and re-applies it on the new head only for a merge by primary key whose state
 covers the other commit's; otherwise it fails with one line, having published nothing of this commit.
 """
 
