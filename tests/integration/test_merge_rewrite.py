@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -87,24 +88,33 @@ def test_composite_key_with_50k_changed_keys(tmp_path):
         (0, n - 50_000), (1, 50_000), (2, 1000)]
 
 
-@pytest.mark.parametrize("kind", ["string", "decimal"])
-def test_string_and_decimal_keys(tmp_path, kind):
+@pytest.mark.parametrize("kind", ["string", "decimal", "date", "timestamp"])
+def test_string_decimal_and_time_keys(tmp_path, kind):
     home = tmp_path / "home"
-    if kind == "string":
+    if kind == "string":  # longer than the 16 characters a string bound keeps: bounds are truncated
         key_type = pa.string()
         keys = [f"customer-{i:07d}-with-a-long-common-prefix" for i in range(5000)]
-    else:
+    elif kind == "decimal":
         key_type = pa.decimal128(12, 2)
         keys = [Decimal(i) / 4 for i in range(5000)]
+    elif kind == "date":
+        key_type = pa.date32()
+        keys = [date(2000, 1, 1) + timedelta(days=i) for i in range(5000)]
+    else:
+        key_type = pa.timestamp("us")
+        keys = [datetime(2024, 1, 1) + timedelta(seconds=7 * i) for i in range(5000)]
     schema = pa.schema([pa.field("k", key_type), pa.field("v", pa.int64())])
     for part in range(4):  # four files
         rows = keys[part * 1250:(part + 1) * 1250]
         _commit(home, schema, ["k"], pa.table({"k": pa.array(rows, key_type), "v": [0] * len(rows)}, schema=schema),
                 str(part))
     changed = keys[100:1250:7] + [keys[1300]]
-    new = ["zz-new"] if kind == "string" else [Decimal("99999.25")]
+    new = {"string": ["zz-new"], "decimal": [Decimal("99999.25")], "date": [date(2100, 1, 1)],
+           "timestamp": [datetime(2100, 1, 1)]}[kind]
     rows = changed + new
+    before = _live_files(home)
     _commit(home, schema, ["k"], pa.table({"k": pa.array(rows, key_type), "v": [1] * len(rows)}, schema=schema), "9")
+    assert len(before - _live_files(home)) == 2  # the key bounds of the other two files exclude every key
     data = _table(home)
     assert data.num_rows == 5001
     _each_key_once(data, ["k"])
