@@ -88,7 +88,8 @@ SETUP = textwrap.dedent(
     base = frame(range(rows), 0)
     table = catalog.create_table(table_id, schema=base.schema,
                                  properties={"write.target-file-size-bytes": str(file_bytes)})
-    table.append(base)
+    # in batches, so that pyiceberg splits the table into files of the target size (one batch is one file at least)
+    table.append(pa.Table.from_batches(base.to_batches(max_chunksize=250_000)))
     if kind == "clustered":  # the usual shape of updates: among the newest 5% of keys
         lo = rows - rows // 20
         changed = rng.sample(range(lo, rows), changes)
