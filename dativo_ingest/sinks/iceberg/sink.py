@@ -1,14 +1,15 @@
 """Iceberg sink: data files are written as rows arrive, and committed together with the state.
 
-A commit is one Iceberg transaction: (for ``merge``) a delete of the keys being written, (for
-``overwrite``) a delete of everything, then a fast append of the data files written since the last
-commit, whose snapshot summary carries the state envelope under ``dativo.state``. A crash before
+A commit is one Iceberg transaction: (for ``overwrite``) a delete of everything, then one snapshot adding the
+data files written since the last commit — for ``merge``, that snapshot also replaces the files holding a key
+written or deleted by files without those rows (copy-on-write by file, ``rewrite.py``) — whose summary
+carries the state envelope under ``dativo.state``. A crash before
 the commit leaves only unreferenced files; a crash after it leaves data and state together.
 
 Concurrent writers: a run's state was computed from the snapshot it started from (its *base*). When
 another commit lands after that base, pyiceberg's own blind retry (which would append the same rows
 twice, or put an older cursor back) is switched off, and the sink's commit loop (``sinks/base.py``)
-decides: it re-applies the delete+append on the new head only for a merge by primary key whose state
+decides: it re-plans the rewrite and re-applies it on the new head only for a merge by primary key whose state
 covers the other commit's; otherwise it fails with one line, having published nothing of this commit.
 """
 
@@ -23,19 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.expressions import (
-    AlwaysFalse,
     AlwaysTrue,
-    And,
-    BooleanExpression,
-    EqualTo,
-    GreaterThanOrEqual,
-    In,
-    LessThanOrEqual,
-    Or,
 )
 from pyiceberg.io.pyarrow import (
     _check_pyarrow_schema_compatible,
@@ -63,10 +55,10 @@ from dativo_ingest.sinks.base import (
     CommitResult,
     ConcurrentCommitError,
     Head,
-    Pending,
     Sink,
 )
 from dativo_ingest.sinks.checks import check_catalog
+from dativo_ingest.sinks.iceberg import rewrite
 from dativo_ingest.sinks.iceberg.catalog import CatalogChoice, is_catalog_database_error
 from dativo_ingest.sinks.iceberg.contract import docs_to_update, identifier_fields, nullable_as_table
 from dativo_ingest.sinks.iceberg.evolution import type_changes
@@ -78,11 +70,6 @@ STATE_PROPERTY = "dativo.state"
 COMMIT_ID_PROPERTY = "dativo.commit_id"
 #: pyiceberg would re-apply a conflicting commit blindly (duplicating appends); the sink decides instead
 NO_BLIND_RETRY = {"commit.retry.num-retries": "0"}
-#: a merge deletes a run of at least this many consecutive integer keys with one range predicate ...
-KEY_RANGE_MIN = 16
-#: ... when there are at most this many such runs (pyiceberg binds an IN list value by value, per visitor:
-#: 65k keys cost ~10 s as IN, 0.7 s as a range)
-KEY_RANGES_MAX = 64
 _TRANSFORM = re.compile(r"^\s*(\w+)\s*\(\s*(?:(\d+)\s*,\s*)?([^()\s,]+)\s*\)\s*$")
 
 
@@ -294,25 +281,30 @@ class IcebergSink(Sink):
         return schema, (batch.select(self.primary_key).cast(schema) for batch in reader)
 
     def _publish(self, head: Head, request: CommitRequest) -> tuple[CommitResult, Head]:
-        """One transaction: the deletes the write mode requires, the new files, and the state."""
+        """One transaction: what the write mode removes (merge: the files holding a written or deleted key,
+        rewritten without those rows; overwrite: everything), the new files, and the state."""
         table = self.table
         assert table is not None
         props = {STATE_PROPERTY: request.state, COMMIT_ID_PROPERTY: request.commit_id, **request.properties}
+        change = rewrite.Rewrite()
+        keys = request.pending.key_table() if self.merges_by_key and not request.reset else None
+        if keys is not None and keys.num_rows and table.current_snapshot() is not None:
+            change = rewrite.rewrite(table, keys, self.primary_key, write_uuid=self._write_uuid,
+                                     counter=self._counter)
         tx = table.transaction()
-        delete_filter = None if request.reset else self._delete_filter(table, request.pending)
-        if delete_filter is not None:
-            tx.delete(delete_filter, snapshot_properties=props)
-        with tx.update_snapshot(snapshot_properties=props).fast_append() as append:
-            for data_file in request.pending.files:
-                append.append_data_file(data_file)
+        if not request.reset and self._replaces_all_now and table.current_snapshot() is not None:
+            tx.delete(AlwaysTrue(), snapshot_properties=props)
         try:
+            rewrite.stage_overwrite(tx, change, request.pending.files, props)
             committed = tx.commit_transaction()
         except CommitFailedException as exc:  # did not land; the table moved under us
+            self._discard(change.added)
             self.table = self.catalog.load_table(self.identifier)
             raise CommitConflict(" ".join(str(exc).split())) from None
         except Exception as exc:
             snapshot_id = self._landed(request.commit_id)
             if snapshot_id is None:
+                self._discard(change.added)
                 if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
                     raise DativoError(f"Iceberg commit to {self.identifier} failed: {exc}") from exc
                 self.table = self.catalog.load_table(self.identifier)  # SQLite refused the write lock
@@ -359,16 +351,6 @@ class IcebergSink(Sink):
         snaps = sorted(table.snapshots(), key=lambda snap: snap.timestamp_ms, reverse=True)[:limit]
         return [dict(snap.summary.additional_properties) if snap.summary else {} for snap in snaps]
 
-    # -- helpers -----------------------------------------------------------------------------
-    def _delete_filter(self, table: Table, pending: Pending) -> BooleanExpression | None:
-        if table.current_snapshot() is None:
-            return None
-        if self._replaces_all_now:  # full refresh: replace everything once per run, then append
-            return AlwaysTrue()
-        keys = pending.key_table() if self.merges_by_key else None
-        return key_filter(keys, self.primary_key) if keys is not None and keys.num_rows else None
-
-
 def _snapshot_state(snap: Any) -> str | None:
     return snap.summary.additional_properties.get(STATE_PROPERTY) if snap is not None and snap.summary else None
 
@@ -381,42 +363,3 @@ def _snapshot_with(table: Table, commit_id: str) -> int:
     head = table.current_snapshot()
     assert head is not None
     return head.snapshot_id
-
-
-def key_filter(keys: pa.Table, columns: Sequence[str]) -> BooleanExpression:
-    """An Iceberg filter matching exactly the given primary-key values."""
-    if len(columns) == 1:
-        values = pc.unique(keys.column(columns[0]).combine_chunks()).drop_null()
-        if pa.types.is_integer(values.type) and len(values) >= KEY_RANGE_MIN:
-            return _integer_keys_filter(columns[0], values)
-        return In(columns[0], values.to_pylist())
-    unique = keys.group_by(list(columns)).aggregate([]).to_pylist()
-    expr: BooleanExpression = AlwaysFalse()
-    for row in unique:
-        clause: BooleanExpression | None = None
-        for col in columns:
-            eq = EqualTo(col, row[col])
-            clause = eq if clause is None else And(clause, eq)
-        assert clause is not None
-        expr = Or(expr, clause)
-    return expr
-
-
-def _integer_keys_filter(column: str, values: pa.Array) -> BooleanExpression:
-    """Distinct integer keys as ``lo <= k <= hi`` for each long run of consecutive values, IN for the rest."""
-    ordered = values.take(pc.array_sort_indices(values))
-    breaks = pc.indices_nonzero(pc.not_equal(pc.pairwise_diff(ordered), 1))  # where a new run starts
-    starts = pa.concat_arrays([pa.array([0], pa.uint64()), breaks.cast(pa.uint64())])
-    ends = pa.concat_arrays([breaks.cast(pa.uint64()), pa.array([len(ordered)], pa.uint64())])
-    long = pc.greater_equal(pc.subtract(ends, starts), KEY_RANGE_MIN)
-    count = pc.sum(long).as_py() or 0
-    if count == 0 or count > KEY_RANGES_MAX:
-        return In(column, ordered.to_pylist())
-    expr: BooleanExpression = AlwaysFalse()
-    covered = pa.array([False] * len(ordered))
-    for start, end in zip(pc.filter(starts, long).to_pylist(), pc.filter(ends, long).to_pylist(), strict=True):
-        lo, hi = ordered[start], ordered[end - 1]
-        expr = Or(expr, And(GreaterThanOrEqual(column, lo.as_py()), LessThanOrEqual(column, hi.as_py())))
-        covered = pc.or_(covered, pc.and_(pc.greater_equal(ordered, lo), pc.less_equal(ordered, hi)))
-    rest = pc.filter(ordered, pc.invert(covered))
-    return Or(expr, In(column, rest.to_pylist())) if len(rest) else expr
