@@ -1,0 +1,235 @@
+"""``target_connector: postgres | mysql`` against the machine's PostgreSQL and MariaDB, through the CLI: every write
+mode, the quarantine table, ``state show|reset``, names that would break unquoted SQL, and SIGKILL at every point
+of a run (0 lost, 0 duplicated: the state row is committed in the same transaction as the rows)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.acceptance.helpers import cli, make_project, write_yaml
+
+psycopg = pytest.importorskip("psycopg")
+pymysql = pytest.importorskip("pymysql")
+PG_URI = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@dataclass
+class Db:
+    """One database server and a fresh schema in it (a database in MariaDB)."""
+
+    kind: str
+    schema: str
+
+    def rows(self, statement: str) -> list[tuple]:
+        if self.kind == "postgres":
+            with psycopg.connect(PG_URI, autocommit=True) as con:
+                cur = con.execute(statement)
+                return cur.fetchall() if cur.description else []
+        con = pymysql.connect(host="127.0.0.1", port=3306, user="root", init_command="SET time_zone='+00:00'")
+        try:
+            with con.cursor() as cur:
+                cur.execute(statement)
+                rows = list(cur.fetchall())
+            con.commit()
+            return rows
+        finally:
+            con.close()
+
+    def q(self, name: str) -> str:
+        if self.kind == "postgres":
+            return '"' + name.replace('"', '""') + '"'
+        return "`" + name.replace("`", "``") + "`"
+
+    def table(self, name: str) -> str:
+        return f"{self.q(self.schema)}.{self.q(name)}"
+
+    def ids(self, name: str = "t") -> list[int]:
+        return sorted(r[0] for r in self.rows(f"SELECT id FROM {self.table(name)}"))
+
+    def column_types(self, name: str = "t") -> dict[str, str]:
+        rows = self.rows(f"SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
+                         f"'{self.schema}' AND table_name = '{name}'")
+        return {str(r[0]): str(r[1]).lower() for r in rows}
+
+    def secrets(self) -> str:
+        if self.kind == "postgres":
+            return "POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=5432\nPOSTGRES_DB=test\nPOSTGRES_USER=postgres\n"
+        return "MYSQL_HOST=127.0.0.1\nMYSQL_PORT=3306\nMYSQL_USER=root\n"
+
+    def drop(self) -> None:
+        self.rows(f"DROP SCHEMA IF EXISTS {self.q(self.schema)} CASCADE" if self.kind == "postgres"
+                  else f"DROP DATABASE IF EXISTS {self.q(self.schema)}")
+
+
+def _reachable(kind: str) -> bool:
+    try:
+        Db(kind, "x").rows("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(params=["postgres", "mysql"])
+def db(request) -> Iterator[Db]:
+    if not _reachable(request.param):
+        pytest.skip(f"{request.param} is not reachable on 127.0.0.1")
+    database = Db(request.param, f"dt_{uuid.uuid4().hex[:10]}")
+    yield database
+    database.drop()
+
+
+ASSET = [{"name": "id", "type": "long", "primary_key": True}, {"name": "name", "type": "string"},
+         {"name": "amount", "type": "decimal(10,2)"}, {"name": "seen", "type": "timestamptz"},
+         {"name": "meta", "type": "json"}]
+
+
+def _project(tmp_path: Path, db: Db, write_mode: str, **target: Any) -> tuple[Path, Path]:
+    project = make_project(tmp_path / "project")
+    write_yaml(project / "assets/csv/v1.0/t.yaml", {
+        "apiVersion": "v3.0.2", "kind": "DataContract", "name": "t", "version": "1.0", "source_type": "csv",
+        "schema": ASSET})
+    (project / "secrets/acme").mkdir(parents=True)
+    (project / f"secrets/acme/{db.kind}.env").write_text(db.secrets())
+    job = write_yaml(project / "jobs/acme/t.yaml", {
+        "tenant_id": "acme", "source_connector": "csv", "target_connector": db.kind, "asset": "t",
+        "asset_path": "assets/csv/v1.0/t.yaml", "schema_validation_mode": "warn",
+        "target": {"schema": db.schema, "write_mode": write_mode, **target},
+        "source": {"files": [{"path": "data/*.csv", "object": "t"}], "incremental": {"strategy": "file_modified_time"}},
+    })
+    (project / "data").mkdir()
+    return project, job
+
+
+def _csv(project: Path, name: str, rows: list[tuple[int, str]]) -> None:
+    lines = ["id,name,amount,seen,meta"] + [f'{i},{n},{i}.25,2024-05-01T10:00:0{i % 10}Z,"{{""k"": {i}}}"'
+                                            for i, n in rows]
+    (project / "data" / name).write_text("\n".join(lines) + "\n")
+
+
+def _run(project: Path, job: Path, home: Path, **env: str) -> dict:
+    out = cli("run", "--config", str(job), cwd=project, home=home, env=env or None)
+    assert out.returncode in (0, 1), out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_append_lands_each_row_once_typed_with_system_columns(tmp_path, db):
+    project, job = _project(tmp_path, db, "append")
+    home = tmp_path / "home"
+    _csv(project, "a.csv", [(1, "Ana"), (2, "Bo"), (3, "Cy")])
+    assert _run(project, job, home)["rows_written"] == 3
+    assert _run(project, job, home)["rows_written"] == 0  # nothing new: nothing lands twice
+    _csv(project, "b.csv", [(4, "Di"), (5, "Ed")])
+    assert _run(project, job, home)["rows_written"] == 2
+    assert db.ids() == [1, 2, 3, 4, 5]
+    types = db.column_types()
+    assert {"_dativo_ingest_ts", "_dativo_run_id"} <= set(types)
+    if db.kind == "postgres":
+        assert types["id"] == "bigint" and types["amount"] == "numeric" and types["meta"] == "jsonb"
+        assert types["seen"] == "timestamp with time zone" and types["name"] == "text"
+        assert db.rows(f"SELECT meta->>'k' FROM {db.table('t')} WHERE id = 2") == [("2",)]
+    else:
+        assert types["id"] == "bigint" and types["amount"] == "decimal" and types["seen"] == "datetime"
+        assert types["name"] == "longtext"
+    row = db.rows(f"SELECT name, amount, seen FROM {db.table('t')} WHERE id = 3")[0]
+    assert row[0] == "Cy" and row[1] == Decimal("3.25")
+    assert row[2].replace(tzinfo=None).isoformat() == "2024-05-01T10:00:03"
+    versions = db.rows(f"SELECT version FROM {db.table('_dativo_state')} WHERE tenant = 'acme' AND table_name = 't'")
+    assert sorted(v[0] for v in versions) == [1, 2]  # one commit per run that had something to commit
+
+
+def test_overwrite_replaces_the_table(tmp_path, db):
+    project, job = _project(tmp_path, db, "overwrite")
+    home = tmp_path / "home"
+    _csv(project, "a.csv", [(1, "Ana"), (2, "Bo"), (3, "Cy")])
+    _run(project, job, home)
+    _csv(project, "a.csv", [(7, "Gu"), (8, "Ha")])
+    assert _run(project, job, home)["rows_written"] == 2
+    assert db.ids() == [7, 8]
+
+
+def test_merge_updates_rows_in_place(tmp_path, db):
+    project, job = _project(tmp_path, db, "merge")
+    home = tmp_path / "home"
+    _csv(project, "a.csv", [(1, "Ana"), (2, "Bo"), (3, "Cy")])
+    _run(project, job, home)
+    _csv(project, "a.csv", [(1, "Ana"), (2, "Bob"), (3, "Cy"), (4, "Di")])  # the file changed: re-read whole
+    assert _run(project, job, home)["rows_written"] == 4
+    assert db.ids() == [1, 2, 3, 4]
+    assert db.rows(f"SELECT name FROM {db.table('t')} WHERE id = 2") == [("Bob",)]
+    assert _run(project, job, home)["rows_written"] == 0
+    assert db.ids() == [1, 2, 3, 4]
+
+
+def test_quarantine_table_beside_the_table(tmp_path, db):
+    project, job = _project(tmp_path, db, "append")
+    home = tmp_path / "home"
+    _csv(project, "a.csv", [(1, "Ana"), (2, "Bo")])
+    (project / "data/a.csv").write_text((project / "data/a.csv").read_text() + "x9,Bad,1.0,2024-05-01T10:00:00Z,{}\n")
+    out = _run(project, job, home)
+    assert out["rows_written"] == 2 and out["rows_quarantined"] == 1
+    rows = db.rows(f"SELECT id, _dativo_reason FROM {db.table('t__quarantine')}")
+    assert len(rows) == 1 and rows[0][0] == "x9" and "id" in rows[0][1]
+    assert _run(project, job, home)["rows_quarantined"] == 0  # the file is not read again
+    assert len(db.rows(f"SELECT id FROM {db.table('t__quarantine')}")) == 1
+
+
+def test_state_show_and_reset(tmp_path, db):
+    project, job = _project(tmp_path, db, "merge")
+    home = tmp_path / "home"
+    _csv(project, "a.csv", [(1, "Ana"), (2, "Bo")])
+
+    def state(*args: str) -> dict:
+        out = cli("state", *args, "--config", str(job), cwd=project, home=home)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    assert state("show")["state"] is None
+    first = _run(project, job, home)
+    shown = state("show")
+    assert shown["snapshot_id"] == first["snapshot_id"] == 1
+    assert shown["table"].endswith(f"/{db.schema}.t")
+    assert "data/a.csv" in shown["state"]["streams"]["t"]["files"]  # the cursor: the files read and when
+    reset = state("reset", "--yes")
+    assert reset["reset"] is True and reset["snapshot_id"] == 2
+    assert state("show")["state"]["streams"] == {}
+    assert _run(project, job, home)["rows_written"] == 2  # read again from the beginning
+    assert db.ids() == [1, 2]
+
+
+def test_names_are_quoted_never_run_as_sql(tmp_path, db):
+    if db.kind == "mysql":  # MariaDB database names are folder names: no '/', no trailing '.'
+        db.schema = f'x"`;..{db.schema}'
+    else:
+        db.schema = f'x";drop schema public;--..{db.schema}'
+    project, job = _project(tmp_path, db, "append")
+    _csv(project, "a.csv", [(1, "Ana")])
+    _run(project, job, tmp_path / "home")
+    assert db.ids() == [1]
+
+
+POINTS = ["mid-read", "mid-stage", "before-commit", "after-commit"]
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_sigkill_at_any_point_loses_and_duplicates_nothing(tmp_path, db, point):
+    project, job = _project(tmp_path, db, "append", chunk_rows=500)
+    home = tmp_path / "home"
+    _csv(project, "a.csv", [(i, f"r{i}") for i in range(0, 1000)])
+    _run(project, job, home)
+    _csv(project, "b.csv", [(i, f"r{i}") for i in range(1000, 2200)])
+    killed = cli("run", "--config", str(job), cwd=project, home=home, env={"DATIVO_FAULT": point})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert db.ids() == list(range(1000 if point != "after-commit" else 2200))
+    _run(project, job, home)
+    assert db.ids() == list(range(2200))  # 0 lost, 0 duplicated
+    _run(project, job, home)
+    assert db.ids() == list(range(2200))
