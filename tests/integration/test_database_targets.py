@@ -92,11 +92,12 @@ ASSET = [{"name": "id", "type": "long", "primary_key": True}, {"name": "name", "
          {"name": "meta", "type": "json"}]
 
 
-def _project(tmp_path: Path, db: Db, write_mode: str, **target: Any) -> tuple[Path, Path]:
+def _project(tmp_path: Path, db: Db, write_mode: str, fields: list[dict] = ASSET, **target: Any
+             ) -> tuple[Path, Path]:
     project = make_project(tmp_path / "project")
     write_yaml(project / "assets/csv/v1.0/t.yaml", {
         "apiVersion": "v3.0.2", "kind": "DataContract", "name": "t", "version": "1.0", "source_type": "csv",
-        "schema": ASSET})
+        "schema": fields})
     (project / "secrets/acme").mkdir(parents=True)
     (project / f"secrets/acme/{db.kind}.env").write_text(db.secrets())
     job = write_yaml(project / "jobs/acme/t.yaml", {
@@ -221,7 +222,8 @@ POINTS = ["mid-read", "mid-stage", "before-commit", "after-commit"]
 
 @pytest.mark.parametrize("point", POINTS)
 def test_sigkill_at_any_point_loses_and_duplicates_nothing(tmp_path, db, point):
-    project, job = _project(tmp_path, db, "append", chunk_rows=500)
+    # no json column: PostgreSQL's rows then go straight into the table (binary COPY in the commit's transaction)
+    project, job = _project(tmp_path, db, "append", ASSET[:4], chunk_rows=500)
     home = tmp_path / "home"
     _csv(project, "a.csv", [(i, f"r{i}") for i in range(0, 1000)])
     _run(project, job, home)
@@ -233,3 +235,91 @@ def test_sigkill_at_any_point_loses_and_duplicates_nothing(tmp_path, db, point):
     assert db.ids() == list(range(2200))  # 0 lost, 0 duplicated
     _run(project, job, home)
     assert db.ids() == list(range(2200))
+
+
+def test_a_full_replace_decided_after_rows_went_in_keeps_this_runs_rows(db):
+    """A Singer ACTIVATE_VERSION turns an append into a full replace after rows may have been loaded straight
+    into the table: the commit removes every row but this run's."""
+    import pyarrow as pa
+
+    from dativo_ingest.sinks.database.mysql import Mysql
+    from dativo_ingest.sinks.database.postgres import Postgres
+    from dativo_ingest.sinks.database.sink import DatabaseSink
+
+    dialect = Postgres({"host": "127.0.0.1", "database": "test", "user": "postgres"}) if db.kind == "postgres" \
+        else Mysql({"host": "127.0.0.1", "user": "root"})
+    schema = pa.schema([pa.field("id", pa.int64()), pa.field("_dativo_run_id", pa.string())])
+
+    def rows(ids: range, run: str) -> pa.Table:
+        return pa.table({"id": pa.array(list(ids), pa.int64()), "_dativo_run_id": [run] * len(ids)}, schema=schema)
+
+    first = DatabaseSink(dialect, db.schema, "t", schema, tenant="acme")
+    first.current_state()
+    first.write(rows(range(0, 5), "run-1"))
+    first.commit(None)
+    second = DatabaseSink(dialect, db.schema, "t", schema, tenant="acme")
+    second.current_state()
+    second.write(rows(range(10, 13), "run-2"))
+    assert second.replace_at_first_commit()
+    second.write(rows(range(13, 15), "run-2"))
+    assert db.ids() == [0, 1, 2, 3, 4]  # nothing visible before the commit
+    assert second.commit(None).rows == 5
+    assert db.ids() == [10, 11, 12, 13, 14]
+
+
+def test_a_run_overtaken_by_another_commits_nothing_and_a_merge_is_reapplied(db):
+    import pyarrow as pa
+
+    from dativo_ingest.sinks.base import ConcurrentCommitError
+    from dativo_ingest.sinks.database.mysql import Mysql
+    from dativo_ingest.sinks.database.postgres import Postgres
+    from dativo_ingest.sinks.database.sink import DatabaseSink
+    from dativo_ingest.state.envelope import StateEnvelope
+
+    dialect = Postgres({"host": "127.0.0.1", "database": "test", "user": "postgres"}) if db.kind == "postgres" \
+        else Mysql({"host": "127.0.0.1", "user": "root"})
+    schema = pa.schema([pa.field("id", pa.int64()), pa.field("name", pa.string())])
+
+    def sink(mode: str) -> DatabaseSink:
+        s = DatabaseSink(dialect, db.schema, f"t_{mode}", schema, tenant="acme", primary_key=["id"], write_mode=mode)
+        s.current_state()
+        return s
+
+    for mode in ("append", "merge"):
+        a, b = sink(mode), sink(mode)
+        a.write(pa.table({"id": [1, 2], "name": ["a", "b"]}, schema=schema))
+        b.write(pa.table({"id": [2, 3], "name": ["B", "C"]}, schema=schema))
+        a.commit(StateEnvelope(engine="native"))
+        if mode == "append":
+            with pytest.raises(ConcurrentCommitError):
+                b.commit(StateEnvelope(engine="native"))
+            assert db.rows(f"SELECT id, name FROM {db.table('t_append')} ORDER BY id") == [(1, "a"), (2, "b")]
+        else:  # a merge whose state covers the other's is re-applied on top of it
+            b.commit(StateEnvelope(engine="native"))
+            assert db.rows(f"SELECT id, name FROM {db.table('t_merge')} ORDER BY id") == [
+                (1, "a"), (2, "B"), (3, "C")]
+
+
+def test_merge_deletes_the_keys_gone_from_the_source(db):
+    import pyarrow as pa
+
+    from dativo_ingest.sinks.database.mysql import Mysql
+    from dativo_ingest.sinks.database.postgres import Postgres
+    from dativo_ingest.sinks.database.sink import DatabaseSink
+
+    dialect = Postgres({"host": "127.0.0.1", "database": "test", "user": "postgres"}) if db.kind == "postgres" \
+        else Mysql({"host": "127.0.0.1", "user": "root"})
+    schema = pa.schema([pa.field("id", pa.int64()), pa.field("name", pa.string())])
+    first = DatabaseSink(dialect, db.schema, "t", schema, tenant="acme", primary_key=["id"], write_mode="merge")
+    first.current_state()
+    first.write(pa.table({"id": [1, 2, 3], "name": ["a", "b", "c"]}, schema=schema))
+    first.commit(None)
+    second = DatabaseSink(dialect, db.schema, "t", schema, tenant="acme", primary_key=["id"], write_mode="merge")
+    second.current_state()
+    key_schema, batches = second.current_keys()
+    assert sorted(i for b in batches for i in b.column(0).to_pylist()) == [1, 2, 3]
+    second.write(pa.table({"id": [3], "name": ["C"]}, schema=schema))
+    second.delete_keys(pa.table({"id": pa.array([1], pa.int64())}))
+    result = second.commit(None)
+    assert result.rows == 1 and second.pending_deletes == 0
+    assert db.rows(f"SELECT id, name FROM {db.table('t')} ORDER BY id") == [(2, "b"), (3, "C")]

@@ -108,6 +108,11 @@ class Dialect(ABC):
     def load(self, con: Any, schema: str, table: str, data: pa.Table, *, temporary: bool) -> None:
         """Bulk-load ``data`` (columns named as the table's) into a staging table, in the open transaction."""
 
+    def loads_into(self, con: Any, schema: str, table: str, arrow: pa.Schema) -> bool:
+        """Whether ``load`` may write these columns straight into the existing table (the append fast path);
+        True when the load is text the server converts to each column's type."""
+        return True
+
     @abstractmethod
     def clear_sql(self, qualified: str) -> str:
         """Remove every row of a table inside a transaction (rolled back with it)."""

@@ -159,8 +159,8 @@ class Mysql(Dialect):
         return f"INSERT INTO {target} ({names}) {select} ON DUPLICATE KEY UPDATE {updates}"
 
     def delete_keys_sql(self, target: str, keys: str, key: list[str]) -> str:
-        match = " AND ".join(f"t.{self.quote(c)} = k.{self.quote(c)}" for c in key)
-        return f"DELETE t FROM {target} AS t JOIN {keys} AS k ON {match}"
+        columns = ", ".join(self.quote(c) for c in key)  # a multi-table DELETE resolves aliases in the default db
+        return f"DELETE FROM {target} WHERE ({columns}) IN (SELECT {columns} FROM {keys})"
 
     def stream(self, con: Any, sql: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         import pymysql.cursors

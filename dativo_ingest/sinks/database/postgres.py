@@ -20,6 +20,9 @@ from dativo_ingest.sqltext import quote_ident
 CONFLICTS = {"23505", "40001", "40P01"}
 UNDEFINED_TABLE = "42P01"
 UNIQUE_VIOLATION = "23505"
+#: how ``format_type`` spells the types ``pg_type`` names differently
+FORMATTED = {"time": "time without time zone", "timestamp": "timestamp without time zone",
+             "timestamptz": "timestamp with time zone"}
 
 
 class Postgres(Dialect):
@@ -84,6 +87,14 @@ class Postgres(Dialect):
                 cur.adbc_ingest(table, data, mode="append", temporary=True)
             else:
                 cur.adbc_ingest(table, data, mode="append", db_schema_name=schema)
+
+    def loads_into(self, con: Any, schema: str, table: str, arrow: pa.Schema) -> bool:
+        """Binary COPY needs each column to be exactly the type ADBC writes (not jsonb, not a widened type)."""
+        rows = self.execute(con, f"SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                                 f"WHERE a.attrelid = to_regclass({PARAM}) AND a.attnum > 0 AND NOT a.attisdropped",
+                            [self.qualified(schema, table)])
+        actual = {str(name): str(kind) for name, kind in rows}
+        return all(actual.get(f.name) == FORMATTED.get(pg_type(f.type), pg_type(f.type)) for f in arrow)
 
     def clear_sql(self, qualified: str) -> str:
         return f"TRUNCATE TABLE {qualified}"  # transactional in PostgreSQL

@@ -30,10 +30,19 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.errors import DativoError, InfrastructureError
-from dativo_ingest.sinks.base import CommitConflict, CommitOutcomeUnknown, CommitRequest, CommitResult, Head, Sink
+from dativo_ingest.sinks.base import (
+    CommitConflict,
+    CommitOutcomeUnknown,
+    CommitRequest,
+    CommitResult,
+    ConcurrentCommitError,
+    Head,
+    Sink,
+)
 from dativo_ingest.sinks.database.dialect import PARAM, Dialect, check_name
 from dativo_ingest.sinks.database.mysql import Mysql
 from dativo_ingest.sinks.database.postgres import Postgres
@@ -45,6 +54,7 @@ log = logging.getLogger(__name__)
 DIALECTS: dict[str, type[Dialect]] = {"postgres": Postgres, "mysql": Mysql}
 DATABASE_TARGETS = tuple(DIALECTS)
 STATE_TABLE = "_dativo_state"
+RUN_ID = "_dativo_run_id"
 #: commits of a table kept in the state table (the newest; ``recent_properties`` reads them)
 KEEP_VERSIONS = 20
 
@@ -56,6 +66,8 @@ class Staged:
     table: str
     temporary: bool
     rows: int = 0
+    #: the rows went straight into the target table, in the transaction the commit ends (append)
+    direct: bool = False
 
 
 class DatabaseSink(Sink):
@@ -79,6 +91,13 @@ class DatabaseSink(Sink):
         self._opened = False
         self._staged: Staged | None = None
         self._deletes: Staged | None = None
+        #: append loads straight into the table inside the commit's transaction (None: not decided yet)
+        self._direct: bool | None = None
+        #: rows are loaded in the open transaction, not committed yet
+        self._in_flight = False
+        #: the open transaction was rolled back with rows loaded in it
+        self._lost = False
+        self._run_ids: set[str] = set()
 
     # -- connection ------------------------------------------------------------------------------
     @property
@@ -96,10 +115,17 @@ class DatabaseSink(Sink):
         return InfrastructureError(f"{self.identifier}: {action} failed: {first}")
 
     def _rollback(self) -> None:
+        if self._in_flight:
+            self._in_flight, self._lost = False, True
         try:
             self.con.rollback()
         except Exception:  # the connection may be what failed
             log.debug("rollback failed on %s", self.identifier)
+
+    def _end_read(self) -> None:
+        """End the transaction a read opened (not while it holds rows to commit)."""
+        if not self._in_flight:
+            self.con.rollback()
 
     # -- target ----------------------------------------------------------------------------------
     def preflight(self) -> None:
@@ -139,7 +165,7 @@ class DatabaseSink(Sink):
 
     def _columns(self) -> list[str]:
         rows = self._sql(self.dialect.columns_sql(), [self.table, self.schema_name])
-        self.con.rollback()
+        self._end_read()
         return [str(r[0]) for r in rows]
 
     def open(self) -> None:
@@ -173,7 +199,7 @@ class DatabaseSink(Sink):
         try:
             rows = self._sql(f"SELECT version, state, commit_id FROM {self.state_table} WHERE tenant = {PARAM} "
                              f"AND table_name = {PARAM} ORDER BY version DESC LIMIT 1", [self.tenant, self.table])
-            self.con.rollback()
+            self._end_read()
         except DativoError:
             raise
         except Exception as exc:
@@ -191,7 +217,7 @@ class DatabaseSink(Sink):
         try:
             rows = self._sql(f"SELECT properties FROM {self.state_table} WHERE tenant = {PARAM} AND table_name = "
                              f"{PARAM} ORDER BY version DESC LIMIT {int(limit)}", [self.tenant, self.table])
-            self.con.rollback()
+            self._end_read()
         except DativoError:
             raise
         except Exception as exc:
@@ -207,11 +233,21 @@ class DatabaseSink(Sink):
         if data.num_rows == 0:
             return
         self.open()
+        if self._direct is None:
+            self._direct = (self.temporary_staging and self.write_mode == "append"
+                            and self.dialect.loads_into(self.con, self.schema_name, self.table, self.schema))
+            self._end_read()
         if self._staged is None:
-            self._staged = self._new_stage("stage" if self.temporary_staging else "pending", self.schema,
-                                           temporary=self.temporary_staging)
+            if self._direct:
+                self._staged = Staged(self.table, temporary=False, direct=True)
+            else:
+                self._staged = self._new_stage("stage" if self.temporary_staging else "pending", self.schema,
+                                               temporary=self.temporary_staging)
             self._pending.files.append(self._staged)
-        self._load(self._staged, data.select(self.schema.names).cast(self.schema))
+        data = data.select(self.schema.names).cast(self.schema)
+        if self._direct and RUN_ID in data.column_names:
+            self._run_ids.update(v for v in pc.unique(data.column(RUN_ID)).to_pylist() if v is not None)
+        self._load(self._staged, data)
         self._pending.rows += data.num_rows
 
     def delete_keys(self, keys: pa.Table) -> None:
@@ -235,7 +271,10 @@ class DatabaseSink(Sink):
     def _load(self, staged: Staged, data: pa.Table) -> None:
         try:
             self.dialect.load(self.con, self.schema_name, staged.table, data, temporary=staged.temporary)
-            self.con.commit()
+            if staged.direct:
+                self._in_flight = True  # committed with the state, by ``_publish``
+            else:
+                self.con.commit()
         except DativoError:
             raise
         except Exception as exc:
@@ -254,8 +293,12 @@ class DatabaseSink(Sink):
     # -- commit ----------------------------------------------------------------------------------
     def _publish(self, head: Head, request: CommitRequest) -> tuple[CommitResult, Head]:
         """One transaction: the state row, what the write mode removes, the staged rows."""
+        if self._lost:
+            raise DativoError(f"{self.identifier}: the transaction holding this run's rows was rolled back (the "
+                              f"connection failed); nothing of it was committed — run the job again")
         version = (head.version or 0) + 1
         staged: list[Staged] = list(request.pending.files)
+        direct = any(stage.direct for stage in staged)
         step = "state"  # a duplicate state row: another run committed this version first
         try:
             self._sql(f"INSERT INTO {self.state_table} (tenant, table_name, version, state, commit_id, properties, "
@@ -265,22 +308,28 @@ class DatabaseSink(Sink):
                        orjson.dumps(request.properties).decode()])
             step = "data"
             if not request.reset and self._replaces_all_now:
-                self._sql(self.dialect.clear_sql(self.target))
+                self._sql(*self._clear_all(direct))
             if not request.reset and self._deletes is not None and self.merges_by_key:
                 keys = self.dialect.stage_name(self.schema_name, self._deletes.table, temporary=True)
                 self._sql(self.dialect.delete_keys_sql(self.target, keys, self.primary_key))
             for stage in staged:
-                self._sql(self._insert_sql(stage, merge=self.merges_by_key and not request.reset))
+                if not stage.direct:
+                    self._sql(self._insert_sql(stage, merge=self.merges_by_key and not request.reset))
             self._sql(f"DELETE FROM {self.state_table} WHERE tenant = {PARAM} AND table_name = {PARAM} "
                       f"AND version <= {PARAM}", [self.tenant, self.table, version - KEEP_VERSIONS])
             step = "commit"
             self.con.commit()
+            self._in_flight = False
         except DativoError:
             self._rollback()
             raise
         except Exception as exc:
             self._rollback()
             if self.dialect.is_conflict(exc) and (step == "state" or not self.dialect.is_duplicate(exc)):
+                if direct:  # the rows went with the rolled-back transaction: this commit cannot be tried again
+                    raise ConcurrentCommitError(f"{self.identifier}: another run committed version {version} "
+                                                f"first; nothing of this run's commit was written — run the job "
+                                                f"again") from None
                 raise CommitConflict(f"another run committed version {version} first") from None
             if step == "commit" and self._landed(request.commit_id):
                 pass  # the commit went through before the connection failed
@@ -289,6 +338,16 @@ class DatabaseSink(Sink):
         self._cleanup(staged)
         return (CommitResult(version, request.pending.rows, len(staged)),
                 Head(version, request.state, None, request.commit_id))
+
+    def _clear_all(self, direct: bool) -> tuple[str, list[Any]]:
+        """The statement emptying the table for an overwrite: all rows but this run's when they went in
+        directly (an append that a Singer ACTIVATE_VERSION turned into a full replace)."""
+        if not direct:
+            return self.dialect.clear_sql(self.target), []
+        ids = sorted(self._run_ids)
+        column = self.dialect.quote(RUN_ID)
+        where = f" WHERE {column} IS NULL OR {column} NOT IN ({', '.join([PARAM] * len(ids))})" if ids else ""
+        return f"DELETE FROM {self.target}{where}", ids
 
     def _insert_sql(self, stage: Staged, *, merge: bool) -> str:
         names = [f.name for f in self.schema]
@@ -319,9 +378,13 @@ class DatabaseSink(Sink):
 
     def _cleanup(self, staged: list[Staged]) -> None:
         """Drop staging tables whose rows were committed (or are abandoned)."""
-        gone = list(staged) + ([self._deletes] if self._deletes is not None else [])
+        if any(stage.direct for stage in staged):
+            if self._in_flight:
+                self._rollback()  # abandoned rows loaded straight into the table
+            self._lost = False
+        gone = [stage for stage in staged if not stage.direct] + ([self._deletes] if self._deletes is not None else [])
         self._deletes = None
-        if self._staged is not None and any(s is self._staged for s in gone):
+        if self._staged is not None and any(s is self._staged for s in staged):
             self._staged = None
         if self._con is None:
             return
