@@ -323,3 +323,47 @@ def test_merge_deletes_the_keys_gone_from_the_source(db):
     result = second.commit(None)
     assert result.rows == 1 and second.pending_deletes == 0
     assert db.rows(f"SELECT id, name FROM {db.table('t')} ORDER BY id") == [(2, "b"), (3, "C")]
+
+
+@pytest.mark.parametrize("point", ["before-commit", "after-commit"])
+def test_a_kill_leaves_the_quarantine_complete_and_single_after_the_next_run(tmp_path, db, point):
+    project, job = _project(tmp_path, db, "append", ASSET[:4])
+    home = tmp_path / "home"
+    _csv(project, "a.csv", [(i, f"r{i}") for i in range(20)])
+    text = (project / "data/a.csv").read_text()
+    (project / "data/a.csv").write_text(text + "".join(f"x{i},bad,1.0,2024-05-01T10:00:00Z\n" for i in range(5)))
+    db.rows(f"CREATE {'SCHEMA' if db.kind == 'postgres' else 'DATABASE'} {db.q(db.schema)}")
+    stale = "_dativo_pending_1000000000_0123abcd"  # left by a run killed long ago: dropped by the next one
+    db.rows(f"CREATE TABLE {db.table(stale)} (id BIGINT)")
+
+    def counts() -> tuple[int, int]:
+        tables = {r[0] for r in db.rows(f"SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                                        f"'{db.schema}'")}
+        return tuple(db.rows(f"SELECT count(*) FROM {db.table(t)}")[0][0] if t in tables else 0
+                     for t in ("t", "t__quarantine"))
+
+    killed = cli("run", "--config", str(job), cwd=project, home=home, env={"DATIVO_FAULT": point})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert counts() == ((20, 0) if point == "after-commit" else (0, 0))
+    again = cli("run", "--config", str(job), cwd=project, home=home)
+    assert again.returncode == (0 if point == "after-commit" else 1), again.stderr[-2000:]
+    assert counts() == (20, 5)
+    assert cli("run", "--config", str(job), cwd=project, home=home).returncode == 0
+    assert counts() == (20, 5)
+    pending = [r[0] for r in db.rows(f"SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                                     f"'{db.schema}' AND table_name LIKE '%pending%'")]
+    assert stale not in pending
+    # a run killed before its data commit leaves its (young) pending table; one that completed leaves none
+    assert len(pending) == (1 if point == "before-commit" else 0)
+
+
+def test_check_refuses_an_unreachable_target_in_one_line(tmp_path, db):
+    project, job = _project(tmp_path, db, "append")
+    variable = "POSTGRES_PORT" if db.kind == "postgres" else "MYSQL_PORT"
+    (project / f"secrets/acme/{db.kind}.env").write_text(db.secrets().replace(variable + "=", "OLD_PORT=") +
+                                                         f"{variable}=1\n")
+    out = cli("check", "--config", str(job), cwd=project, home=tmp_path / "home")
+    assert out.returncode == 2
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "127.0.0.1:1" in lines[0] and "connection refused" in lines[0], out.stderr
+    assert variable in lines[0] and "target.connection" in lines[0] and "internal error" not in lines[0]

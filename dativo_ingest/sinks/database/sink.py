@@ -22,6 +22,8 @@ leaves that table behind (it is never read; drop it).
 from __future__ import annotations
 
 import logging
+import re
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -57,6 +59,9 @@ STATE_TABLE = "_dativo_state"
 RUN_ID = "_dativo_run_id"
 #: commits of a table kept in the state table (the newest; ``recent_properties`` reads them)
 KEEP_VERSIONS = 20
+#: a quarantine's pending table older than this was left by a killed run: the next run drops it
+PENDING_MAX_AGE_S = 7 * 24 * 3600
+PENDING = re.compile(r"^_dativo_pending_(\d+)_[0-9a-f]+$")
 
 
 @dataclass
@@ -189,7 +194,22 @@ class DatabaseSink(Sink):
                           [f"ALTER TABLE {self.target} ADD COLUMN {self.dialect.quote(f.name)} {self._type(f)}"
                            for f in new])
                 log.info("added columns %s to %s", [f.name for f in new], self.identifier)
+        if not self.temporary_staging:
+            self._drop_stale_pending()
         self._opened = True
+
+    def _drop_stale_pending(self) -> None:
+        """Drop the pending tables of runs killed before their data commit (older than ``PENDING_MAX_AGE_S``: a
+        younger one may belong to a run still going, or hold the quarantine its next run completes)."""
+        rows = self._sql(f"SELECT table_name FROM information_schema.tables WHERE table_schema = {PARAM} "
+                         f"AND table_name LIKE {PARAM}", [self.schema_name, "_dativo_pending_%"])
+        self._end_read()
+        now = time.time()
+        for (name,) in rows:
+            match = PENDING.match(str(name))
+            if match and now - int(match.group(1)) > PENDING_MAX_AGE_S:
+                self._cleanup([Staged(str(name), temporary=False)])
+                log.info("dropped %s.%s, left by a run killed before its commit", self.schema_name, name)
 
     def _type(self, f: pa.Field) -> str:
         return self.dialect.column_type(f.type, json=f.name in self.json_columns, key=f.name in self.primary_key)
@@ -262,7 +282,7 @@ class DatabaseSink(Sink):
         self._pending.deletes += keys.num_rows
 
     def _new_stage(self, kind: str, schema: pa.Schema, *, temporary: bool) -> Staged:
-        staged = Staged(f"_dativo_{kind}_{uuid.uuid4().hex[:16]}", temporary)
+        staged = Staged(f"_dativo_{kind}_{int(time.time())}_{uuid.uuid4().hex[:8]}", temporary)
         columns = ", ".join(f"{self.dialect.quote(f.name)} {self.dialect.stage_type(f.type)}" for f in schema)
         name = self.dialect.stage_name(self.schema_name, staged.table, temporary=temporary)
         self._ddl("creating a staging table", [self.dialect.create_stage_sql(name, columns, temporary=temporary)])
@@ -314,7 +334,9 @@ class DatabaseSink(Sink):
                 self._sql(self.dialect.delete_keys_sql(self.target, keys, self.primary_key))
             for stage in staged:
                 if not stage.direct:
+                    step = f"staged {stage.table}"
                     self._sql(self._insert_sql(stage, merge=self.merges_by_key and not request.reset))
+            step = "data"
             self._sql(f"DELETE FROM {self.state_table} WHERE tenant = {PARAM} AND table_name = {PARAM} "
                       f"AND version <= {PARAM}", [self.tenant, self.table, version - KEEP_VERSIONS])
             step = "commit"
@@ -331,6 +353,8 @@ class DatabaseSink(Sink):
                                                 f"first; nothing of this run's commit was written — run the job "
                                                 f"again") from None
                 raise CommitConflict(f"another run committed version {version} first") from None
+            if request.reset and step.startswith("staged ") and self.dialect.is_missing_table(exc):  # commit_once
+                raise FileNotFoundError(f"{self.identifier}: {step.split(' ', 1)[1]} is gone") from None
             if step == "commit" and self._landed(request.commit_id):
                 pass  # the commit went through before the connection failed
             else:
