@@ -8,15 +8,12 @@ extension it needs, as ``duckdb-extension-iceberg`` / ``duckdb-extension-avro`` 
 
 from __future__ import annotations
 
-import fcntl
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from tests.stand_ins import CACHE
+from tests.stand_ins import CACHE, cached_venv
 
 DUCKDB_VERSION = "1.5.5"
 PACKAGES = [f"duckdb=={DUCKDB_VERSION}", f"duckdb-extension-iceberg=={DUCKDB_VERSION}",
@@ -35,18 +32,7 @@ print(json.dumps(con.sql(sys.argv[1]).fetchall(), default=str))
 
 def reader_python() -> Path:
     """The python of the reader's venv (made on first use)."""
-    venv = CACHE / f"duckdb-iceberg-{DUCKDB_VERSION}"
-    python = venv / "bin" / "python"
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with (CACHE / "duckdb-iceberg.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (venv / ".installed").exists():
-            shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
-            subprocess.run([str(python), "-m", "pip", "install", "-q", *PACKAGES], check=True,
-                           stdin=subprocess.DEVNULL, capture_output=True, timeout=900)
-            (venv / ".installed").write_text(DUCKDB_VERSION)
-    return python
+    return cached_venv(f"duckdb-iceberg-{DUCKDB_VERSION}", PACKAGES)
 
 
 def current_metadata(table_location: Path) -> Path:

@@ -226,20 +226,26 @@ def run_azurite(root: Path) -> Iterator[Azurite]:
         stop_process(proc)
 
 
-def localstripe_python() -> Path:
-    """The python of a venv holding localstripe, made once per machine in the test cache (under a lock)."""
-    venv = CACHE / f"localstripe-{LOCALSTRIPE_VERSION}"
+def cached_venv(name: str, packages: list[str]) -> Path:
+    """The python of a venv ``name`` in the test cache holding ``packages``, made once per machine (under a lock,
+    so parallel tests make it once; a venv whose install did not finish is made again)."""
+    venv = CACHE / name
     python = venv / "bin" / "python"
     CACHE.mkdir(parents=True, exist_ok=True)
-    with (CACHE / "localstripe.lock").open("w") as lock:
+    with (CACHE / f"{name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (venv / ".installed").exists():
             shutil.rmtree(venv, ignore_errors=True)
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
-            subprocess.run([str(python), "-m", "pip", "install", "-q", f"localstripe=={LOCALSTRIPE_VERSION}"],
-                           check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=600)
-            (venv / ".installed").write_text(LOCALSTRIPE_VERSION)
+            subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], check=True,
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=900)
+            (venv / ".installed").write_text(" ".join(packages))
     return python
+
+
+def localstripe_python() -> Path:
+    """The python of a venv holding localstripe (``cached_venv``)."""
+    return cached_venv(f"localstripe-{LOCALSTRIPE_VERSION}", [f"localstripe=={LOCALSTRIPE_VERSION}"])
 
 
 class LocalStripe:
