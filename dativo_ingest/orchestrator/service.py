@@ -102,7 +102,16 @@ def stop_children(children: list[Child], timeout: float = STOP_TIMEOUT) -> list[
             child.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        gone = time.monotonic() + 5  # a killed grandchild leaves the group a moment after the kill
+        while group_members(child.pgid) and time.monotonic() < gone:
+            time.sleep(0.05)
     return killed
+
+
+def default_sigint() -> None:
+    """For ``preexec_fn``: a child takes SIGINT as its default again, even when this process was started with
+    SIGINT ignored (as a shell's background job is), so ``stop_children``'s SIGINT stops it politely."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 _LOCATIONS_QUERY = """{ workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
@@ -214,7 +223,7 @@ def start_orchestrated(runner_path: Path, *, port: int = 3000, ui: bool = True, 
                                                    "-p", str(port), "-w", str(workspace)]))
         for name, argv in commands:
             process = subprocess.Popen(argv, cwd=runner.project_root, env=env, stdin=subprocess.DEVNULL,
-                                       start_new_session=True)
+                                       start_new_session=True, preexec_fn=default_sigint)
             children.append(Child(name, process))
         echo(f"DAGSTER_HOME={runner.runs_dir} (code location '{CODE_LOCATION}'); "
              + ", ".join(f"{c.name} pid {c.process.pid}" for c in children))

@@ -9,13 +9,14 @@ import time
 import pytest
 
 from dativo_ingest.errors import InfrastructureError
-from dativo_ingest.orchestrator.service import Child, group_members, hold_home, stop_children
+from dativo_ingest.orchestrator.service import Child, default_sigint, group_members, hold_home, stop_children
 
 
 def _group(name: str, code: str) -> Child:
     """A process leading its own group, with a grandchild in the same group (as Dagster's code servers are)."""
     script = f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', {code!r}])\n{code}\n"
-    return Child(name, subprocess.Popen([sys.executable, "-c", script], start_new_session=True))
+    return Child(name, subprocess.Popen([sys.executable, "-c", script], start_new_session=True,
+                                        preexec_fn=default_sigint))
 
 
 def _wait_for_members(child: Child, count: int) -> None:
