@@ -282,22 +282,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                 measure(cases[tool], runner)
         results[kind] = cases
 
-    print(f"\n{'case':<10} {'tool':<14} {'seconds':>8} {'CPU s':>7} {'peak RSS MB':>11} {'ours vs it':>10}")
+    print(f"\n{'case':<10} {'tool':<14} {'seconds':>8} {'CPU s':>7} {'peak RSS MB':>11} {'it / ours':>10} "
+          f"{'CPU it / ours':>13}")
     for kind, cases in results.items():
         ours = cases.get("dativo_ingest")
         for tool, c in cases.items():
             ratio = (c.best_seconds / ours.best_seconds) if ours and ours.best_seconds and c.best_seconds else None
+            cpu = (c.best_cpu_seconds / ours.best_cpu_seconds) if ours and ours.best_cpu_seconds and \
+                c.best_cpu_seconds else None
             shown = "failed" if c.error else fmt(c.best_seconds, "8.2f")
             print(f"{kind:<10} {tool:<14} {shown:>8} {fmt(c.best_cpu_seconds, '7.2f')} "
-                  f"{fmt(c.peak_rss_mb, '11.0f')} {fmt(ratio, '9.1f') + 'x' if ratio else '-':>10}")
+                  f"{fmt(c.peak_rss_mb, '11.0f')} {fmt(ratio, '9.1f') + 'x' if ratio else '-':>10} "
+                  f"{fmt(cpu, '12.1f') + 'x' if cpu else '-':>13}")
 
     goals: list[dict[str, Any]] = []
     for kind, cases in results.items():
         ours, upsert = cases.get("dativo_ingest"), cases.get("upsert")
         if ours and upsert and ours.best_seconds and upsert.best_seconds:
             ratio = upsert.best_seconds / ours.best_seconds
-            goals.append({"goal": f"[{kind}] >= {GOAL_UPSERT_RATIO:.0f}x faster than pyiceberg upsert",
-                          "value": f"{ratio:.1f}x", "met": ratio >= GOAL_UPSERT_RATIO})
+            cpu = (upsert.best_cpu_seconds or 0) / (ours.best_cpu_seconds or 1)
+            goals.append({"goal": f"[{kind}] >= {GOAL_UPSERT_RATIO:.0f}x faster than pyiceberg upsert (wall)",
+                          "value": f"{ratio:.1f}x (CPU {cpu:.1f}x)", "met": ratio >= GOAL_UPSERT_RATIO})
         elif ours and upsert and ours.best_seconds and upsert.error:
             goals.append({"goal": f"[{kind}] completes where pyiceberg upsert fails", "value": "upsert failed",
                           "met": True})
@@ -306,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           "met": ours.peak_rss_mb < GOAL_RSS_MB})
     print()
     for g in goals:
-        print(f"goal: {g['goal']:<52} {g['value']:>14}  {'met' if g['met'] else 'NOT met'}")
+        print(f"goal: {g['goal']:<60} {g['value']:>18}  {'met' if g['met'] else 'NOT met'}")
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "goals": goals,
                                          "cases": {k: {t: c.to_json() for t, c in v.items()}

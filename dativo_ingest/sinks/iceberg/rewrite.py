@@ -13,12 +13,14 @@ A merge (or a ``detect_deletes`` commit) removes the table's older rows whose ke
    files and the run's new files added, with the run's snapshot properties (the state).
 
 The commit asserts the head it was planned on: a concurrent commit (which may have touched a rewritten
-file) makes it fail as a conflict, and the sink plans again on the new head. The only use of pyiceberg's
-private API in the project's merge path lives here, behind ``check_pyiceberg``.
+file) makes it fail as a conflict, and the sink plans again on the new head. The project's only use of
+pyiceberg's private API (writing data files, checking a schema, reading one file with its deletes applied)
+lives here, behind ``check_pyiceberg``.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import uuid
@@ -56,6 +58,7 @@ def check_pyiceberg() -> None:
                           f"install the version pinned in requirements.txt")
 
 
+@functools.cache
 def _private() -> Any:
     """pyiceberg's module holding the private functions used here, once its version is checked."""
     check_pyiceberg()
@@ -261,10 +264,20 @@ def rewrite_file(table: Table, task: FileScanTask, keys: pa.Table, primary_key: 
 
 def _write(table: Table, batches: list[pa.RecordBatch], write_uuid: uuid.UUID,
            counter: itertools.count[int]) -> list[DataFile]:
-    data = pa.Table.from_batches(batches)
+    return data_files(table, pa.Table.from_batches(batches), write_uuid=write_uuid, counter=counter)
+
+
+def data_files(table: Table, data: pa.Table, *, write_uuid: uuid.UUID, counter: itertools.count[int]) -> list[DataFile]:
+    """Write ``data`` as Parquet data files of ``table`` (split by partition and target size), not yet committed."""
     files = _private()._dataframe_to_data_files(table_metadata=table.metadata, df=data, io=table.io,
                                                 write_uuid=write_uuid, counter=counter)
     return list(files)
+
+
+def check_schema(table: Table, schema: pa.Schema) -> None:
+    """Raise pyiceberg's own error unless rows of ``schema`` can be written to ``table`` as they are."""
+    _private()._check_pyarrow_schema_compatible(table.metadata.schema(), provided_schema=schema,
+                                                format_version=table.metadata.format_version)
 
 
 def rewrite(table: Table, keys: pa.Table, primary_key: Sequence[str], *, write_uuid: uuid.UUID | None = None,
@@ -308,5 +321,5 @@ def stage_overwrite(tx: Transaction, change: Rewrite, new_files: Sequence[DataFi
             overwrite.append_data_file(data_file)
 
 
-__all__ = ["CHUNK_BYTES", "Rewrite", "check_pyiceberg", "key_columns", "hit_mask", "plan", "rewrite",
-           "rewrite_file", "stage_overwrite"]
+__all__ = ["CHUNK_BYTES", "Rewrite", "check_pyiceberg", "check_schema", "data_files", "hit_mask", "key_columns",
+           "plan", "rewrite", "rewrite_file", "stage_overwrite"]
