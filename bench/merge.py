@@ -189,7 +189,7 @@ def verify(home: Path, kind: str, rows: int, changes: int, new: int, what: str) 
                          capture_output=True, text=True, env=common.clean_env(home))
     if out.returncode != 0:
         raise BenchError(f"{what}: the table cannot be read back: {out.stderr.strip().splitlines()[-1:]}")
-    total, distinct, ones, zeros = json.loads(out.stdout)
+    total, distinct, ones, zeros = json.loads(out.stdout.strip().splitlines()[-1])
     if total != rows + new:
         raise BenchError(f"{what}: the table holds {total:,} rows, expected {rows + new:,}")
     if distinct != total:
