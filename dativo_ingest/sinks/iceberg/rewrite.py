@@ -102,42 +102,43 @@ def plan(table: Table, keys: pa.Table, primary_key: Sequence[str]) -> list[FileS
     ids = [schema.find_field(name).field_id for name in primary_key]
     types = [schema.find_field(name).field_type for name in primary_key]
     spec = table.spec()
-    parts = _key_partitions(table, primary_key)  # (partition position, key name, transform of a key array)
     key_cols = {f"k{i}": keys.column(name) for i, name in enumerate(primary_key)}
-    for j, (_pos, name, transform) in enumerate(parts):
-        key_cols[f"p{j}"] = transform(keys.column(name))
-    key_table = pa.table(key_cols)
-
-    bounded: list[int] = []
-    cols: dict[str, list[Any]] = {"idx": []}
+    bounds: dict[str, list[Any]] = {"idx": []}
     candidates: set[int] = set()
     for idx, task in enumerate(tasks):
-        data_file = task.file
-        row: dict[str, Any] = {}
+        row = {}
         for i, (fid, ftype) in enumerate(zip(ids, types, strict=True)):
-            row[f"lo{i}"] = _bound(data_file.lower_bounds, fid, ftype)
-            row[f"hi{i}"] = _bound(data_file.upper_bounds, fid, ftype)
+            row[f"lo{i}"] = _bound(task.file.lower_bounds, fid, ftype)
+            row[f"hi{i}"] = _bound(task.file.upper_bounds, fid, ftype)
         if any(v is None for v in row.values()):
-            candidates.add(idx)
+            candidates.add(idx)  # a key column without bounds: the file may hold any key
             continue
-        for j, (pos, _name, _t) in enumerate(parts):
-            row[f"p{j}"] = data_file.partition[pos] if data_file.spec_id == spec.spec_id else None
-        bounded.append(idx)
-        cols["idx"].append(idx)
+        bounds["idx"].append(idx)
         for name, value in row.items():
-            cols.setdefault(name, []).append(value)
-    if bounded:
-        arrays: dict[str, pa.Array] = {"idx": pa.array(cols["idx"], pa.int64())}
-        try:
-            for i in range(len(primary_key)):
-                for side in ("lo", "hi"):
-                    arrays[f"{side}{i}"] = pa.array(cols[f"{side}{i}"], key_table.column(f"k{i}").type)
-            for j in range(len(parts)):
-                arrays[f"p{j}"] = pa.array(cols[f"p{j}"], key_table.column(f"p{j}").type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:  # bounds in a type we cannot compare
-            log.debug("key bounds not comparable (%s): every file is a candidate", exc)
-            return tasks
-        candidates.update(_range_join(pa.table(arrays), key_table, len(primary_key), len(parts)))
+            bounds.setdefault(name, []).append(value)
+    if not bounds["idx"]:
+        return tasks
+    files: dict[str, pa.Array] = {"idx": pa.array(bounds["idx"], pa.int64())}
+    try:
+        for i in range(len(primary_key)):
+            for side in ("lo", "hi"):
+                files[f"{side}{i}"] = pa.array(bounds[f"{side}{i}"], key_cols[f"k{i}"].type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:  # bounds we cannot compare
+        log.debug("key bounds not comparable (%s): every file is a candidate", exc)
+        return tasks
+    n_parts = 0
+    for pos, name, transform in _key_partitions(table, primary_key):
+        try:  # the partition value each key would have, beside the value each file of the current spec has
+            values = [tasks[idx].file.partition[pos] if tasks[idx].file.spec_id == spec.spec_id else None
+                      for idx in bounds["idx"]]
+            of_keys = transform(keys.column(name))
+            of_files = pa.array(values, of_keys.type)
+        except Exception as exc:  # a transform pyarrow cannot compute here: bounds alone decide
+            log.debug("partition field %d not used to plan the merge (%s)", pos, exc)
+            continue
+        key_cols[f"p{n_parts}"], files[f"p{n_parts}"] = of_keys, of_files
+        n_parts += 1
+    candidates.update(_range_join(pa.table(files), pa.table(key_cols), len(primary_key), n_parts))
     return [task for idx, task in enumerate(tasks) if idx in candidates]
 
 
@@ -188,10 +189,9 @@ def _key_partitions(table: Table, primary_key: Sequence[str]) -> list[tuple[int,
         if source.name not in primary_key:
             continue
         try:
-            transform = pfield.transform.pyarrow_transform(source.field_type)
+            out.append((pos, source.name, pfield.transform.pyarrow_transform(source.field_type)))
         except Exception:  # a transform pyarrow cannot compute here: bounds alone decide
-            continue
-        out.append((pos, source.name, transform))
+            log.debug("partition field %s not used to plan a merge", pfield.name)
     return out
 
 
