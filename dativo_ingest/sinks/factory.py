@@ -14,8 +14,10 @@ import pyarrow as pa
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.errors import InfrastructureError
 from dativo_ingest.sinks.base import Sink
+from dativo_ingest.sinks.database.sink import DATABASE_TARGETS, database_sink
 from dativo_ingest.sinks.files.sink import FILE_TARGETS, file_target
 from dativo_ingest.sinks.iceberg.catalog import choose_catalog
+from dativo_ingest.sinks.iceberg.contract import contract_properties, contract_schema
 from dativo_ingest.sinks.iceberg.markdown_kv import iceberg_sink_class
 from dativo_ingest.sinks.iceberg.sink import IcebergSink
 from dativo_ingest.sinks.layout import quarantine_name, table_identifier, target_partitioning
@@ -32,7 +34,8 @@ def data_schema(plan: JobPlan) -> pa.Schema:
 
 def open_sink(plan: JobPlan, *, run_id: str = NO_RUN, ingest_date: date | None = None,
               quarantine: pa.Schema | None = None) -> Sink:
-    """The sink of the job's table (an Iceberg table, or a plain-file dataset for ``FILE_TARGETS``).
+    """The sink of the job's table (an Iceberg table, a plain-file dataset for ``FILE_TARGETS``, a database table
+    for ``DATABASE_TARGETS``).
 
     ``run_id`` and ``ingest_date`` name and place the files a run writes. With ``quarantine`` (the schema of the
     quarantined rows) it is the sibling ``…__quarantine`` table instead: append, no key, no state."""
@@ -45,20 +48,26 @@ def open_sink(plan: JobPlan, *, run_id: str = NO_RUN, ingest_date: date | None =
             return target.sink(quarantine_name(name), quarantine, run_id=run_id, ingest_date=day)
         return target.sink(name, data_schema(plan), run_id=run_id, ingest_date=day,
                            primary_key=plan.asset.primary_key, write_mode=plan.write_mode)
+    if plan.target_connector in DATABASE_TARGETS:
+        return database_sink(plan, quarantine=quarantine, data_schema=data_schema(plan))
     if plan.target_connector != "iceberg":
         raise InfrastructureError(f"{plan.job_path}: target_connector '{plan.target_connector}' is not supported; "
-                                  f"use iceberg or one of {', '.join(FILE_TARGETS)}")
+                                  f"use iceberg or one of {', '.join(FILE_TARGETS + DATABASE_TARGETS)}")
     catalog = choose_catalog(plan.target, plan.job_path)
     if quarantine is not None:
         return IcebergSink(catalog, table_identifier(plan, quarantine=True), quarantine, write_mode="append",
                            job_path=plan.job_path)
     sink_class = iceberg_sink_class(plan.target, data_columns=plan.asset.field_names, section=name,
                                     job_path=plan.job_path)
+    schema = data_schema(plan)
+    if sink_class is IcebergSink:  # the table carries the contract: required columns, docs, identifier fields
+        schema = contract_schema(schema, plan.asset)
     sink: Sink = sink_class(
-        catalog, table_identifier(plan), data_schema(plan),
+        catalog, table_identifier(plan), schema,
         partitioning=target_partitioning(plan), primary_key=plan.asset.primary_key, write_mode=plan.write_mode,
         properties={"dativo.asset": name, "dativo.tenant": plan.tenant_id,
-                    "dativo.asset_version": str(plan.asset.version or "")},
+                    "dativo.asset_version": str(plan.asset.version or ""),
+                    **contract_properties(plan.asset, plan.secrets.conceal), **plan.protection.table_property()},
         job_path=plan.job_path,
     )
     return sink

@@ -56,6 +56,7 @@ from dativo_ingest.sinks.base import (
 from dativo_ingest.sinks.checks import check_catalog
 from dativo_ingest.sinks.iceberg import rewrite
 from dativo_ingest.sinks.iceberg.catalog import CatalogChoice, is_catalog_database_error
+from dativo_ingest.sinks.iceberg.contract import docs_to_update, identifier_fields, nullable_as_table
 from dativo_ingest.sinks.iceberg.evolution import type_changes
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class IcebergSink(Sink):
         self._counter = itertools.count(0)
         self._opened = False
         self._checked_schema: pa.Schema | None = None
-        #: the schema rows are written in when the table holds wider types than the asset (None: as staged)
+        #: the schema rows are written in: the table's wider types where the asset's are narrower, its nullability
         self._write_schema: pa.Schema | None = None
 
     @property
@@ -190,31 +191,35 @@ class IcebergSink(Sink):
         table = self.load()
         assert table is not None
         self._pin()
+        wanted_properties = {**self.properties, **NO_BLIND_RETRY}
         for _ in range(COMMIT_ATTEMPTS):  # metadata-only changes; a concurrent run may make the same ones
-            new = [f for f in self.schema if f.name not in set(table.schema().column_names)]
+            new = [f.with_nullable(True) for f in self.schema if f.name not in set(table.schema().column_names)]
             changes = type_changes(table.schema(), self.schema, identifier=self.identifier, where=self.job_path)
-            self._write_schema = changes.write_schema
-            retries_off = all(table.properties.get(k) == v for k, v in NO_BLIND_RETRY.items())
-            if not new and not changes.widen and retries_off:
+            docs = docs_to_update(table.schema(), self.schema)
+            self._write_schema = nullable_as_table(changes.write_schema or self.schema, table.schema())
+            properties_set = all(table.properties.get(k) == v for k, v in wanted_properties.items())
+            if not new and not changes.widen and not docs and properties_set:
                 break
             try:
-                if new or changes.widen:
+                if new or changes.widen or docs:
                     with table.update_schema() as update:
                         if new:
                             update.union_by_name(pa.schema(new))
                         for name, wider in changes.widen.items():
                             update.update_column(name, field_type=wider)
-                    log.info("added columns %s and widened %s in %s", [f.name for f in new], list(changes.widen),
-                             self.identifier)
+                        for name, doc in docs.items():
+                            update.update_column(name, doc=doc)
+                    log.info("added columns %s, widened %s, updated the docs of %s in %s", [f.name for f in new],
+                             list(changes.widen), list(docs), self.identifier)
                 else:
-                    table.transaction().set_properties(NO_BLIND_RETRY).commit_transaction()
+                    table.transaction().set_properties(wanted_properties).commit_transaction()
             except CommitFailedException:
                 pass
             except Exception as exc:  # a catalog that refuses property updates: keep going, but say what it costs
-                if new or changes.widen:
+                if new or changes.widen or docs:
                     raise
-                log.warning("%s: could not switch off pyiceberg's blind commit retries (%s); two runs at once may "
-                            "then duplicate rows", self.identifier, " ".join(str(exc).split())[:200])
+                log.warning("%s: could not set the table's properties (%s); two runs at once may then duplicate "
+                            "rows", self.identifier, " ".join(str(exc).split())[:200])
                 break
             table = self.load()
             assert table is not None
@@ -238,6 +243,10 @@ class IcebergSink(Sink):
                                               field="target.partitioning",
                                               fix="partition by a schema field or ingest_date")
                         spec.add_field(col, transform, name)
+            key = identifier_fields(self.schema, self.primary_key)
+            if key:
+                with tx.update_schema() as update:
+                    update.set_identifier_fields(*key)
         log.info("created Iceberg table %s", self.identifier)
 
     # -- write / commit ----------------------------------------------------------------------
@@ -246,8 +255,8 @@ class IcebergSink(Sink):
         if data.num_rows == 0:
             return
         table = self._open_table()
-        if self._write_schema is not None:  # the table holds a wider type than the asset: write in it (lossless)
-            data = data.cast(self._write_schema)
+        if self._write_schema is not None and not data.schema.equals(self._write_schema):
+            data = data.cast(self._write_schema)  # the table's wider types (lossless), its required columns
         if self._checked_schema is None or not self._checked_schema.equals(data.schema):
             rewrite.check_schema(table, data.schema)
             self._checked_schema = data.schema
