@@ -306,3 +306,16 @@ def test_an_unknown_pyiceberg_release_is_refused_in_one_line(monkeypatch):
     with pytest.raises(Exception, match=r"needs pyiceberg 0\.12\.\*, found 0\.99\.1") as failure:
         rewrite.check_pyiceberg()
     assert "\n" not in str(failure.value)
+
+
+def test_files_written_before_a_column_was_added_are_rewritten_in_the_current_schema(tmp_path):
+    home = tmp_path / "home"
+    narrow = pa.schema([pa.field("id", pa.int64()), pa.field("v", pa.string())])
+    wide = pa.schema([pa.field("id", pa.int64()), pa.field("v", pa.string()), pa.field("w", pa.int64())])
+    _commit(home, narrow, ["id"], pa.table({"id": list(range(100)), "v": ["old"] * 100}, schema=narrow), "1")
+    _commit(home, wide, ["id"], pa.table({"id": [5, 500], "v": ["new"] * 2, "w": [1, 2]}, schema=wide), "2")
+    data = _table(home).sort_by("id")
+    assert data.num_rows == 101 and data.column("id").to_pylist() == list(range(100)) + [500]
+    rows = {r["id"]: (r["v"], r["w"]) for r in data.to_pylist()}
+    assert rows[5] == ("new", 1) and rows[500] == ("new", 2) and rows[6] == ("old", None)
+    assert _read_independently(home, ["id"]) == (101, 101, {"old": 99, "new": 2})
