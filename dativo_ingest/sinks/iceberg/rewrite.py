@@ -32,10 +32,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyiceberg.conversions import from_bytes
 from pyiceberg.expressions import AlwaysTrue
-from pyiceberg.io.pyarrow import ArrowScan
-from pyiceberg.manifest import DataFile
+from pyiceberg.io.pyarrow import ArrowScan, pyarrow_to_schema
+from pyiceberg.manifest import DataFile, FileFormat
 from pyiceberg.table import FileScanTask, Table, Transaction
 
 from dativo_ingest.errors import DativoError
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 PYICEBERG_SUPPORTED = ((0, 12),)
 #: surviving rows are written out whenever this many bytes of them are held
 CHUNK_BYTES = 128 * 1024 * 1024
+#: rows per batch when a file is read row group by row group
+BATCH_ROWS = 128 * 1024
 _POS = "__dativo_pos"
 
 
@@ -196,11 +199,38 @@ def _key_partitions(table: Table, primary_key: Sequence[str]) -> list[tuple[int,
 
 
 def _scan(table: Table, task: FileScanTask, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]:
-    """The rows of one data file (its delete files applied), in the table's current schema, streamed."""
+    """The rows of one data file (its delete files applied), in the table's current schema, streamed.
+
+    A Parquet file without delete files whose schema is the table's current one is read row group by row group
+    (pyarrow's own reader: memory bounded by one row group); any other file goes through pyiceberg's scan, which
+    projects older schemas and applies deletes but reads ahead much more."""
+    direct = _plain_parquet(table, task)
+    if direct is not None:
+        with direct:
+            names = list(columns) if columns is not None else direct.schema_arrow.names
+            yield from direct.iter_batches(batch_size=BATCH_ROWS, columns=names, use_threads=False)
+        return
     schema = table.schema() if columns is None else table.schema().select(*columns)
     scan = ArrowScan(table.metadata, table.io, schema, AlwaysTrue())
     deletes = _private()._read_all_delete_files(table.io, [task])
     yield from scan._record_batches_from_scan_tasks_and_deletes([task], deletes)
+
+
+def _plain_parquet(table: Table, task: FileScanTask) -> pq.ParquetFile | None:
+    """The file, opened, when it can be read as it is: Parquet, no delete files, the table's current schema."""
+    if task.delete_files or task.file.file_format != FileFormat.PARQUET:
+        return None
+    stream = table.io.new_input(task.file.file_path).open()
+    try:
+        parquet = pq.ParquetFile(stream)
+        file_schema = pyarrow_to_schema(parquet.schema_arrow, name_mapping=table.schema().name_mapping,
+                                        format_version=table.metadata.format_version)
+        if file_schema.as_struct() == table.schema().as_struct():
+            return parquet
+    except Exception:  # anything unusual about the file: pyiceberg's scan knows more
+        log.debug("%s: read through pyiceberg's scan", task.file.file_path)
+    stream.close()
+    return None
 
 
 def hit_mask(table: Table, task: FileScanTask, keys: pa.Table, primary_key: Sequence[str]) -> pa.ChunkedArray | None:
