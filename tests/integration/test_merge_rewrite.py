@@ -22,6 +22,7 @@ from dativo_ingest.sinks.iceberg import rewrite
 from dativo_ingest.sinks.iceberg.sink import IcebergSink
 from dativo_ingest.state.envelope import StateEnvelope
 from tests.acceptance.helpers import REPO, catalog
+from tests.independent_reader import current_metadata, duckdb_query
 
 
 def _sink(home: Path, schema: pa.Schema, primary_key: list[str], *, partitioning: tuple[str, ...] = (),
@@ -57,6 +58,19 @@ def _each_key_once(data: pa.Table, pk: list[str]) -> None:
     assert dup == (0,)
 
 
+def _read_independently(home: Path, pk: list[str], value: str = "v") -> tuple[int, int, dict[str, int]]:
+    """(rows, distinct keys, rows per value of ``value``) as DuckDB's iceberg extension reads the table."""
+    table = catalog(home).load_table("acme.t")
+    metadata = current_metadata(Path(table.location().removeprefix("file://")))
+    keys = ", ".join(pk)
+    [[rows, distinct, values]] = duckdb_query(
+        f"WITH t AS (SELECT * FROM iceberg_scan('{metadata}')) SELECT count(*), "
+        f"(SELECT count(*) FROM (SELECT DISTINCT {keys} FROM t)), "
+        f"(SELECT to_json(map(list(x), list(n))) FROM (SELECT CAST({value} AS VARCHAR) AS x, count(*) AS n "
+        f"FROM t GROUP BY 1)) FROM t")
+    return rows, distinct, {k: int(v) for k, v in json.loads(values).items()}
+
+
 def _live_files(home: Path) -> set[str]:
     return {t.file.file_path for t in catalog(home).load_table("acme.t").scan().plan_files()}
 
@@ -86,6 +100,7 @@ def test_composite_key_with_50k_changed_keys(tmp_path):
     con.register("t", data)
     assert con.execute("SELECT v, count(*) FROM t GROUP BY v ORDER BY v").fetchall() == [
         (0, n - 50_000), (1, 50_000), (2, 1000)]
+    assert _read_independently(home, ["a", "b"]) == (n + 1000, n + 1000, {"0": n - 50_000, "1": 50_000, "2": 1000})
 
 
 @pytest.mark.parametrize("kind", ["string", "decimal", "date", "timestamp"])
@@ -162,6 +177,7 @@ def test_table_partitioned_by_bucket_rewrites_only_the_written_keys_buckets(tmp_
     _each_key_once(data, ["id"])
     assert sorted(i for i, v in zip(data.column("id").to_pylist(), data.column("v").to_pylist(), strict=True)
                   if v == "new") == written
+    assert _read_independently(home, ["id"]) == (16_000, 16_000, {"old": 16_000 - len(written), "new": len(written)})
 
 
 def test_deleted_keys_take_the_same_path(tmp_path):
@@ -278,6 +294,28 @@ def test_a_kill_at_each_step_leaves_the_table_before_or_after(tmp_path, step):
         assert new == after and data.num_rows == 4002
     else:
         assert new == [] and data.num_rows == 4000
+    values = {"old": data.num_rows - len(new), **({"new": len(new)} if new else {})}
+    assert _read_independently(home, ["id"]) == (data.num_rows, data.num_rows, values)
     state = json.loads(catalog(home).load_table("acme.t").current_snapshot().summary.additional_properties[
         "dativo.state"])
     assert state["streams"]["t"]["cursor"]["value"] == ("9" if new else "3")
+
+
+def test_an_unknown_pyiceberg_release_is_refused_in_one_line(monkeypatch):
+    monkeypatch.setattr(rewrite, "package_version", lambda name: "0.99.1")
+    with pytest.raises(Exception, match=r"needs pyiceberg 0\.12\.\*, found 0\.99\.1") as failure:
+        rewrite.check_pyiceberg()
+    assert "\n" not in str(failure.value)
+
+
+def test_files_written_before_a_column_was_added_are_rewritten_in_the_current_schema(tmp_path):
+    home = tmp_path / "home"
+    narrow = pa.schema([pa.field("id", pa.int64()), pa.field("v", pa.string())])
+    wide = pa.schema([pa.field("id", pa.int64()), pa.field("v", pa.string()), pa.field("w", pa.int64())])
+    _commit(home, narrow, ["id"], pa.table({"id": list(range(100)), "v": ["old"] * 100}, schema=narrow), "1")
+    _commit(home, wide, ["id"], pa.table({"id": [5, 500], "v": ["new"] * 2, "w": [1, 2]}, schema=wide), "2")
+    data = _table(home).sort_by("id")
+    assert data.num_rows == 101 and data.column("id").to_pylist() == list(range(100)) + [500]
+    rows = {r["id"]: (r["v"], r["w"]) for r in data.to_pylist()}
+    assert rows[5] == ("new", 1) and rows[500] == ("new", 2) and rows[6] == ("old", None)
+    assert _read_independently(home, ["id"]) == (101, 101, {"old": 99, "new": 2})

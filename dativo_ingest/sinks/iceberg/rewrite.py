@@ -13,12 +13,14 @@ A merge (or a ``detect_deletes`` commit) removes the table's older rows whose ke
    files and the run's new files added, with the run's snapshot properties (the state).
 
 The commit asserts the head it was planned on: a concurrent commit (which may have touched a rewritten
-file) makes it fail as a conflict, and the sink plans again on the new head. The only use of pyiceberg's
-private API in the project's merge path lives here, behind ``check_pyiceberg``.
+file) makes it fail as a conflict, and the sink plans again on the new head. The project's only use of
+pyiceberg's private API (writing data files, checking a schema, reading one file with its deletes applied)
+lives here, behind ``check_pyiceberg``.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import uuid
@@ -30,10 +32,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyiceberg.conversions import from_bytes
 from pyiceberg.expressions import AlwaysTrue
-from pyiceberg.io.pyarrow import ArrowScan
-from pyiceberg.manifest import DataFile
+from pyiceberg.io.pyarrow import ArrowScan, pyarrow_to_schema
+from pyiceberg.manifest import DataFile, FileFormat
 from pyiceberg.table import FileScanTask, Table, Transaction
 
 from dativo_ingest.errors import DativoError
@@ -44,6 +47,8 @@ log = logging.getLogger(__name__)
 PYICEBERG_SUPPORTED = ((0, 12),)
 #: surviving rows are written out whenever this many bytes of them are held
 CHUNK_BYTES = 128 * 1024 * 1024
+#: rows per batch when a file is read row group by row group
+BATCH_ROWS = 128 * 1024
 _POS = "__dativo_pos"
 
 
@@ -56,6 +61,7 @@ def check_pyiceberg() -> None:
                           f"install the version pinned in requirements.txt")
 
 
+@functools.cache
 def _private() -> Any:
     """pyiceberg's module holding the private functions used here, once its version is checked."""
     check_pyiceberg()
@@ -99,42 +105,43 @@ def plan(table: Table, keys: pa.Table, primary_key: Sequence[str]) -> list[FileS
     ids = [schema.find_field(name).field_id for name in primary_key]
     types = [schema.find_field(name).field_type for name in primary_key]
     spec = table.spec()
-    parts = _key_partitions(table, primary_key)  # (partition position, key name, transform of a key array)
     key_cols = {f"k{i}": keys.column(name) for i, name in enumerate(primary_key)}
-    for j, (_pos, name, transform) in enumerate(parts):
-        key_cols[f"p{j}"] = transform(keys.column(name))
-    key_table = pa.table(key_cols)
-
-    bounded: list[int] = []
-    cols: dict[str, list[Any]] = {"idx": []}
+    bounds: dict[str, list[Any]] = {"idx": []}
     candidates: set[int] = set()
     for idx, task in enumerate(tasks):
-        data_file = task.file
-        row: dict[str, Any] = {}
+        row = {}
         for i, (fid, ftype) in enumerate(zip(ids, types, strict=True)):
-            row[f"lo{i}"] = _bound(data_file.lower_bounds, fid, ftype)
-            row[f"hi{i}"] = _bound(data_file.upper_bounds, fid, ftype)
+            row[f"lo{i}"] = _bound(task.file.lower_bounds, fid, ftype)
+            row[f"hi{i}"] = _bound(task.file.upper_bounds, fid, ftype)
         if any(v is None for v in row.values()):
-            candidates.add(idx)
+            candidates.add(idx)  # a key column without bounds: the file may hold any key
             continue
-        for j, (pos, _name, _t) in enumerate(parts):
-            row[f"p{j}"] = data_file.partition[pos] if data_file.spec_id == spec.spec_id else None
-        bounded.append(idx)
-        cols["idx"].append(idx)
+        bounds["idx"].append(idx)
         for name, value in row.items():
-            cols.setdefault(name, []).append(value)
-    if bounded:
-        arrays: dict[str, pa.Array] = {"idx": pa.array(cols["idx"], pa.int64())}
-        try:
-            for i in range(len(primary_key)):
-                for side in ("lo", "hi"):
-                    arrays[f"{side}{i}"] = pa.array(cols[f"{side}{i}"], key_table.column(f"k{i}").type)
-            for j in range(len(parts)):
-                arrays[f"p{j}"] = pa.array(cols[f"p{j}"], key_table.column(f"p{j}").type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:  # bounds in a type we cannot compare
-            log.debug("key bounds not comparable (%s): every file is a candidate", exc)
-            return tasks
-        candidates.update(_range_join(pa.table(arrays), key_table, len(primary_key), len(parts)))
+            bounds.setdefault(name, []).append(value)
+    if not bounds["idx"]:
+        return tasks
+    files: dict[str, pa.Array] = {"idx": pa.array(bounds["idx"], pa.int64())}
+    try:
+        for i in range(len(primary_key)):
+            for side in ("lo", "hi"):
+                files[f"{side}{i}"] = pa.array(bounds[f"{side}{i}"], key_cols[f"k{i}"].type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:  # bounds we cannot compare
+        log.debug("key bounds not comparable (%s): every file is a candidate", exc)
+        return tasks
+    n_parts = 0
+    for pos, name, transform in _key_partitions(table, primary_key):
+        try:  # the partition value each key would have, beside the value each file of the current spec has
+            values = [tasks[idx].file.partition[pos] if tasks[idx].file.spec_id == spec.spec_id else None
+                      for idx in bounds["idx"]]
+            of_keys = transform(keys.column(name))
+            of_files = pa.array(values, of_keys.type)
+        except Exception as exc:  # a transform pyarrow cannot compute here: bounds alone decide
+            log.debug("partition field %d not used to plan the merge (%s)", pos, exc)
+            continue
+        key_cols[f"p{n_parts}"], files[f"p{n_parts}"] = of_keys, of_files
+        n_parts += 1
+    candidates.update(_range_join(pa.table(files), pa.table(key_cols), len(primary_key), n_parts))
     return [task for idx, task in enumerate(tasks) if idx in candidates]
 
 
@@ -185,19 +192,45 @@ def _key_partitions(table: Table, primary_key: Sequence[str]) -> list[tuple[int,
         if source.name not in primary_key:
             continue
         try:
-            transform = pfield.transform.pyarrow_transform(source.field_type)
+            out.append((pos, source.name, pfield.transform.pyarrow_transform(source.field_type)))
         except Exception:  # a transform pyarrow cannot compute here: bounds alone decide
-            continue
-        out.append((pos, source.name, transform))
+            log.debug("partition field %s not used to plan a merge", pfield.name)
     return out
 
 
 def _scan(table: Table, task: FileScanTask, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]:
-    """The rows of one data file (its delete files applied), in the table's current schema, streamed."""
+    """The rows of one data file (its delete files applied), in the table's current schema, streamed.
+
+    A Parquet file without delete files whose schema is the table's current one is read row group by row group
+    (pyarrow's own reader: memory bounded by one row group); any other file goes through pyiceberg's scan, which
+    projects older schemas and applies deletes but reads ahead much more."""
+    direct = _plain_parquet(table, task)
+    if direct is not None:
+        with direct:
+            names = list(columns) if columns is not None else direct.schema_arrow.names
+            yield from direct.iter_batches(batch_size=BATCH_ROWS, columns=names, use_threads=False)
+        return
     schema = table.schema() if columns is None else table.schema().select(*columns)
     scan = ArrowScan(table.metadata, table.io, schema, AlwaysTrue())
     deletes = _private()._read_all_delete_files(table.io, [task])
     yield from scan._record_batches_from_scan_tasks_and_deletes([task], deletes)
+
+
+def _plain_parquet(table: Table, task: FileScanTask) -> pq.ParquetFile | None:
+    """The file, opened, when it can be read as it is: Parquet, no delete files, the table's current schema."""
+    if task.delete_files or task.file.file_format != FileFormat.PARQUET:
+        return None
+    stream = table.io.new_input(task.file.file_path).open()
+    try:
+        parquet = pq.ParquetFile(stream)
+        file_schema = pyarrow_to_schema(parquet.schema_arrow, name_mapping=table.schema().name_mapping,
+                                        format_version=table.metadata.format_version)
+        if file_schema.as_struct() == table.schema().as_struct():
+            return parquet
+    except Exception:  # anything unusual about the file: pyiceberg's scan knows more
+        log.debug("%s: read through pyiceberg's scan", task.file.file_path)
+    stream.close()
+    return None
 
 
 def hit_mask(table: Table, task: FileScanTask, keys: pa.Table, primary_key: Sequence[str]) -> pa.ChunkedArray | None:
@@ -261,10 +294,20 @@ def rewrite_file(table: Table, task: FileScanTask, keys: pa.Table, primary_key: 
 
 def _write(table: Table, batches: list[pa.RecordBatch], write_uuid: uuid.UUID,
            counter: itertools.count[int]) -> list[DataFile]:
-    data = pa.Table.from_batches(batches)
+    return data_files(table, pa.Table.from_batches(batches), write_uuid=write_uuid, counter=counter)
+
+
+def data_files(table: Table, data: pa.Table, *, write_uuid: uuid.UUID, counter: itertools.count[int]) -> list[DataFile]:
+    """Write ``data`` as Parquet data files of ``table`` (split by partition and target size), not yet committed."""
     files = _private()._dataframe_to_data_files(table_metadata=table.metadata, df=data, io=table.io,
                                                 write_uuid=write_uuid, counter=counter)
     return list(files)
+
+
+def check_schema(table: Table, schema: pa.Schema) -> None:
+    """Raise pyiceberg's own error unless rows of ``schema`` can be written to ``table`` as they are."""
+    _private()._check_pyarrow_schema_compatible(table.metadata.schema(), provided_schema=schema,
+                                                format_version=table.metadata.format_version)
 
 
 def rewrite(table: Table, keys: pa.Table, primary_key: Sequence[str], *, write_uuid: uuid.UUID | None = None,
@@ -308,5 +351,5 @@ def stage_overwrite(tx: Transaction, change: Rewrite, new_files: Sequence[DataFi
             overwrite.append_data_file(data_file)
 
 
-__all__ = ["CHUNK_BYTES", "Rewrite", "check_pyiceberg", "key_columns", "hit_mask", "plan", "rewrite",
-           "rewrite_file", "stage_overwrite"]
+__all__ = ["CHUNK_BYTES", "Rewrite", "check_pyiceberg", "check_schema", "data_files", "hit_mask", "key_columns",
+           "plan", "rewrite", "rewrite_file", "stage_overwrite"]

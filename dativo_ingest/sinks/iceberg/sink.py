@@ -29,11 +29,7 @@ from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableA
 from pyiceberg.expressions import (
     AlwaysTrue,
 )
-from pyiceberg.io.pyarrow import (
-    _check_pyarrow_schema_compatible,
-    _dataframe_to_data_files,
-    parquet_file_to_data_file,
-)
+from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.table import Table
 from pyiceberg.transforms import (
     BucketTransform,
@@ -262,14 +258,10 @@ class IcebergSink(Sink):
         if self._write_schema is not None and not data.schema.equals(self._write_schema):
             data = data.cast(self._write_schema)  # the table's wider types (lossless), its required columns
         if self._checked_schema is None or not self._checked_schema.equals(data.schema):
-            _check_pyarrow_schema_compatible(
-                table.metadata.schema(), provided_schema=data.schema, format_version=table.metadata.format_version
-            )
+            rewrite.check_schema(table, data.schema)
             self._checked_schema = data.schema
-        files = _dataframe_to_data_files(
-            table_metadata=table.metadata, df=data, io=table.io, write_uuid=self._write_uuid, counter=self._counter
-        )
-        self._track(data, list(files))
+        files = rewrite.data_files(table, data, write_uuid=self._write_uuid, counter=self._counter)
+        self._track(data, files)
 
     def current_keys(self) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """The primary-key columns of every row the table holds now, streamed (nothing if no table yet)."""
