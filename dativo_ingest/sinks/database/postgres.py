@@ -69,7 +69,8 @@ class Postgres(Dialect):
         return pg_type(arrow)
 
     def create_stage_sql(self, qualified: str, columns: str, *, temporary: bool) -> str:
-        return f"CREATE {'TEMPORARY' if temporary else 'UNLOGGED'} TABLE {qualified} ({columns})"
+        # a real one is logged: it may hold quarantined rows that a data commit already names
+        return f"CREATE {'TEMPORARY ' if temporary else ''}TABLE {qualified} ({columns})"
 
     def drop_sql(self, qualified: str, *, temporary: bool) -> str:
         return f"DROP TABLE IF EXISTS {qualified}"
