@@ -379,11 +379,11 @@ def test_every_stage_type_round_trips(db, mode):
     from dativo_ingest.sinks.database.postgres import Postgres
     from dativo_ingest.sinks.database.sink import DatabaseSink
     from dativo_ingest.stage.types import parse_type
-    from tests.integration.test_object_storage_formats import TYPES, _values
+    from tests.integration.test_object_storage_formats import TYPES, sample_values
 
     utc = dt.timezone.utc
     types = [t for t in TYPES if t != "json"]
-    values = {t: _values(t) for t in types}
+    values = {t: sample_values(t) for t in types}
     if db.kind == "mysql":  # MySQL has no infinities, and float32 in FLOAT keeps ~7 digits
         values["float"] = [0.5, -0.0, 1.25, None, 3.0, 1e10, 2.5, 1.5, 2.5, 3.5]
         values["double"] = [v if v not in (float("inf"), float("-inf")) else 1.0 for v in values["double"]]
