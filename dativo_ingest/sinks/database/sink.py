@@ -432,6 +432,19 @@ class DatabaseSink(Sink):
         if not pending and self._deletes is not None:
             self._cleanup([])
 
+    def close(self) -> None:
+        """Close the connection (its temporary staging tables go with it; uncommitted rows are rolled back)."""
+        if self._con is None:
+            return
+        con, self._con = self._con, None
+        self._in_flight = False
+        self._staged = self._deletes = None
+        try:
+            con.rollback()
+            con.close()
+        except Exception:  # closing a broken connection
+            log.debug("could not close the connection of %s", self.identifier)
+
     def _describe(self, file: Any) -> dict[str, Any]:
         return {"table": file.table, "temporary": file.temporary, "rows": file.rows}
 
