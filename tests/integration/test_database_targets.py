@@ -461,3 +461,20 @@ def test_postgres_source_to_database_target_cursor_and_hard_deletes(tmp_path, db
         assert _run(project, job, home)["rows_read"] == 0 and same()
     finally:
         pg.drop()
+
+
+def test_merge_into_a_table_without_its_key_is_one_line(tmp_path, db):
+    project, job = _project(tmp_path, db, "append")
+    home = tmp_path / "home"
+    _csv(project, "a.csv", [(1, "Ana")])
+    _run(project, job, home)
+    job.write_text(job.read_text().replace("write_mode: append", "write_mode: merge"))
+    _csv(project, "a.csv", [(1, "Ann")])
+    out = cli("run", "--config", str(job), cwd=project, home=home)
+    assert out.returncode == 2
+    last = out.stderr.strip().splitlines()[-1]
+    assert "target.write_mode" in last and "has no primary key on (id)" in last and "ADD PRIMARY KEY" in last, last
+    assert "internal error" not in out.stderr
+    db.rows(f"ALTER TABLE {db.table('t')} ADD PRIMARY KEY ({db.q('id')})")  # the fix the line names
+    assert _run(project, job, home)["rows_written"] == 1
+    assert db.rows(f"SELECT id, name FROM {db.table('t')}") == [(1, "Ann")]

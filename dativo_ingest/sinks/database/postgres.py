@@ -82,6 +82,11 @@ class Postgres(Dialect):
         return (f"SELECT column_name FROM information_schema.columns WHERE table_name = {PARAM} "
                 f"AND table_schema = {PARAM} ORDER BY ordinal_position")
 
+    def unique_keys_sql(self) -> str:
+        return (f"SELECT i.indexrelid::regclass::text, a.attname FROM pg_index i JOIN pg_attribute a ON "
+                f"a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indisunique AND i.indrelid = "
+                f"to_regclass(quote_ident({PARAM}) || '.' || quote_ident({PARAM}))")
+
     def load(self, con: Any, schema: str, table: str, data: pa.Table, *, temporary: bool) -> None:
         with con.cursor() as cur:
             if temporary:
