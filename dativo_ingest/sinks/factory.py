@@ -17,6 +17,7 @@ from dativo_ingest.sinks.base import Sink
 from dativo_ingest.sinks.database.sink import DATABASE_TARGETS, database_sink
 from dativo_ingest.sinks.files.sink import FILE_TARGETS, file_target
 from dativo_ingest.sinks.iceberg.catalog import choose_catalog
+from dativo_ingest.sinks.iceberg.contract import contract_properties, contract_schema
 from dativo_ingest.sinks.iceberg.markdown_kv import iceberg_sink_class
 from dativo_ingest.sinks.iceberg.sink import IcebergSink
 from dativo_ingest.sinks.layout import quarantine_name, table_identifier, target_partitioning
@@ -58,11 +59,15 @@ def open_sink(plan: JobPlan, *, run_id: str = NO_RUN, ingest_date: date | None =
                            job_path=plan.job_path)
     sink_class = iceberg_sink_class(plan.target, data_columns=plan.asset.field_names, section=name,
                                     job_path=plan.job_path)
+    schema = data_schema(plan)
+    if sink_class is IcebergSink:  # the table carries the contract: required columns, docs, identifier fields
+        schema = contract_schema(schema, plan.asset)
     sink: Sink = sink_class(
-        catalog, table_identifier(plan), data_schema(plan),
+        catalog, table_identifier(plan), schema,
         partitioning=target_partitioning(plan), primary_key=plan.asset.primary_key, write_mode=plan.write_mode,
         properties={"dativo.asset": name, "dativo.tenant": plan.tenant_id,
-                    "dativo.asset_version": str(plan.asset.version or "")},
+                    "dativo.asset_version": str(plan.asset.version or ""),
+                    **contract_properties(plan.asset, plan.secrets.conceal), **plan.protection.table_property()},
         job_path=plan.job_path,
     )
     return sink

@@ -29,9 +29,11 @@ def check_source(plan: JobPlan) -> None:
 
             database_path(conn, plan.project_root)
         else:
-            from dativo_ingest.engines.native.rest import check_rest, is_rest_source
+            from dativo_ingest.engines.native.rest.spec import has_api
 
-            if is_rest_source(plan):
+            if plan.source_recipe is not None and has_api(plan.source_recipe):
+                from dativo_ingest.engines.native.rest.check import check_rest
+
                 check_rest(plan)  # its messages name the recipe
     except InfrastructureError as exc:
         raise InfrastructureError(f"{plan.job_path}: source.connection: {exc.message}") from None
