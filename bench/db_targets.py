@@ -80,7 +80,7 @@ def _case(kind: str, mode: str, rows: int, csv_path: Path, runs: int) -> None:
                 cmd = common.cli_command() + ["run", "--config", str(job), "--secrets-dir", str(root / "secrets")]
                 res = common.run_measured(cmd, env, root, Path(tmp) / f"logs-{run}")
                 if res.returncode != 0:
-                    print(common._tail(res.stderr_path))
+                    print("\n".join(res.stderr_path.read_text(errors="replace").splitlines()[-40:]))
                     raise SystemExit(f"{kind} {mode} run {run} failed ({res.returncode})")
                 q = "`" if kind == "mysql" else '"'
                 count = _sql(kind, f"SELECT count(*) FROM {q}{schema}{q}.{q}{common.TABLE}{q}")[0][0]

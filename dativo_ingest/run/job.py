@@ -177,7 +177,7 @@ class JobRun:
             self.writer.close()
             for stage in self.stages.values():
                 stage.close()
-            for resource in (self.keyed, self.deleted_keys, self.quality):
+            for resource in (self.keyed, self.deleted_keys, self.quality, self.sink, self.quarantine_sink):
                 if resource is not None:
                     resource.close()
         self.result.seconds = time.monotonic() - started

@@ -160,6 +160,9 @@ class Sink(ABC):
     def _discard(self, files: list[Any]) -> None:
         """Delete data files no commit references (best effort: an unreferenced file is never read)."""
 
+    def close(self) -> None:  # noqa: B027 - optional: most sinks hold no connection between calls
+        """Release what the sink holds open (a database connection); uncommitted rows are dropped."""
+
     def _seal(self) -> None:  # noqa: B027 - optional: a sink whose files are complete once written
         """Finish the data files being written before a commit (nothing by default)."""
 

@@ -22,15 +22,18 @@ def read_committed_state(plan: JobPlan) -> dict[str, Any]:
 
     ``snapshot_id`` is the Iceberg snapshot id, or the run manifest's sequence for plain files."""
     sink = open_sink(plan)
-    envelope = sink.current_state()
-    info: dict[str, Any] = {
-        "table": sink.identifier,
-        "snapshot_id": sink.base_version,
-        "mirror": str(mirror_path(plan.tenant_id, plan.job_name)),
-        "state": envelope.to_dict() if envelope is not None else None,
-    }
-    quality = next((props[QUALITY_PROPERTY] for props in sink.recent_properties(1) if QUALITY_PROPERTY in props),
-                   None) if sink.base_version is not None else None
+    try:
+        envelope = sink.current_state()
+        info: dict[str, Any] = {
+            "table": sink.identifier,
+            "snapshot_id": sink.base_version,
+            "mirror": str(mirror_path(plan.tenant_id, plan.job_name)),
+            "state": envelope.to_dict() if envelope is not None else None,
+        }
+        quality = next((props[QUALITY_PROPERTY] for props in sink.recent_properties(1) if QUALITY_PROPERTY in props),
+                       None) if sink.base_version is not None else None
+    finally:
+        sink.close()
     if quality:  # the asset's quality rules as measured on the last commit
         info["quality"] = orjson.loads(quality)
     return info
@@ -44,7 +47,10 @@ def reset_committed_state(plan: JobPlan) -> dict[str, Any]:
     remove_mirror(plan.tenant_id, plan.job_name)
     empty = StateEnvelope(engine=plan.engine).advanced(run_id=RESET_RUN_ID, streams={}, engine=plan.engine,
                                                        dialect=plan.engine)
-    commit = sink.reset_state(empty)
+    try:
+        commit = sink.reset_state(empty)
+    finally:
+        sink.close()
     if commit is None:
         return {"table": sink.identifier, "reset": False, "reason": "no committed state"}
     return {"table": sink.identifier, "reset": True, "snapshot_id": commit.snapshot_id}

@@ -22,7 +22,8 @@ TYPES = ["string", "uuid", "integer", "long", "float", "double", "decimal(12,3)"
 UTC = dt.timezone.utc
 
 
-def _values(name: str) -> list:
+def sample_values(name: str) -> list:
+    """Ten values of a stage type, edge cases first (shared by the format and database round-trip tests)."""
     return {
         "string": ["plain", "", " lead", "trail ", '"quoted', "two\nlines", "tab\there", "Ünïcödé ✓", "key: v", None],
         "uuid": ["3ad8a339-b271-4c7a-bdf5-90b788b8ddf5", None, "", "x", "y", "z", "a", "b", "c", "d"],
@@ -47,7 +48,7 @@ def _values(name: str) -> list:
 
 def test_markdown_kv_round_trip_is_lossless_for_every_stage_type():
     schema = pa.schema([pa.field(f"c_{t}", parse_type(t).arrow) for t in TYPES])
-    table = pa.table({f"c_{t}": pa.array(_values(t), parse_type(t).arrow) for t in TYPES}, schema=schema)
+    table = pa.table({f"c_{t}": pa.array(sample_values(t), parse_type(t).arrow) for t in TYPES}, schema=schema)
     text = markdown_kv.encode_bytes(table, ["c_long"]).decode()
     back = markdown_kv.decode(text, schema)
     for name in schema.names:  # NaN-free values compare exactly, field by field
@@ -60,7 +61,7 @@ def test_markdown_kv_round_trip_is_lossless_for_every_stage_type():
 def test_csv_files_round_trip_every_stage_type_but_binary(tmp_path):
     types = [t for t in TYPES if t != "binary"]
     schema = pa.schema([pa.field(f"c_{t}", parse_type(t).arrow) for t in types])
-    table = pa.table({f"c_{t}": pa.array(_values(t), parse_type(t).arrow) for t in types}, schema=schema)
+    table = pa.table({f"c_{t}": pa.array(sample_values(t), parse_type(t).arrow) for t in types}, schema=schema)
     target = FileTarget(local_store(tmp_path / "out", "target.connection.path"), "csv", 1024 * 1024, ["t"])
     sink = target.sink("a", schema, run_id="r1", ingest_date=dt.date(2024, 5, 6))
     sink.write(table)

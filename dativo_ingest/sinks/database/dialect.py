@@ -103,6 +103,10 @@ class Dialect(ABC):
     def columns_sql(self) -> str:
         """The column names of table ``PARAM`` in schema ``PARAM``, in order."""
 
+    @abstractmethod
+    def unique_keys_sql(self) -> str:
+        """(index name, column) rows of the unique indexes of table ``PARAM`` in schema ``PARAM``."""
+
     # -- DML -------------------------------------------------------------------------------------
     @abstractmethod
     def load(self, con: Any, schema: str, table: str, data: pa.Table, *, temporary: bool) -> None:

@@ -110,6 +110,10 @@ class Mysql(Dialect):
         return (f"SELECT column_name FROM information_schema.columns WHERE table_name = {PARAM} "
                 f"AND table_schema = {PARAM} ORDER BY ordinal_position")
 
+    def unique_keys_sql(self) -> str:
+        return (f"SELECT index_name, column_name FROM information_schema.statistics WHERE non_unique = 0 AND "
+                f"table_schema = {PARAM} AND table_name = {PARAM}")
+
     def load(self, con: Any, schema: str, table: str, data: pa.Table, *, temporary: bool) -> None:
         exprs, targets, sets = [], [], []
         for i, field in enumerate(data.schema):

@@ -69,7 +69,8 @@ class Postgres(Dialect):
         return pg_type(arrow)
 
     def create_stage_sql(self, qualified: str, columns: str, *, temporary: bool) -> str:
-        return f"CREATE {'TEMPORARY' if temporary else 'UNLOGGED'} TABLE {qualified} ({columns})"
+        # a real one is logged: it may hold quarantined rows that a data commit already names
+        return f"CREATE {'TEMPORARY ' if temporary else ''}TABLE {qualified} ({columns})"
 
     def drop_sql(self, qualified: str, *, temporary: bool) -> str:
         return f"DROP TABLE IF EXISTS {qualified}"
@@ -80,6 +81,11 @@ class Postgres(Dialect):
     def columns_sql(self) -> str:
         return (f"SELECT column_name FROM information_schema.columns WHERE table_name = {PARAM} "
                 f"AND table_schema = {PARAM} ORDER BY ordinal_position")
+
+    def unique_keys_sql(self) -> str:
+        return (f"SELECT i.indexrelid::regclass::text, a.attname FROM pg_index i JOIN pg_attribute a ON "
+                f"a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indisunique AND i.indrelid = "
+                f"to_regclass(quote_ident({PARAM}) || '.' || quote_ident({PARAM}))")
 
     def load(self, con: Any, schema: str, table: str, data: pa.Table, *, temporary: bool) -> None:
         with con.cursor() as cur:

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dativo_ingest.config.plan import JobPlan
-from dativo_ingest.errors import DativoError, InfrastructureError
+from dativo_ingest.errors import ConfigError, DativoError, InfrastructureError
 from dativo_ingest.sinks.base import (
     CommitConflict,
     CommitOutcomeUnknown,
@@ -188,6 +188,7 @@ class DatabaseSink(Sink):
                       [f"CREATE TABLE IF NOT EXISTS {self.target} ({', '.join(defs)})"])
             log.info("created table %s", self.identifier)
         else:
+            self._check_merge_key()
             new = [f for f in self.schema if f.name not in existing]
             if new:
                 self._ddl(f"adding columns to {self.target}",
@@ -210,6 +211,23 @@ class DatabaseSink(Sink):
             if match and now - int(match.group(1)) > PENDING_MAX_AGE_S:
                 self._cleanup([Staged(str(name), temporary=False)])
                 log.info("dropped %s.%s, left by a run killed before its commit", self.schema_name, name)
+
+    def _check_merge_key(self) -> None:
+        """A merge into an existing table needs a unique key on exactly the asset's primary key (the upsert's
+        conflict target); a table first written by an append has none."""
+        if not self.merges_by_key:
+            return
+        indexes: dict[str, set[str]] = {}
+        for name, column in self._sql(self.dialect.unique_keys_sql(), [self.schema_name, self.table]):
+            indexes.setdefault(str(name), set()).add(str(column))
+        self._end_read()
+        if set(self.primary_key) not in indexes.values():
+            columns = ", ".join(self.dialect.quote(k) for k in self.primary_key)
+            raise ConfigError(self.job_path, f"{self.identifier} has no primary key on ({', '.join(self.primary_key)})"
+                              f", which write_mode merge upserts by (the table was first written by another mode)",
+                              field="target.write_mode",
+                              fix=f"ALTER TABLE {self.target} ADD PRIMARY KEY ({columns}) once duplicates are gone, "
+                                  f"or drop the table to let the next run create it")
 
     def _type(self, f: pa.Field) -> str:
         return self.dialect.column_type(f.type, json=f.name in self.json_columns, key=f.name in self.primary_key)
@@ -431,6 +449,19 @@ class DatabaseSink(Sink):
         super().abort()
         if not pending and self._deletes is not None:
             self._cleanup([])
+
+    def close(self) -> None:
+        """Close the connection (its temporary staging tables go with it; uncommitted rows are rolled back)."""
+        if self._con is None:
+            return
+        con, self._con = self._con, None
+        self._in_flight = False
+        self._staged = self._deletes = None
+        try:
+            con.rollback()
+            con.close()
+        except Exception:  # closing a broken connection
+            log.debug("could not close the connection of %s", self.identifier)
 
     def _describe(self, file: Any) -> dict[str, Any]:
         return {"table": file.table, "temporary": file.temporary, "rows": file.rows}
