@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from dativo_ingest.config.engine_names import available_engines, canonical_engine, is_engine
 from dativo_ingest.config.expand import Lookup, expand_vars, variables_in
 from dativo_ingest.config.local_files import LocalFileAccess
 from dativo_ingest.config.merge import deep_merge, without_overridden
@@ -36,8 +37,6 @@ M = TypeVar("M", bound=BaseModel)
 REGISTRY_FILE = Path("registry") / "connectors.yaml"
 DEFAULT_REGISTRY = Path(__file__).with_name("default_registry.yaml")
 MODES = ("self_hosted", "cloud")
-#: two names for one engine: Singer taps run by us (meltano is how the registry has always called them)
-ENGINE_ALIASES = {"meltano": "singer"}
 #: csv reader options the loader folds to the top level of ``plan.source`` (effective values)
 CSV_OPTION_KEYS = ("delimiter", "quote_char", "encoding", "header", "null_values", "skip_rows")
 
@@ -293,10 +292,6 @@ def _recipe(root: Path, given: str | None, name: str, role: str,
     return recipe, path
 
 
-def canonical_engine(name: str) -> str:
-    return ENGINE_ALIASES.get(name, name)
-
-
 def _engine(job: JobConfig, recipe: ConnectorRecipe | None, recipe_path: Path | None,
             entry: RegistryConnector, connector: str, job_path: Path) -> str:
     choices: list[tuple[str | None, Path, str]] = []
@@ -309,6 +304,10 @@ def _engine(job: JobConfig, recipe: ConnectorRecipe | None, recipe_path: Path | 
     if recipe is not None and recipe_path is not None:
         choices.append((recipe.engine_name, recipe_path, "engine"))
     name, path, field = next(((n, p, f) for n, p, f in choices if n), (entry.default_engine, None, None))
+    if not is_engine(name):
+        raise ConfigError(path or REGISTRY_FILE, f"engine '{name}' is not available (engines: {available_engines()})",
+                          field=field or "default_engine", fix=f"use one of them; '{connector}' supports "
+                          f"{', '.join(entry.engines_supported)}")
     supported = {canonical_engine(e) for e in entry.engines_supported}
     if canonical_engine(name) not in supported:
         raise ConfigError(path or REGISTRY_FILE, f"engine '{name}' is not supported by '{connector}' "
@@ -331,6 +330,17 @@ def _check_cloud(mode: str, name: str, entry: RegistryConnector, role: str, job_
         raise ConfigError(job_path, f"connector '{name}' is not allowed in cloud mode "
                           "(registry/connectors.yaml: allowed_in_cloud: false)", field=f"{role}_connector",
                           fix="run with --mode self_hosted or choose another connector")
+
+
+def _check_objects(objects: Any, entry: RegistryConnector, name: str, job_path: Path) -> None:
+    """Every ``source.objects`` entry is one the registry's ``objects_supported`` lists (when it lists any)."""
+    if not entry.objects_supported or not isinstance(objects, list):
+        return
+    for i, obj in enumerate(objects):
+        if obj not in entry.objects_supported:
+            raise ConfigError(job_path, f"'{name}' has no object '{obj}' (objects_supported: "
+                              f"{', '.join(entry.objects_supported)})", field=f"source.objects[{i}]",
+                              fix="use one of them")
 
 
 def _section(role: str, raw: Any, recipe: ConnectorRecipe | None, recipe_path: Path | None, job_path: Path,
@@ -471,6 +481,7 @@ def _build_plan(job_path: Path, raw: dict[str, Any], tenant: str, secrets: Secre
     target, job_target, u_tgt = _section("target", raw.get("target"), tgt_recipe, tgt_recipe_path, job_path,
                                          lookup, tenant)
     _fold_csv_options(source, job_source)
+    _check_objects(source.get("objects"), src_entry, src_name, job_path)
     incremental = source.get("incremental")
     if isinstance(incremental, dict) and not incremental.get("strategy"):
         default = (src_recipe.incremental_strategy if src_recipe else None) or src_entry.incremental_strategy_default

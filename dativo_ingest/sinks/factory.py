@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone
 import pyarrow as pa
 
 from dativo_ingest.config.plan import JobPlan
-from dativo_ingest.errors import InfrastructureError
+from dativo_ingest.errors import ConfigError
 from dativo_ingest.sinks.base import Sink
 from dativo_ingest.sinks.files.sink import FILE_TARGETS, file_target
 from dativo_ingest.sinks.iceberg.catalog import choose_catalog
@@ -23,6 +23,8 @@ from dativo_ingest.stage.stage import INGEST_DATE, asset_fields, output_schema
 
 #: the run id of a sink opened to check, prepare or read state (it writes no data file)
 NO_RUN = "no-run"
+#: every target_connector this package writes
+TARGETS = ("iceberg", *FILE_TARGETS)
 
 
 def data_schema(plan: JobPlan) -> pa.Schema:
@@ -46,8 +48,8 @@ def open_sink(plan: JobPlan, *, run_id: str = NO_RUN, ingest_date: date | None =
         return target.sink(name, data_schema(plan), run_id=run_id, ingest_date=day,
                            primary_key=plan.asset.primary_key, write_mode=plan.write_mode)
     if plan.target_connector != "iceberg":
-        raise InfrastructureError(f"{plan.job_path}: target_connector '{plan.target_connector}' is not supported; "
-                                  f"use iceberg or one of {', '.join(FILE_TARGETS)}")
+        raise ConfigError(plan.job_path, f"'{plan.target_connector}' cannot be written yet", field="target_connector",
+                          fix=f"use one of {', '.join(TARGETS)}")
     catalog = choose_catalog(plan.target, plan.job_path)
     if quarantine is not None:
         return IcebergSink(catalog, table_identifier(plan, quarantine=True), quarantine, write_mode="append",
@@ -69,4 +71,4 @@ def check_target(plan: JobPlan) -> None:
     open_sink(plan).preflight()
 
 
-__all__ = ["NO_RUN", "check_target", "data_schema", "open_sink"]
+__all__ = ["NO_RUN", "TARGETS", "check_target", "data_schema", "open_sink"]
