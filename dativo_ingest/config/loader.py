@@ -333,8 +333,9 @@ def _check_cloud(mode: str, name: str, entry: RegistryConnector, role: str, job_
 
 
 def _check_objects(objects: Any, entry: RegistryConnector, name: str, job_path: Path) -> None:
-    """Every ``source.objects`` entry is one the registry's ``objects_supported`` lists (when it lists any)."""
-    if not entry.objects_supported or not isinstance(objects, list):
+    """Every ``source.objects`` entry is one the registry's ``objects_supported`` lists (when it lists any; a file
+    connector's objects are the streams its files land in, and ``objects_supported`` names their kind)."""
+    if not entry.objects_supported or not isinstance(objects, list) or entry.category == "files":
         return
     for i, obj in enumerate(objects):
         if obj not in entry.objects_supported:

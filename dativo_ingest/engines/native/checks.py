@@ -89,7 +89,8 @@ def _probe(plan: JobPlan, con: Any, tables: list[SqlTable], product: str, quotin
                 cur.execute(f"SELECT * FROM {base_select(table, quoting or STANDARD)} AS q LIMIT 0")
                 cur.fetchall()
             except Exception as exc:  # the driver's error names the missing table or the query's mistake
-                text = driver_text(str(exc), str((plan.source.get("connection") or {}).get("password") or ""))
+                said = exc.args[-1] if len(exc.args) == 2 and isinstance(exc.args[0], int) else exc  # PyMySQL
+                text = driver_text(str(said), str((plan.source.get("connection") or {}).get("password") or ""))
                 _rollback(con)
                 if table.name is None:
                     raise ConfigError(plan.job_path, f"the query fails in {product}: {text[:200]}",
