@@ -31,6 +31,7 @@ from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.config.read_policy import build_read_policy
 from dativo_ingest.config.secrets import Secrets, is_secret_name, load_secrets, validate_tenant_id
 from dativo_ingest.errors import ConfigError
+from dativo_ingest.storage.stores import STORAGE_BLOCKS
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -332,6 +333,21 @@ def _check_cloud(mode: str, name: str, entry: RegistryConnector, role: str, job_
                           fix="run with --mode self_hosted or choose another connector")
 
 
+def _choose_storage(target: dict[str, Any], job_target: dict[str, Any], job_path: Path) -> None:
+    """``target.storage``: the job's or the recipe's, else the one store block the job itself writes under
+    ``target.connection`` (the guide's ``s3: {bucket: …}``) — never a block filled only by variables."""
+    if target.get("storage") is not None:
+        return
+    connection = job_target.get("connection") if isinstance(job_target.get("connection"), dict) else {}
+    named = list(dict.fromkeys(kind for kind, blocks in STORAGE_BLOCKS.items()
+                               for block in blocks if isinstance(connection.get(block), dict)))
+    if len(named) > 1:
+        raise ConfigError(job_path, f"target.connection names {' and '.join(named)} stores", field="target.storage",
+                          fix=f"say which one: storage: {' or '.join(named)}")
+    if named:
+        target["storage"] = named[0]
+
+
 def _check_objects(objects: Any, entry: RegistryConnector, name: str, job_path: Path) -> None:
     """Every ``source.objects`` entry is one the registry's ``objects_supported`` lists (when it lists any; a file
     connector's objects are the streams its files land in, and ``objects_supported`` names their kind)."""
@@ -478,9 +494,9 @@ def _build_plan(job_path: Path, raw: dict[str, Any], tenant: str, secrets: Secre
     asset, asset_path = _asset(root, pre, job_path, lookup, tenant, secrets)
 
     source, job_source, u_src = _section("source", raw.get("source"), src_recipe, src_recipe_path, job_path,
-                                         lookup, tenant)
+                                         secrets.lookup(src_name), tenant)
     target, job_target, u_tgt = _section("target", raw.get("target"), tgt_recipe, tgt_recipe_path, job_path,
-                                         lookup, tenant)
+                                         secrets.lookup(tgt_name), tenant)
     _fold_csv_options(source, job_source)
     _check_objects(source.get("objects"), src_entry, src_name, job_path)
     incremental = source.get("incremental")
@@ -488,6 +504,7 @@ def _build_plan(job_path: Path, raw: dict[str, Any], tenant: str, secrets: Secre
         default = (src_recipe.incremental_strategy if src_recipe else None) or src_entry.incremental_strategy_default
         if default:
             incremental["strategy"] = default
+    _choose_storage(target, job_target, job_path)
     if isinstance(target.get("catalog"), str):
         target["catalog"] = {"type": target["catalog"]}
     if isinstance(target.get("partitioning"), list):
