@@ -420,7 +420,9 @@ def _translate(event: Any, ours: dict[str, TapStream], plugin: TapPlugin, warned
                 yield Checkpoint(target.stream, state, dialect="singer")
     elif isinstance(event, ActivateVersionEvent):
         target = ours.get(event.stream)
-        if target is not None:
+        # a full-table replace; some taps (pipelinewise-tap-mysql) send it on every incremental sync too, where it
+        # must not drop the rows of earlier runs
+        if target is not None and target.replication_method != "INCREMENTAL":
             yield Trace("activate_version", {"stream": target.stream, "version": event.version})
     elif isinstance(event, SchemaEvent):
         name = event.schema.stream
