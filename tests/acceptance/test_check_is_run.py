@@ -191,3 +191,26 @@ def test_mysql_with_its_default_engine_passes_and_says_what_the_first_run_instal
     assert stdout.strip() == (f"ok: {job} → acme.mysql_customers [engine singer, merge, strict; installs {pip_url} "
                               "on first run]")
     assert _nothing_installed(tmp_path)
+
+
+def test_an_installed_connector_checks_the_config_against_its_spec(project, tmp_path):
+    """airbyte-source-faker installed (the tests' connector cache): a config its spec refuses is one line; not
+    installed, check passes and says the first run installs it."""
+    from dativo_ingest.engines.launchers.venv import VenvLauncher
+    from tests.integration.test_singer_postgres import connectors_cache
+
+    entry = yaml.safe_load((REPO / "dativo_ingest/engines/airbyte/airbyte.yaml").read_text())["connectors"]["faker"]
+    pip_url = f"{entry['package']}=={entry['version']}"
+    if not VenvLauncher(pip_url, entry["executable"], root=connectors_cache()).is_installed():
+        pytest.skip(f"{pip_url} is not in {connectors_cache()} (tests/integration/test_airbyte_faker.py installs it)")
+    job = _job(project, source_connector="faker", asset="faker_users", asset_path="assets/faker/v1.0/users.yaml",
+               source={"objects": ["users"], "connection": {"count": "lots"}})
+    out = cli("check", "--config", str(job), cwd=project, home=tmp_path / "home",
+              env={"DATIVO_CONNECTORS_DIR": str(connectors_cache())})
+    assert out.returncode == 2
+    assert out.stderr.strip() == (f"ERROR: {job}: source.connection: the config of Airbyte connector 'faker' does not "
+                                  "match its spec: 'count' must be integer (got string) (set the keys in the recipe's "
+                                  "connection_template or the job's source.connection (mapped by engines/airbyte.yaml),"
+                                  " or raw under engine.options.airbyte.config)")
+    code, line, stdout = _check(project, job, tmp_path)  # its own, empty connectors folder: nothing to check against
+    assert (code, line) == (0, "") and stdout.strip().endswith(f"; installs {pip_url} on first run]")
