@@ -462,6 +462,8 @@ def _check_local_paths(plan: JobPlan) -> None:
     """Every literal local path of ``source.files`` / ``source.path`` (whatever the engine: a connector reads it
     too) must be readable by the job's rule; globs are checked file by file when the source expands them, and
     URLs (``scheme://``) are not local files."""
+    if plan.source_registry.category == "storage":
+        return  # an object store's keys, not local files
     entries = plan.source.get("files") or ([{"path": plan.source["path"]}] if plan.source.get("path") else [])
     for i, entry in enumerate(entries):
         raw = entry.get("path") if isinstance(entry, dict) else entry

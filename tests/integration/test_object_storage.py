@@ -205,8 +205,8 @@ def test_target_file_size_splits_files(tmp_path, seaweedfs):
 def test_merge_and_overwrite_on_plain_files(tmp_path, seaweedfs):
     project, job = _files_project(tmp_path, {"connection": {"bucket": seaweedfs.bucket, "prefix": "raw/merge"}},
                                   connector="minio")
-    _secrets(project, "acme", {"MINIO_ENDPOINT": seaweedfs.s3_endpoint, "MINIO_ACCESS_KEY": seaweedfs.access_key,
-                               "MINIO_SECRET_KEY": seaweedfs.secret_key})
+    _secrets(project, "acme", {"S3_ENDPOINT": seaweedfs.s3_endpoint, "AWS_ACCESS_KEY_ID": seaweedfs.access_key,
+                               "AWS_SECRET_ACCESS_KEY": seaweedfs.secret_key})  # the seed guide's variables
     home = tmp_path / "home"
     _run(project, job, home)  # merge: the asset has a primary key
     (project / "data/t.csv").write_text("id,name,amount\n2,Bob,8.00\n4,Di,1.00\n")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dativo_ingest.errors import ConfigError, InfrastructureError
+from dativo_ingest.errors import ConfigError, InfrastructureError, SourceError
 
 if TYPE_CHECKING:
     from dativo_ingest.config.plan import JobPlan
+    from dativo_ingest.engines.native.files.objects import StoredObject
     from dativo_ingest.engines.native.sql.common import Quoting, SqlTable
+    from dativo_ingest.storage.stores import ObjectStore
 
 #: database sources, by the name a job gives them
 DATABASES = ("postgres", "postgresql", "mysql", "mariadb", "sqlite")
@@ -19,8 +21,11 @@ def check_source(plan: JobPlan) -> None:
     """The native engine reads this source (one line naming the job and the fix otherwise), and a REST API
     accepts one cheap authenticated request (one line naming the recipe and the secret to fix)."""
     from dativo_ingest.engines.native.rest import check_rest, is_rest_source
-    from dativo_ingest.engines.native.sources import BUILT_IN_SOURCES
+    from dativo_ingest.engines.native.sources import BUILT_IN_SOURCES, OBJECT_SOURCES
 
+    if plan.source_connector in OBJECT_SOURCES:
+        object_source(plan)  # the store answers and the patterns are valid (the objects are listed, not read)
+        return
     if plan.source_connector in BUILT_IN_SOURCES:
         return
     if not is_rest_source(plan):
@@ -33,6 +38,25 @@ def check_source(plan: JobPlan) -> None:
         check_rest(plan)  # its messages name the recipe
     except InfrastructureError as exc:
         raise InfrastructureError(f"{plan.job_path}: source.connection: {exc.message}") from None
+
+
+def object_source(plan: JobPlan) -> tuple[ObjectStore, list[StoredObject]]:
+    """The store of an object-storage source and the objects its patterns match now (listed, not read); a
+    mistake is one line naming the job."""
+    from dativo_ingest.engines.native.files.objects import resolve_objects, source_store
+    from dativo_ingest.engines.native.sources import default_stream
+
+    try:
+        store = source_store(plan.source_connector, plan.source, plan.job_path)
+        return store, resolve_objects(store, plan.source, default_stream=default_stream(plan))
+    except ConfigError as exc:
+        if exc.path is not None:
+            raise
+        raise ConfigError(plan.job_path, exc.message) from None
+    except InfrastructureError as exc:
+        raise InfrastructureError(f"{plan.job_path}: source.connection: {exc.message}") from None
+    except SourceError as exc:
+        raise SourceError(f"{plan.job_path}: {exc.message}") from None
 
 
 def check_database(plan: JobPlan) -> None:
@@ -115,4 +139,4 @@ def _rollback(con: Any) -> None:
         pass
 
 
-__all__ = ["DATABASES", "check_database", "check_source"]
+__all__ = ["DATABASES", "check_database", "check_source", "object_source"]

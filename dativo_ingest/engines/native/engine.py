@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from dativo_ingest.engines.native.checks import check_source
+from dativo_ingest.engines.native.checks import check_source, object_source
 from dativo_ingest.engines.native.files.csv import read_csv, resolve_files
-from dativo_ingest.engines.native.sources import SQL_SOURCES, default_stream
+from dativo_ingest.engines.native.sources import OBJECT_SOURCES, SQL_SOURCES, default_stream
 from dativo_ingest.engines.native.sql.common import MYSQL, STANDARD, Quoting, SqlTable, base_select, resolve_tables
 from dativo_ingest.stream import Batch, Checkpoint, Message, SourceKeys
 
@@ -44,14 +44,23 @@ class NativeEngine:
             return _read_markdown_kv(plan, state)
         if connector in SQL_SOURCES:
             return _read_sql(plan, state)
+        if connector in OBJECT_SOURCES:
+            return _read_objects(plan, state)
         from dativo_ingest.engines.native.rest import is_rest_source, read_rest
 
         if is_rest_source(plan):
             return read_rest(plan, state)
         raise NotImplementedError(
             f"the native engine has no '{connector}' source yet; available: csv, markdown_kv, "
-            f"{', '.join(sorted(SQL_SOURCES))}, and any API whose recipe has an api: section (REST)"
+            f"{', '.join(sorted(SQL_SOURCES | OBJECT_SOURCES))}, and any API whose recipe has an api: section (REST)"
         )
+
+
+def _read_objects(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
+    from dativo_ingest.engines.native.files.objects import read_objects
+
+    store, objects = object_source(plan)
+    return read_objects(store, objects, state=state.streams, skip_unchanged=plan.read.skip_unchanged_files)
 
 
 def _read_markdown_kv(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
