@@ -61,3 +61,20 @@ def test_a_project_manifest_makes_a_claim_true(tmp_path):
     (tmp_path / "engines").mkdir()
     (tmp_path / "engines" / "airbyte.yaml").write_text("connectors:\n  events: {executable: source-events}\n")
     assert list(load_registry(tmp_path).connectors) == ["events"]
+
+
+def test_validate_reports_every_claim_of_the_registry_the_code_does_not_keep(tmp_path):
+    from dativo_ingest.config.validate import validate_project
+
+    (tmp_path / "registry").mkdir()
+    (tmp_path / "registry" / "connectors.yaml").write_text(yaml.safe_dump({"version": 3, "connectors": {
+        "iceberg": {"roles": ["target"], "default_engine": "native", "engines_supported": ["native", "spark"]},
+        "google_sheets": {"roles": ["source", "target"], "default_engine": "airbyte",
+                          "engines_supported": ["airbyte"]}}}))
+    report = validate_project(tmp_path)
+    path = Path("registry/connectors.yaml")
+    assert [p.replace(str(tmp_path) + "/", "") for p in report.problems] == [  # in the file's order
+        f"{path}: connectors.google_sheets.roles: 'google_sheets' cannot be written (targets: iceberg, s3, minio, "
+        "azure_blob, local, markdown_kv) (remove 'target' from its roles)",
+        f"{path}: connectors.iceberg.engines_supported: engine 'spark' is not implemented (engines: native, "
+        "airbyte, singer (also called meltano)) (remove 'spark')"]
