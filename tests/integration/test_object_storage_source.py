@@ -82,6 +82,10 @@ def test_csv_parquet_and_jsonl_objects_on_seaweedfs_then_only_what_changed(tmp_p
     assert first["rows_written"] == 4
     assert _landed(home) == [(1, "ann", 1.5), (2, "bob", 2.0), (3, "cy", 3.25), (4, "dee", 4.0)]
 
+    state = json.loads(cli("state", "show", "--config", job, cwd=project, home=home).stdout)["state"]
+    files = state["streams"]["events"]["files"]
+    assert sorted(files) == ["a/1.csv", "b/2.parquet", "c/3.jsonl"]
+    assert set(files["b/2.parquet"]) == {"etag", "mtime_ns", "size"} and files["b/2.parquet"]["etag"]
     assert _run(project, job, home)["rows_read"] == 0  # nothing changed: every object skipped
 
     s3.put_object(Bucket=seaweedfs.bucket, Key=f"{prefix}/b/2.parquet", Body=_parquet([(3, "cy", 9.0),

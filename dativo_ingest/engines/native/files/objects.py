@@ -1,8 +1,9 @@
 """Native object-storage sources (``s3``, ``minio``, ``azure_blob``): CSV, Parquet and JSON-lines objects under a
 prefix, matched by globs, streamed into Arrow one object at a time.
 
-Incremental like local files (``file_modified_time``): each object's last-modified time and size are committed
-after it is read; an object whose fingerprint is unchanged is skipped on the next run. CSV columns are read as
+Incremental like local files (``file_modified_time``): each object's fingerprint (last-modified time and size,
+and on S3 its ETag) is committed after it is read; an object whose fingerprint is unchanged is skipped on the next
+run. (pyarrow's Azure listing carries no ETag: there, last-modified and size.) CSV columns are read as
 text (the stage casts them); Parquet and JSON-lines keep their own types for the stage to cast.
 """
 
@@ -40,7 +41,7 @@ class StoredObject:
     key: str
     format: str
     options: CsvOptions
-    fingerprint: dict[str, int]
+    fingerprint: dict[str, Any]
 
 
 def source_store(connector: str, source: dict[str, Any], job_path: Any = None) -> ObjectStore:
@@ -62,19 +63,45 @@ def _format(key: str, given: Any, field: str) -> str:
     return FORMATS[suffix]
 
 
-def _listing(store: ObjectStore, pattern: str) -> list[pafs.FileInfo]:
-    """The objects under the store's prefix matching ``pattern`` (a glob relative to the prefix), by key."""
+def _listing(store: ObjectStore, pattern: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(key under the prefix, fingerprint)`` of the objects matching ``pattern`` (a glob relative to the prefix),
+    by key. The fingerprint is the object's last-modified time and size, and on S3 its ETag too."""
     fixed = pattern.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
-    base = store.fs_path(posixpath.dirname(fixed)) if "/" in fixed else store.fs_path()
+    folder = posixpath.dirname(fixed) if "/" in fixed else ""
     try:
-        infos = store.filesystem.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        found = _s3_listing(store, folder) if store.kind == "s3" else _fs_listing(store, folder)
     except OSError as exc:
         raise InfrastructureError(f"cannot list {store.describe()}: {' '.join(str(exc).split())[:200]} "
                                   f"(check the source's connection and credentials)") from None
+    return sorted((key, fp) for key, fp in found if fnmatch.fnmatchcase(key, pattern))
+
+
+def _fs_listing(store: ObjectStore, folder: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    base = store.fs_path(folder) if folder else store.fs_path()
     root = store.fs_path().rstrip("/") + "/"
-    wanted = [i for i in infos if i.type == pafs.FileType.File
-              and fnmatch.fnmatchcase(i.path.removeprefix(root), pattern)]
-    return sorted(wanted, key=lambda i: i.path)
+    for info in store.filesystem.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
+        if info.type == pafs.FileType.File:
+            yield info.path.removeprefix(root), {"mtime_ns": int(info.mtime_ns or 0), "size": int(info.size or 0)}
+
+
+def _s3_listing(store: ObjectStore, folder: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from dativo_ingest.sinks.checks import s3_client
+
+    prefix = store.key(folder) if folder else store.prefix
+    prefix = prefix + "/" if prefix else ""
+    pages = s3_client(store).get_paginator("list_objects_v2").paginate(Bucket=store.bucket, Prefix=prefix)
+    try:
+        for page in pages:
+            for item in page.get("Contents") or []:
+                if item["Key"].endswith("/"):
+                    continue
+                rel = item["Key"][len(store.prefix) + 1:] if store.prefix else item["Key"]
+                yield rel, {"etag": str(item.get("ETag") or "").strip('"'), "size": int(item.get("Size") or 0),
+                            "mtime_ns": int(item["LastModified"].timestamp() * 1e9)}
+    except (BotoCoreError, ClientError) as exc:
+        raise OSError(str(exc)) from None
 
 
 def resolve_objects(store: ObjectStore, source: dict[str, Any], *, default_stream: str) -> list[StoredObject]:
@@ -96,13 +123,9 @@ def resolve_objects(store: ObjectStore, source: dict[str, Any], *, default_strea
         if not found:
             log.warning("source.files[%d].path: pattern %s matched no object in %s", i, pattern, store.describe())
         opts = CsvOptions.from_layers(base.__dict__, entry.get("options"), entry)
-        root = store.fs_path().rstrip("/") + "/"
-        for info in found:
-            key = info.path.removeprefix(root)
+        for key, fingerprint in found:
             fmt = _format(key, entry.get("format") or source.get("format"), f"source.files[{i}].format")
-            mtime = info.mtime_ns if info.mtime_ns is not None else 0
-            out.append(StoredObject(str(entry.get("object") or default_stream), key, fmt, opts,
-                                    {"mtime_ns": int(mtime), "size": int(info.size or 0)}))
+            out.append(StoredObject(str(entry.get("object") or default_stream), key, fmt, opts, fingerprint))
     return out
 
 
