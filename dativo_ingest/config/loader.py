@@ -313,7 +313,7 @@ def _engine(job: JobConfig, recipe: ConnectorRecipe | None, recipe_path: Path | 
     if canonical_engine(name) not in supported:
         raise ConfigError(path or REGISTRY_FILE, f"engine '{name}' is not supported by '{connector}' "
                           f"(supported: {', '.join(entry.engines_supported)})", field=field or "default_engine",
-                          fix="use a supported engine or add it to engines_supported in registry/connectors.yaml")
+                          fix="use one of them (the registry lists every engine that reads it)")
     return canonical_engine(name)
 
 
