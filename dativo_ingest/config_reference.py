@@ -29,6 +29,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "connector": ("Connector recipes", "`connectors/sources/*.yaml`, `connectors/targets/*.yaml`"),
     "registry": ("Connector registry", "`registry/connectors.yaml`"),
     "runner": ("Runner configuration", "`configs/runner.yaml`"),
+    "policy": ("Governance policy", "`configs/policy.yaml` (optional: without it nothing is restricted)"),
 }
 _COMMENT = re.compile(r"^\s*#:\s?(.*)$")
 _FIELD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:")

@@ -19,6 +19,7 @@ import sys
 import threading
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from typing import Any
 
 import orjson
 
@@ -85,12 +86,39 @@ class TextFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+_console: Any = None
+_console_lock = threading.Lock()
+
+
+def console() -> Any:
+    """The one ``rich`` console of the process, on stderr: log lines and live displays (``run --job-dir``
+    progress) both write through it, so a log line prints above a live display, never inside it."""
+    global _console
+    with _console_lock:
+        if _console is None:
+            from rich.console import Console
+
+            _console = Console(stderr=True)
+        return _console
+
+
+class ConsoleHandler(logging.Handler):
+    """Writes each formatted record through ``console()`` (for a terminal)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            console().print(self.format(record), markup=False, highlight=False, emoji=False, soft_wrap=True)
+        except Exception:  # noqa: BLE001 - logging must not raise
+            self.handleError(record)
+
+
 def setup_logging(level: str = "INFO", *, json: bool = True) -> None:
-    """Log to stderr: JSON lines (default, for machines) or short text (for a TTY)."""
+    """Log to stderr: JSON lines (default, for machines) or short text (for a TTY). On a terminal the lines go
+    through ``console()``."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler: logging.Handler = ConsoleHandler() if sys.stderr.isatty() else logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)

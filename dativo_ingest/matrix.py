@@ -25,9 +25,6 @@ from dativo_ingest.engines.singer.plugins import GENERIC_TAP, load_plugins
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.sinks.factory import TARGETS
 
-#: targets written on another branch (issue 15, items 2-3: database and CSV targets); removed when it merges
-TARGETS_IN_PROGRESS = frozenset({"postgres", "mysql", "csv"})
-
 
 def _recipe(project_root: Path, name: str) -> ConnectorRecipe | None:
     """The project's source recipe of ``name``, else the one ``dativo_ingest init`` writes (None: neither)."""
@@ -68,7 +65,7 @@ class Capabilities:
     @staticmethod
     def writes(connector: str) -> bool:
         """Whether ``connector`` can be a target."""
-        return connector in TARGETS or connector in TARGETS_IN_PROGRESS
+        return connector in TARGETS
 
 
 def _no_reader(engine: str, connector: str) -> str:
@@ -120,4 +117,4 @@ def load_registry(project_root: Path) -> Registry:
     return registry
 
 
-__all__ = ["TARGETS_IN_PROGRESS", "Capabilities", "load_registry", "registry_problems"]
+__all__ = ["Capabilities", "load_registry", "registry_problems"]

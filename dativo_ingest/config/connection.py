@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dativo_ingest.config.expand import expand_vars
-from dativo_ingest.config.loader import _recipe_path, load_recipe, load_registry
+from dativo_ingest.config.loader import load_recipe, load_registry, recipe_path
 from dativo_ingest.config.secrets import load_secrets, validate_tenant_id
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.logs import redact
@@ -26,7 +26,7 @@ def recipe_connection(connector: str, *, project_root: Path, secrets_dir: Path |
         raise ConfigError(None, f"unknown {role} connector '{connector}'", field="--connector",
                           fix=f"use one of: {', '.join(known)}")
     where = project_root / "registry" / "connectors.yaml"
-    path = _recipe_path(project_root, None, connector, role, where)
+    path = recipe_path(project_root, None, connector, role, where)
     template = dict(load_recipe(path).connection_template) if path else {}
     for key in overrides or {}:
         template.pop(key, None)

@@ -2,7 +2,8 @@
 
 ``python -m dativo_ingest.config.export_schemas [--check] [PROJECT_DIR]`` writes (or with ``--check``
 compares) ``schemas/job.schema.json``, ``schemas/odcs/dativo-odcs-3.0.2-extended.schema.json``,
-``schemas/connector.schema.json``, ``schemas/registry.schema.json`` and ``schemas/runner.schema.json``.
+``schemas/connector.schema.json``, ``schemas/registry.schema.json``, ``schemas/runner.schema.json`` and
+``schemas/policy.schema.json``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from dativo_ingest.config.models import MODELS as CONFIG_MODELS
+from dativo_ingest.config.policy import PolicyConfig
 from dativo_ingest.orchestrator.config import RunnerConfig
 
-MODELS = {**CONFIG_MODELS, "runner": RunnerConfig}
+MODELS = {**CONFIG_MODELS, "runner": RunnerConfig, "policy": PolicyConfig}
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_FILES: dict[str, str] = {
@@ -27,6 +29,7 @@ SCHEMA_FILES: dict[str, str] = {
     "connector": "schemas/connector.schema.json",
     "registry": "schemas/registry.schema.json",
     "runner": "schemas/runner.schema.json",
+    "policy": "schemas/policy.schema.json",
 }
 _TITLES = {
     "job": "dativo-ingest job",
@@ -34,11 +37,12 @@ _TITLES = {
     "connector": "dativo-ingest connector recipe",
     "registry": "dativo-ingest connector registry",
     "runner": "dativo-ingest runner (orchestrated mode)",
+    "policy": "dativo-ingest governance policy (configs/policy.yaml)",
 }
 
 
 def generate_schema(kind: str) -> dict[str, Any]:
-    """The JSON Schema (Draft 2020-12) of one config kind: job, asset, connector, registry or runner."""
+    """The JSON Schema (Draft 2020-12) of one config kind: job, asset, connector, registry, runner or policy."""
     body = MODELS[kind].model_json_schema(by_alias=True, mode="validation")
     body["title"] = _TITLES[kind]
     return {"$schema": DRAFT, "$id": SCHEMA_FILES[kind], **body}

@@ -28,6 +28,7 @@ from dativo_ingest.config.models import (
 )
 from dativo_ingest.config.odcs import asset_from_canonical, canonical_names, is_canonical
 from dativo_ingest.config.plan import JobPlan
+from dativo_ingest.config.policy import POLICY_FILE, PolicyConfig
 from dativo_ingest.config.read_policy import build_read_policy
 from dativo_ingest.config.secrets import Secrets, is_secret_name, load_secrets, validate_tenant_id
 from dativo_ingest.errors import ConfigError
@@ -261,7 +262,9 @@ def _registry_entry(registry: Registry, name: str, role: str, job_path: Path) ->
     return entry
 
 
-def _recipe_path(root: Path, given: str | None, name: str, role: str, job_path: Path) -> Path | None:
+def recipe_path(root: Path, given: str | None, name: str, role: str, job_path: Path) -> Path | None:
+    """The recipe file of connector ``name`` in ``role``: the job's ``*_connector_path``, else
+    ``connectors/<role>s/<name>.yaml`` (or the flat ``connectors/<name>.yaml``); None when there is none."""
     folder = Path("connectors") / f"{role}s"
     if given:
         stem = Path(given).stem
@@ -280,7 +283,7 @@ def _recipe_path(root: Path, given: str | None, name: str, role: str, job_path: 
 
 def _recipe(root: Path, given: str | None, name: str, role: str,
             job_path: Path) -> tuple[ConnectorRecipe | None, Path | None]:
-    path = _recipe_path(root, given, name, role, job_path)
+    path = recipe_path(root, given, name, role, job_path)
     if path is None:
         return None, None
     recipe = load_recipe(path)
@@ -548,3 +551,11 @@ def _build_plan(job_path: Path, raw: dict[str, Any], tenant: str, secrets: Secre
         engine_options=_engine_options(job, src_recipe),
         read=read,
     )
+
+
+def load_policy(root: Path) -> PolicyConfig | None:
+    """The project's governance policy, ``configs/policy.yaml`` (None: the project has none)."""
+    path = root / POLICY_FILE
+    if not path.is_file():
+        return None
+    return parse_model(PolicyConfig, read_yaml(path), path)

@@ -82,13 +82,13 @@ ValidationModeName = Literal["strict", "warn"]
 FileFormat = Literal["parquet", "markdown_kv", "csv", "jsonl"]
 
 
-class _Closed(BaseModel):
+class ClosedModel(BaseModel):
     """Unknown keys are errors (they are usually typos)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
 
 
-class _Open(BaseModel):
+class OpenModel(BaseModel):
     """Unknown keys are kept (connector- or ODCS-specific settings)."""
 
     model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True)
@@ -103,14 +103,14 @@ def partition_column(entry: str) -> str:
 # -- job ---------------------------------------------------------------------------------------------------
 
 
-class EngineSpec(_Closed):
+class EngineSpec(ClosedModel):
     """``engine: {name, options}``; ``name`` may be omitted when only options are given."""
 
     name: EngineName | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class CsvOptionsMixin(_Open):
+class CsvOptionsMixin(OpenModel):
     delimiter: str | None = None
     quote_char: str | None = None
     encoding: str | None = None
@@ -125,14 +125,14 @@ class SourceFile(CsvOptionsMixin):
     id: str | None = None
 
 
-class SourceTable(_Open):
+class SourceTable(OpenModel):
     name: NonEmptyStr
     object: ObjectName | None = None
     cursor_field: str | None = None
     primary_key: str | list[str] | None = None
 
 
-class Incremental(_Closed):
+class Incremental(ClosedModel):
     strategy: IncrementalStrategy | None = None
     cursor_field: str | None = None
     lookback_days: int | None = Field(default=None, ge=0)
@@ -141,7 +141,7 @@ class Incremental(_Closed):
     detect_deletes: bool | None = None
 
 
-class LoggingConfig(_Closed):
+class LoggingConfig(ClosedModel):
     redaction: bool = False
     level: Annotated[str, Field(pattern=LOG_LEVEL_PATTERN)] = "INFO"
 
@@ -157,7 +157,7 @@ class JobSource(CsvOptionsMixin):
     options: dict[str, Any] | None = None
 
 
-class JobTarget(_Open):
+class JobTarget(OpenModel):
     connection: dict[str, Any] | None = None
     catalog: str | dict[str, Any] | None = None
     warehouse: str | None = None
@@ -170,7 +170,7 @@ class JobTarget(_Open):
     storage: Literal["local", "s3", "azure"] | None = None
 
 
-class SingerExtractor(_Closed):
+class SingerExtractor(ClosedModel):
     """A Meltano ``extractors:`` entry pasted into a job (engine ``singer`` / ``meltano``).
 
     ``pip_url``/``executable`` replace the tap of ``engines/singer.yaml``; ``config`` is merged over the
@@ -189,7 +189,7 @@ class SingerExtractor(_Closed):
     metadata: dict[str, dict[str, Any]] | None = None
 
 
-class JobConfig(_Closed):
+class JobConfig(ClosedModel):
     """A job file: ``jobs/<tenant>/<name>.yaml``."""
 
     tenant_id: TenantId | None = None
@@ -246,7 +246,7 @@ Number = float | int
 Pair = Annotated[list[Number], Field(min_length=2, max_length=2)]
 
 
-class QualityRule(_Closed):
+class QualityRule(ClosedModel):
     """One ODCS v3.1 ``quality`` entry: a library ``metric`` or an ``sql`` query and one operator to compare with.
 
     ``text`` and ``custom`` entries are kept (and exported) but not evaluated by dativo.
@@ -350,7 +350,7 @@ def check_quality_level(rules: list[QualityRule] | None, level: str, where: str,
                                  "(use the names of the asset's fields)")
 
 
-class SchemaField(_Open):
+class SchemaField(OpenModel):
     name: ColumnName
     type: FieldType
     required: bool = False
@@ -372,14 +372,14 @@ class SchemaField(_Open):
         return self
 
 
-class AssetTarget(_Open):
+class AssetTarget(OpenModel):
     file_format: FileFormat | None = None
     partitioning: list[PartitionEntry] | None = None
     mode: ValidationModeName | None = None
     write_mode: WriteModeName | None = None
 
 
-class AssetDescription(_Open):
+class AssetDescription(OpenModel):
     purpose: str | None = None
     limitations: str | None = None
     usage: str | None = None
@@ -388,7 +388,7 @@ class AssetDescription(_Open):
 EMPTY_SCHEMA_MESSAGE = "Asset definition has empty 'schema' field"
 
 
-class AssetDefinition(_Open):
+class AssetDefinition(OpenModel):
     """An ODCS v3.0.2 data contract with dativo extensions: ``assets/<source_type>/v<version>/<name>.yaml``."""
 
     schema_uri: str | None = Field(default=None, alias="$schema")
@@ -467,7 +467,7 @@ def check_partitioning(entries: list[str], columns: set[str], where: str) -> Non
 # -- connector recipe --------------------------------------------------------------------------------------
 
 
-class ConnectorRecipe(_Open):
+class ConnectorRecipe(OpenModel):
     """HOW to connect: ``connectors/sources/<name>.yaml`` or ``connectors/targets/<name>.yaml``."""
 
     name: NonEmptyStr
@@ -491,7 +491,7 @@ class ConnectorRecipe(_Open):
 # -- registry ----------------------------------------------------------------------------------------------
 
 
-class RegistryConnector(_Closed):
+class RegistryConnector(ClosedModel):
     roles: list[Literal["source", "target"]] = Field(min_length=1)
     category: str | None = None
     default_engine: EngineName
@@ -515,7 +515,7 @@ class RegistryConnector(_Closed):
         return self
 
 
-class Registry(_Closed):
+class Registry(ClosedModel):
     """``registry/connectors.yaml``: connector types and capabilities."""
 
     version: Literal[3]

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from dativo_ingest.config.local_files import LocalFileAccess
 from dativo_ingest.config.models import AssetDefinition, ConnectorRecipe, JobConfig, RegistryConnector
+from dativo_ingest.config.policy import FieldProtection
 from dativo_ingest.config.read_policy import ReadPolicy
 from dativo_ingest.config.secrets import Secrets
 
@@ -52,6 +53,9 @@ class JobPlan:
     engine_options: dict[str, Any] = field(default_factory=dict)
     #: how the source is read this run (full refresh, cursors, lookback, deletes), decided once
     read: ReadPolicy = field(default_factory=ReadPolicy)
+    #: what the tenant's policy (``configs/policy.yaml``) does to classified fields: mask / hash (dropped fields
+    #: are already gone from ``asset``), and the salt of hash
+    protection: FieldProtection = field(default_factory=FieldProtection)
     #: ``self_hosted`` or ``cloud``
     mode: str = "self_hosted"
     #: which local files the job may read as data (never secrets; in cloud mode only the project's data/)

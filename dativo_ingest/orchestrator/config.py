@@ -20,7 +20,7 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_v
 
 from dativo_ingest.config.expand import expand_vars
 from dativo_ingest.config.loader import discover_job_files, find_project_root, parse_model, read_yaml
-from dativo_ingest.config.models import TENANT_ID_PATTERN, NonEmptyStr, _Closed
+from dativo_ingest.config.models import TENANT_ID_PATTERN, ClosedModel, NonEmptyStr
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.paths import dativo_home
 
@@ -102,7 +102,7 @@ def duration_seconds(value: str | int) -> int:
     return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
-class ScheduleEntry(_Closed):
+class ScheduleEntry(ClosedModel):
     """One schedule: a job (``config``) or every job of a folder (``job_dir``), on ``cron`` or ``every``."""
 
     model_config = ConfigDict(json_schema_extra=_EXACTLY_ONE)
@@ -165,7 +165,7 @@ class ScheduleEntry(_Closed):
         return duration_seconds(self.retry_backoff)
 
 
-class RunnerConfig(_Closed):
+class RunnerConfig(ClosedModel):
     """``configs/runner.yaml``: schedules and concurrency for ``dativo_ingest start orchestrated``."""
 
     schedules: list[ScheduleEntry] = Field(min_length=1)

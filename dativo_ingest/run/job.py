@@ -34,6 +34,7 @@ from dativo_ingest.quality import (
     rules_for_asset,
     snapshot_properties,
 )
+from dativo_ingest.run.writer import BackgroundWriter
 from dativo_ingest.sinks.base import Sink
 from dativo_ingest.sinks.factory import open_sink
 from dativo_ingest.sinks.layout import table_identifier, target_partitioning
@@ -112,7 +113,7 @@ class JobRun:
         self.run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
         self.identifier = table_identifier(plan)
         self.result = RunResult(plan.job_name, plan.tenant_id, self.identifier, self.run_id)
-        self.fields = asset_fields(plan.asset)
+        self.fields = asset_fields(plan.asset, plan.protection.actions)
         self.primary_key = list(plan.asset.primary_key)
         self.partitioning = target_partitioning(plan)
         check_read_policy(plan.read, plan.asset, write_mode=plan.write_mode, job_path=plan.job_path,
@@ -127,6 +128,8 @@ class JobRun:
         #: the job's table (or plain-file dataset), and its quarantine once a row is quarantined
         self.sink: Sink = open_sink(plan, run_id=self.run_id, ingest_date=self.ingest_ts.date())
         self.quarantine_sink: Sink | None = None
+        #: the sink's writes, on a thread of their own (started by ``execute``)
+        self.writer: BackgroundWriter | None = None
         self.deleted_keys: DeletedKeys | None = None
         #: one dedup store for every stream of the table: a commit holds each key once
         self.keyed: KeyedRows | None = None
@@ -145,6 +148,7 @@ class JobRun:
         engine = get_engine(plan.engine)
         log.info("run %s: %s → %s (engine %s, write mode %s, validation %s)", self.run_id, plan.job_name,
                  self.identifier, plan.engine, plan.write_mode, plan.validation_mode)
+        self.writer = BackgroundWriter(self.sink.write)
         try:
             for message in engine.read(plan, self.envelope):
                 if isinstance(message, Batch):
@@ -166,9 +170,11 @@ class JobRun:
         except BaseException as exc:
             if getattr(exc, "commit_checkpointed", False):
                 self._commit_before_failure()
+            self.writer.close()  # no file is being written while the sink deletes this run's files
             self.sink.abort()
             raise
         finally:
+            self.writer.close()
             for stage in self.stages.values():
                 stage.close()
             for resource in (self.keyed, self.deleted_keys, self.quality):
@@ -197,6 +203,7 @@ class JobRun:
             chunk_rows=self._chunk_rows,
             spill_dir=str(scratch_dir()),
             keyed=self.keyed,
+            salt=self.plan.protection.salt,
         )
         if self.keyed is None and stage.keyed is not None:  # the first stage's store serves the whole table
             self.keyed = stage.hand_over_keyed()
@@ -233,7 +240,8 @@ class JobRun:
         """Give clean rows to the sink (and to the quality rules, which judge what is committed)."""
         if self.quality is not None:
             self.quality.add(chunk)
-        self.sink.write(chunk)
+        assert self.writer is not None
+        self.writer.put(chunk)
         _fault("mid-stage")
 
     def _on_batch(self, message: Batch) -> None:
@@ -285,6 +293,8 @@ class JobRun:
         for stage in self.stages.values():
             for chunk in stage.drain():
                 self._write(chunk)
+        assert self.writer is not None
+        self.writer.flush()  # every data file of this commit is written
         violations = sum(s.stats.rows_quarantined for s in self.stages.values())
         if violations and self.plan.validation_mode == "strict":
             examples = [e for s in self.stages.values() for e in s.stats.examples][:5]

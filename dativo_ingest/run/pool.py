@@ -22,6 +22,7 @@ from typing import Any
 
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.errors import EXIT_FAILURE
+from dativo_ingest.logs import console
 from dativo_ingest.run.job import RunResult, run_job
 from dativo_ingest.sinks.factory import open_sink
 from dativo_ingest.sinks.layout import table_identifier
@@ -56,7 +57,7 @@ class PoolProgress:
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
             self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                    transient=True)
+                                    transient=True, console=console())
             self.display.start()
 
     def for_job(self, job: str) -> Callable[[str, int], None]:
@@ -112,7 +113,9 @@ def run_plans(
     live: bool = False,
     on_done: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
-    """Run ``plans`` with at most ``workers`` at once and at most ``tenant_limit(t)`` of tenant ``t``.
+    """Run ``plans`` with at most ``workers`` at once and at most ``tenant_limit(t)`` of tenant ``t``; jobs that
+    write the same table run one after the other, in the order given (side by side, the later commit would have
+    to be refused or re-applied over the other's).
 
     Returns one ``Outcome`` per plan, in the order of ``plans``. ``on_done`` is called (in this thread)
     as each job finishes. On Ctrl-C (SIGINT) or SIGTERM (what Kubernetes, Dagster and systemd send), when called
@@ -123,6 +126,7 @@ def run_plans(
     pending = list(range(len(plans)))
     running: dict[Future[RunResult], int] = {}
     active: Counter[str] = Counter()
+    busy: set[str] = set()  # the tables a running job writes
     interrupted = threading.Event()
     progress = PoolProgress(live, interrupted)
 
@@ -140,6 +144,7 @@ def run_plans(
         index = running.pop(future)
         outcome = outcomes[index]
         active[outcome.plan.tenant_id] -= 1
+        busy.discard(table_identifier(outcome.plan))
         try:
             outcome.result = future.result()
         except BaseException as exc:  # noqa: BLE001 - reported per job
@@ -164,10 +169,11 @@ def run_plans(
                 for index in list(pending):
                     if len(running) >= workers:
                         break
-                    tenant = plans[index].tenant_id
-                    if active[tenant] < limit(tenant):
+                    tenant, table = plans[index].tenant_id, table_identifier(plans[index])
+                    if active[tenant] < limit(tenant) and table not in busy:
                         pending.remove(index)
                         active[tenant] += 1
+                        busy.add(table)
                         running[pool.submit(execute, index)] = index
             elif not warned:
                 warned = True

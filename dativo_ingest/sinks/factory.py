@@ -14,8 +14,10 @@ import pyarrow as pa
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.sinks.base import Sink
+from dativo_ingest.sinks.database.sink import DATABASE_TARGETS, database_sink
 from dativo_ingest.sinks.files.sink import FILE_TARGETS, file_target
 from dativo_ingest.sinks.iceberg.catalog import choose_catalog
+from dativo_ingest.sinks.iceberg.contract import contract_properties, contract_schema
 from dativo_ingest.sinks.iceberg.markdown_kv import iceberg_sink_class
 from dativo_ingest.sinks.iceberg.sink import IcebergSink
 from dativo_ingest.sinks.layout import quarantine_name, table_identifier, target_partitioning
@@ -24,7 +26,7 @@ from dativo_ingest.stage.stage import INGEST_DATE, asset_fields, output_schema
 #: the run id of a sink opened to check, prepare or read state (it writes no data file)
 NO_RUN = "no-run"
 #: every target_connector this package writes
-TARGETS = ("iceberg", *FILE_TARGETS)
+TARGETS = ("iceberg", *FILE_TARGETS, *DATABASE_TARGETS)
 
 
 def data_schema(plan: JobPlan) -> pa.Schema:
@@ -34,7 +36,8 @@ def data_schema(plan: JobPlan) -> pa.Schema:
 
 def open_sink(plan: JobPlan, *, run_id: str = NO_RUN, ingest_date: date | None = None,
               quarantine: pa.Schema | None = None) -> Sink:
-    """The sink of the job's table (an Iceberg table, or a plain-file dataset for ``FILE_TARGETS``).
+    """The sink of the job's table (an Iceberg table, a plain-file dataset for ``FILE_TARGETS``, a database table
+    for ``DATABASE_TARGETS``).
 
     ``run_id`` and ``ingest_date`` name and place the files a run writes. With ``quarantine`` (the schema of the
     quarantined rows) it is the sibling ``…__quarantine`` table instead: append, no key, no state."""
@@ -47,6 +50,8 @@ def open_sink(plan: JobPlan, *, run_id: str = NO_RUN, ingest_date: date | None =
             return target.sink(quarantine_name(name), quarantine, run_id=run_id, ingest_date=day)
         return target.sink(name, data_schema(plan), run_id=run_id, ingest_date=day,
                            primary_key=plan.asset.primary_key, write_mode=plan.write_mode)
+    if plan.target_connector in DATABASE_TARGETS:
+        return database_sink(plan, quarantine=quarantine, data_schema=data_schema(plan))
     if plan.target_connector != "iceberg":
         raise ConfigError(plan.job_path, f"'{plan.target_connector}' cannot be written yet", field="target_connector",
                           fix=f"use one of {', '.join(TARGETS)}")
@@ -56,11 +61,15 @@ def open_sink(plan: JobPlan, *, run_id: str = NO_RUN, ingest_date: date | None =
                            job_path=plan.job_path)
     sink_class = iceberg_sink_class(plan.target, data_columns=plan.asset.field_names, section=name,
                                     job_path=plan.job_path)
+    schema = data_schema(plan)
+    if sink_class is IcebergSink:  # the table carries the contract: required columns, docs, identifier fields
+        schema = contract_schema(schema, plan.asset)
     sink: Sink = sink_class(
-        catalog, table_identifier(plan), data_schema(plan),
+        catalog, table_identifier(plan), schema,
         partitioning=target_partitioning(plan), primary_key=plan.asset.primary_key, write_mode=plan.write_mode,
         properties={"dativo.asset": name, "dativo.tenant": plan.tenant_id,
-                    "dativo.asset_version": str(plan.asset.version or "")},
+                    "dativo.asset_version": str(plan.asset.version or ""),
+                    **contract_properties(plan.asset, plan.secrets.conceal), **plan.protection.table_property()},
         job_path=plan.job_path,
     )
     return sink

@@ -38,10 +38,27 @@ MAX_EXAMPLES = 5
 
 @dataclass(frozen=True)
 class StageField:
+    """One asset field as the stage casts, validates and (by the tenant's policy) protects it."""
+
     name: str
     type: LogicalType
     required: bool = False
     sensitive: bool = False
+    #: ``mask`` or ``hash`` (``configs/policy.yaml``), applied after validation; None: stored as it is
+    protect: str | None = None
+
+
+#: the DuckDB variable holding the hash salt (bound as a parameter: the salt never appears in SQL text)
+SALT_VARIABLE = "dativo_pii_salt"
+
+
+def protected_sql(expr: str, how: str | None) -> str:
+    """``expr`` as the policy stores it: masked (``***``), hashed (``sha256(salt || value)``) or as it is."""
+    if how == "mask":
+        return f"CASE WHEN {expr} IS NULL THEN NULL ELSE '***' END"
+    if how == "hash":
+        return f"sha256(getvariable('{SALT_VARIABLE}') || CAST({expr} AS VARCHAR))"
+    return expr
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,7 @@ class Stage:
         spill_dir: str | None = None,
         memory_limit: str = "512MB",
         keyed: KeyedRows | None = None,
+        salt: str | None = None,
     ) -> None:
         self.fields = list(fields)
         self.run_id = run_id
@@ -94,6 +112,10 @@ class Stage:
         self._origin_rows: dict[str, int] = {}
         self.con = duckdb.connect(config={"threads": 2, "memory_limit": memory_limit})
         self.con.execute("SET TimeZone='UTC'")
+        if any(f.protect == "hash" for f in self.fields):
+            if not salt:
+                raise ValueError("a hashed field needs the policy's salt")
+            self.con.execute(f"SET VARIABLE {SALT_VARIABLE} = ?", [salt])
         self.output_schema = self._output_schema()
         #: rows waiting for dedup by key: shared by every stream writing one table (``keyed``), else our own
         self.keyed: KeyedRows | None = keyed
@@ -156,7 +178,7 @@ class Stage:
                     reasons.append(self._violation(f, raw, cast, spec.changed))
             if f.required or f.name in self.primary_key:  # a key is required, declared so or not
                 reasons.append(f"CASE WHEN {raw} IS NULL THEN {quote_literal(f.name + ': required value missing')} END")
-            selects.append(f"{cast} AS {quote_ident(f.name)}")
+            selects.append(f"{protected_sql(cast, f.protect)} AS {quote_ident(f.name)}")
             if self.cursor and f.name == self.cursor.field:
                 cursor_expr = cast
         selects.append(f"TIMESTAMPTZ {quote_literal(self.ingest_ts.isoformat())} AS _dativo_ingest_ts")
@@ -234,7 +256,9 @@ class Stage:
         row["_dativo_reason"] = pa.array([rejected.reason], pa.string())
         row["_dativo_origin"] = pa.array([rejected.origin], pa.string())
         row["_dativo_row"] = pa.array([rejected.line], pa.int64())
-        row["_dativo_raw"] = pa.array([rejected.raw], pa.string())
+        # a record that could not be parsed cannot be split into fields: with protected fields, keep none of it
+        withheld = any(f.protect for f in self.fields)
+        row["_dativo_raw"] = pa.array([None if withheld else rejected.raw], pa.string())
         self._quarantine.append(self._finish_quarantine(pa.table(row)))
 
     # -- output ----------------------------------------------------------------------------------
@@ -296,9 +320,9 @@ class Stage:
         for name in self._quarantine_names():
             src = name if name in data.schema.names else lower.get(name.lower())
             if raw_source is not None and src is not None:
-                columns[name] = pc.cast(raw_source.column(src), pa.string())
+                columns[name] = self._protect_raw(name, pc.cast(raw_source.column(src), pa.string()))
             else:
-                columns[name] = pc.cast(bad.column(name), pa.string())
+                columns[name] = pc.cast(bad.column(name), pa.string())  # already protected by the cast SQL
         rows = pc.add(positions, offset + 1)
         columns["_dativo_reason"] = bad.column("_dativo_reason")
         columns["_dativo_origin"] = pa.array([origin] * bad.num_rows, pa.string())
@@ -310,6 +334,14 @@ class Stage:
                                rows.to_pylist()[:MAX_EXAMPLES], strict=False):
             self._example(f"{origin} row {row}: {reason}")
         self._quarantine.append(self._finish_quarantine(table))
+
+    def _protect_raw(self, name: str, raw: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+        """A quarantined raw value as the policy stores its field (the same mask or hash as clean rows)."""
+        how = self._by_name[name].protect if name in self._by_name else None
+        if how is None:
+            return raw
+        raw_values = pa.table({"v": raw})  # noqa: F841 - referenced by name in the SQL below
+        return self.con.sql(f"SELECT {protected_sql('v', how)} AS v FROM raw_values").to_arrow_table().column("v")
 
     def _example(self, text: str) -> None:
         if len(self.stats.examples) < MAX_EXAMPLES:
@@ -328,9 +360,11 @@ class Stage:
             self.max_cursor = value
 
 
-def asset_fields(asset: AssetDefinition) -> list[StageField]:
-    """The asset's fields as the stage casts and validates them."""
-    return [StageField(f.name, parse_type(f.type), bool(f.required), str(f.classification or "").upper() in SENSITIVE)
+def asset_fields(asset: AssetDefinition, protect: dict[str, str] | None = None) -> list[StageField]:
+    """The asset's fields as the stage casts and validates them (``protect``: field → ``mask`` / ``hash``)."""
+    protect = protect or {}
+    return [StageField(f.name, parse_type(f.type), bool(f.required), str(f.classification or "").upper() in SENSITIVE,
+                       protect.get(f.name) if protect.get(f.name) in ("mask", "hash") else None)
             for f in asset.fields]
 
 

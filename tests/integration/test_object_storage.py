@@ -17,6 +17,7 @@ from pyiceberg.catalog import load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
 
 from dativo_ingest.formats import markdown_kv
+from dativo_ingest.sinks.files.sink import read_csv_file
 from tests.acceptance.helpers import REPO, cli, make_project, table_rows, write_yaml
 from tests.servers import Azurite, SeaweedFS
 
@@ -255,6 +256,59 @@ def test_markdown_kv_files_local_and_on_s3(tmp_path, seaweedfs):
     fields = ["id", "name", "amount"]  # same documents wherever they are stored (system columns differ)
     assert markdown_kv.decode(body, schema).select(fields).equals(back.select(fields))
     assert body.startswith("## 1\nid: 1\nname: \"two\\nlines\"\n")
+
+
+def _csv_rows(read_bytes, files: list[dict]) -> pa.Table:
+    """The rows of a CSV dataset's live files, read back as the sink wrote them."""
+    schema = pa.schema([("id", pa.int64()), ("name", pa.string()), ("amount", pa.decimal128(10, 2)),
+                        ("_dativo_ingest_ts", pa.timestamp("us", tz="UTC")), ("_dativo_run_id", pa.string())])
+    tables = [read_csv_file(pa.BufferReader(read_bytes(f["path"])), schema) for f in files]
+    return pa.concat_tables(tables).sort_by("id")
+
+
+def test_csv_files_local_and_on_s3_same_manifest_protocol(tmp_path, seaweedfs):
+    csv = 'id,name,amount\n1,"two\nlines",1.00\n2,,2.50\n3,"say ""hi""",0.10\n'
+    # local: file_format csv on the local target
+    project, job = _files_project(tmp_path, {"file_format": "csv", "connection": {"path": "out"}},
+                                  connector="local", csv=csv)
+    home = tmp_path / "home"
+    run = _run(project, job, home)
+    base = project / "out/acme/sales/orders/t"
+    files = sorted(base.glob("ingest_date=*/*.csv"))
+    assert [f.name for f in files] == [f"{run['run_id']}-0.csv"]
+    manifest = json.loads(sorted((base / "_manifests").glob("*.json"))[-1].read_text())
+    assert manifest["file_format"] == "csv" and manifest["rows"] == 3 and manifest["state"]["streams"]
+    rows = _csv_rows(lambda rel: (base / rel).read_bytes(), manifest["files"])
+    assert rows.column("name").to_pylist() == ["two\nlines", None, 'say "hi"']
+    assert rows.column("amount").to_pylist() == [Decimal("1.00"), Decimal("2.50"), Decimal("0.10")]
+    assert _run(project, job, home)["rows_written"] == 0  # the state in the manifest is honoured
+
+    # s3 (SeaweedFS): merge by id rewrites the CSV file holding the changed key
+    s3_project, s3_job = _files_project(tmp_path / "s3", {
+        "file_format": "csv", "connection": {"bucket": seaweedfs.bucket, "prefix": "csvs"}}, connector="s3", csv=csv)
+    _secrets(s3_project, "acme", _s3_secrets(seaweedfs))
+    s3_home = tmp_path / "home-s3"
+    _run(s3_project, s3_job, s3_home)
+    (s3_project / "data/t.csv").write_text("id,name,amount\n2,Bo,8.00\n4,Di,1.00\n")
+    _run(s3_project, s3_job, s3_home)
+    prefix = "csvs/acme/sales/orders/t"
+    manifest = _manifest(seaweedfs, prefix)
+    assert manifest["file_format"] == "csv" and manifest["sequence"] == 2 and manifest["removed"]
+
+    def get(rel: str) -> bytes:
+        return _s3(seaweedfs).get_object(Bucket=seaweedfs.bucket, Key=f"{prefix}/{rel}")["Body"].read()
+
+    rows = _csv_rows(get, manifest["files"])
+    assert rows.column("id").to_pylist() == [1, 2, 3, 4]
+    assert rows.column("name").to_pylist() == ["two\nlines", "Bo", 'say "hi"', "Di"]
+    live = {f"{prefix}/{f['path']}" for f in manifest["files"]}
+    assert {k for k in _keys(seaweedfs, prefix + "/") if k.endswith(".csv")} == live  # superseded files deleted
+
+    # target_connector: csv: the same files in a local folder
+    csv_project, csv_job = _files_project(tmp_path / "csvt", {"connection": {"path": "out"}}, connector="csv",
+                                          csv=csv)
+    _run(csv_project, csv_job, tmp_path / "home-csv")
+    assert len(list((csv_project / "out/acme/sales/orders/t").glob("ingest_date=*/*.csv"))) == 1
 
 
 def test_plain_files_on_azurite(tmp_path, azurite):

@@ -11,7 +11,7 @@ import pytest
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.formats import markdown_kv
 from dativo_ingest.sinks.files.manifest import latest_manifest
-from dativo_ingest.sinks.files.sink import FileTarget
+from dativo_ingest.sinks.files.sink import FileTarget, read_csv_file
 from dativo_ingest.sinks.iceberg.catalog import choose_catalog, nessie_rest_uri
 from dativo_ingest.stage.types import parse_type
 from dativo_ingest.state.envelope import StateEnvelope
@@ -55,6 +55,43 @@ def test_markdown_kv_round_trip_is_lossless_for_every_stage_type():
     assert text.count("\n## ") + 1 == table.num_rows  # one document per record
     assert text.startswith("## 1\nc_string: plain\n")
     assert 'c_string: "two\\nlines"' in text and "c_string: Ünïcödé ✓" in text
+
+
+def test_csv_files_round_trip_every_stage_type_but_binary(tmp_path):
+    types = [t for t in TYPES if t != "binary"]
+    schema = pa.schema([pa.field(f"c_{t}", parse_type(t).arrow) for t in types])
+    table = pa.table({f"c_{t}": pa.array(_values(t), parse_type(t).arrow) for t in types}, schema=schema)
+    target = FileTarget(local_store(tmp_path / "out", "target.connection.path"), "csv", 1024 * 1024, ["t"])
+    sink = target.sink("a", schema, run_id="r1", ingest_date=dt.date(2024, 5, 6))
+    sink.write(table)
+    sink.commit(StateEnvelope(run_id="n1"))
+    manifest = latest_manifest(target.dataset("a"))
+    assert manifest.file_format == "csv" and [f["path"] for f in manifest.files] == ["ingest_date=2024-05-06/r1-0.csv"]
+    path = tmp_path / "out/t/a" / manifest.files[0]["path"]
+    with path.open("rb") as stream:
+        back = read_csv_file(stream, schema)
+    for name in schema.names:
+        assert back.column(name).to_pylist() == table.column(name).to_pylist(), name
+    text = path.read_text()
+    assert text.startswith('"c_string","c_uuid",')  # a header line
+    assert '"two\nlines"' in text and '\n"",' in text  # text quoted (a line break kept inside), empty text ""
+
+
+def test_csv_is_refused_for_binary_columns(tmp_path):
+    from dativo_ingest.config.loader import load_job_plan
+    from dativo_ingest.sinks.files.sink import file_target
+    from tests.acceptance.helpers import make_project, write_yaml
+
+    project = make_project(tmp_path / "p")
+    write_yaml(project / "assets/a.yaml", {"apiVersion": "v3.0.2", "kind": "DataContract", "name": "a",
+                                            "version": "1.0", "schema": [{"name": "b", "type": "binary"}]})
+    job = write_yaml(project / "jobs/acme/j.yaml", {
+        "tenant_id": "acme", "source_connector": "csv", "target_connector": "local", "asset": "a",
+        "asset_path": "assets/a.yaml", "source": {"files": [{"path": "x.csv"}]},
+        "target": {"file_format": "csv", "connection": {"path": "out"}}})
+    with pytest.raises(ConfigError, match=r"j.yaml: target.file_format: binary columns \['b'\] cannot be written as "
+                                          r"CSV \(use file_format: parquet"):
+        file_target(load_job_plan(job, secrets_dir=None))
 
 
 def test_markdown_kv_nan_and_doc_ids():
@@ -108,7 +145,8 @@ def test_catalog_choice(tmp_path, monkeypatch):
     s3 = {"bucket": "lake", "endpoint": "http://h:9000", "access_key_id": "k", "secret_access_key": "s"}
     empty = {"s3": {"bucket": "", "endpoint": ""}, "catalog": {"uri": "", "credential": ""}}
     assert choose_catalog({"connection": empty}).name == "dativo"
-    sql = choose_catalog({"connection": {"s3": s3}})
+    assert choose_catalog({"connection": {"s3": s3}}).name == "dativo"  # a filled block alone chooses nothing
+    sql = choose_catalog({"connection": {"s3": s3}, "storage": "s3"})
     assert (sql.kind, sql.name, sql.properties["warehouse"]) == ("embedded", "dativo@s3://lake/warehouse",
                                                                  "s3://lake/warehouse")
     assert sql.properties["s3.endpoint"] == "http://h:9000" and sql.properties["s3.force-virtual-addressing"] == "false"
@@ -139,7 +177,7 @@ def _rows(tmp_path, fmt="parquet"):
     return pa.concat_tables([sink._read(f["path"]) for f in manifest.files]).sort_by("id")
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "markdown_kv"])
+@pytest.mark.parametrize("fmt", ["parquet", "markdown_kv", "csv"])
 def test_local_merge_rewrites_only_files_holding_the_keys(tmp_path, fmt):
     day = dt.date(2024, 5, 6)
     first = _sink(tmp_path, fmt, "merge", "r1")
@@ -158,7 +196,7 @@ def test_local_merge_rewrites_only_files_holding_the_keys(tmp_path, fmt):
     rows = _rows(tmp_path, fmt)
     assert rows.column("id").to_pylist() == [1, 2] and rows.column("v").to_pylist() == ["a", "B"]
     root = tmp_path / "out/pre/dom/prod/t"
-    ext = ".parquet" if fmt == "parquet" else ".md"
+    ext = {"parquet": ".parquet", "markdown_kv": ".md", "csv": ".csv"}[fmt]
     assert sorted(p.name for p in root.glob(f"ingest_date=2024-05-06/*{ext}")) == [f"r3-0{ext}", f"r3-1{ext}"]
     assert not list(root.glob("_manifests/.tmp-*"))
 

@@ -5,7 +5,9 @@ whose path contains it. Each job runs with the CLI (``python -m dativo_ingest ru
 ``DATIVO_HOME`` (a temporary folder, removed at the end unless ``--keep``), one after the other, so jobs that
 share a table do not race; connector venvs go to ``$DATIVO_CONNECTORS_DIR``, default ``.local/connectors``
 (where ``dativo_ingest run`` installs them, so they install once). A job passes when it exits 0 and writes
-rows. The last line is ``N passed, M failed``; the exit code is 0 only when every job passed.
+rows. A job no local stand-in can serve (``services.EXTERNAL``) is a SKIP line naming the variable that makes
+it runnable, unless that variable is set. The last line is ``N passed, M failed`` (``, K skipped`` when some
+were); the exit code is 0 only when no job failed.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 import yaml
 
 from tests.smoke.demo_tables import CREATORS
-from tests.smoke.services import REPO, SERVICES, say
+from tests.smoke.services import EXTERNAL, REPO, SERVICES, say
 
 JOB_TIMEOUT_S = 1800  # a cold Airbyte or Singer connector installs first (one to three minutes)
 
@@ -36,6 +38,7 @@ class Outcome:
     job: Path
     passed: bool
     line: str
+    skipped: bool = False
 
 
 def job_files(jobs_dir: Path, patterns: list[str]) -> list[Path]:
@@ -56,6 +59,27 @@ def connectors_of(job: Path) -> set[str]:
     if not isinstance(data, dict):
         return set()
     return {str(data[k]) for k in ("source_connector", "target_connector") if data.get(k)}
+
+
+def engine_of(job: Path) -> str:
+    """The engine the job runs on: its ``engine``, else its source recipe's, else ``native``."""
+    try:
+        data: Any = yaml.safe_load(job.read_text(encoding="utf-8"))
+        if data.get("engine"):
+            return str(data["engine"])
+        recipe: Any = yaml.safe_load((REPO / str(data.get("source_connector_path"))).read_text(encoding="utf-8"))
+        return str(recipe.get("engine") or "native")
+    except (OSError, yaml.YAMLError, AttributeError, TypeError):
+        return "native"
+
+
+def external_need(job: Path) -> str | None:
+    """Why the job cannot run against a stand-in (None: it can, or the variable it needs is set)."""
+    for name in sorted(connectors_of(job)):
+        variable, why = EXTERNAL.get((name, engine_of(job)), ("", ""))
+        if variable and not os.environ.get(variable):
+            return why
+    return None
 
 
 def create_demo_tables() -> None:
@@ -125,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
                     say(f"stand-in {stand_in.__name__} did not start: {type(exc).__name__}: {exc}"[:500])
             base = _base_env(work / "home")
             for job in jobs:
+                why = external_need(job)
+                if why:
+                    rel = job.relative_to(REPO) if job.is_relative_to(REPO) else job
+                    outcomes.append(Outcome(job, False, f"SKIP  {rel}  {why}", skipped=True))
+                    say(outcomes[-1].line)
+                    continue
                 env = dict(base)
                 for name in sorted(connectors_of(job)):
                     env.update(started.get(SERVICES.get(name), {}))
@@ -136,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"kept DATIVO_HOME of this run: {work / 'home'}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    passed = sum(o.passed for o in outcomes)
-    say(f"{passed} passed, {len(outcomes) - passed} failed")
-    return 0 if passed == len(outcomes) == len(jobs) else 1
+    passed, skipped = sum(o.passed for o in outcomes), sum(o.skipped for o in outcomes)
+    failed = len(outcomes) - passed - skipped
+    say(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+    return 0 if failed == 0 and len(outcomes) == len(jobs) else 1

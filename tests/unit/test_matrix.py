@@ -30,7 +30,8 @@ def test_the_shipped_registry_claims_nothing_the_code_does_not_run(tmp_path):
      ("connectors.sqlite.engines_supported", "engine 'jdbc' is not implemented (engines: native, airbyte, singer (also "
                                         "called meltano))", "remove 'jdbc'")),
     ({"roles": ["target"], "default_engine": "native", "engines_supported": ["native"]},
-     ("connectors.x.roles", "'x' cannot be written (targets: iceberg, s3, minio, azure_blob, local, markdown_kv)",
+     ("connectors.x.roles", "'x' cannot be written (targets: iceberg, s3, minio, azure_blob, local, markdown_kv, "
+                            "csv, postgres, mysql)",
       "remove 'target' from its roles")),
     ({"roles": ["source"], "default_engine": "native", "engines_supported": ["native"]},
      ("connectors.x.roles", "'x' cannot be read as a source by any engine yet", "remove 'source' from its roles")),
@@ -75,6 +76,6 @@ def test_validate_reports_every_claim_of_the_registry_the_code_does_not_keep(tmp
     path = Path("registry/connectors.yaml")
     assert [p.replace(str(tmp_path) + "/", "") for p in report.problems] == [  # in the file's order
         f"{path}: connectors.google_sheets.roles: 'google_sheets' cannot be written (targets: iceberg, s3, minio, "
-        "azure_blob, local, markdown_kv) (remove 'target' from its roles)",
+        "azure_blob, local, markdown_kv, csv, postgres, mysql) (remove 'target' from its roles)",
         f"{path}: connectors.iceberg.engines_supported: engine 'spark' is not implemented (engines: native, "
         "airbyte, singer (also called meltano)) (remove 'spark')"]

@@ -16,8 +16,8 @@ from dativo_ingest.run.job import RunResult
 from dativo_ingest.run.pool import outcome_exit_code, outcome_summary, run_plans
 
 
-def _plan(name: str, tenant: str = "acme") -> SimpleNamespace:
-    return SimpleNamespace(job_name=name, tenant_id=tenant, asset=SimpleNamespace(name=name), target={})
+def _plan(name: str, tenant: str = "acme", table: str | None = None) -> SimpleNamespace:
+    return SimpleNamespace(job_name=name, tenant_id=tenant, asset=SimpleNamespace(name=table or name), target={})
 
 
 class Recorder:
@@ -68,6 +68,26 @@ def test_a_tenant_never_exceeds_its_limit(monkeypatch):
     outcomes = run_plans(plans, workers=3, tenant_limit=limits.__getitem__)
     assert recorder.peak["acme"] == 1 and recorder.peak_all <= 2
     assert [o.result.table for o in outcomes] == ["acme.a1", "acme.a2", "acme.a3", "globex.g1"]
+
+
+def test_jobs_writing_one_table_run_one_after_the_other(monkeypatch):
+    both = threading.Barrier(2)  # x1 and the other table's job meet: only the second x job waits
+    order: list[str] = []
+    recorder = Recorder(meet={"x1": both, "y": both})
+
+    def run(plan, *, progress=None):
+        order.append(f"start {plan.job_name}")
+        try:
+            return recorder(plan, progress=progress)
+        finally:
+            order.append(f"end {plan.job_name}")
+
+    monkeypatch.setattr(job_pool, "run_job", run)
+    plans = [_plan("x1", table="shared"), _plan("x2", table="shared"), _plan("y")]
+    outcomes = run_plans(plans, workers=3)
+    assert all(o.error is None for o in outcomes)
+    assert order.index("end x1") < order.index("start x2")  # never side by side
+    assert recorder.peak_all == 2
 
 
 def test_a_failing_job_does_not_stop_the_others(monkeypatch):

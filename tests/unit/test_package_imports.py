@@ -15,11 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "dativo_ingest"
 
 #: (importing module, name) pairs known to break the rule, each with the reason it is still there
-KNOWN_PRIVATE_IMPORTS: dict[tuple[str, str], str] = {
-    # both need a public name in config/, which is reworked on another branch (issue #11): remove them there
-    ("dativo_ingest.config.connection", "_recipe_path"): "config.loader._recipe_path",
-    ("dativo_ingest.orchestrator.config", "_Closed"): "config.models._Closed",
-}
+KNOWN_PRIVATE_IMPORTS: dict[tuple[str, str], str] = {}
 
 
 def _modules(root: Path) -> dict[str, tuple[Path, bool]]:

@@ -20,7 +20,7 @@ DATABASES = ("postgres", "postgresql", "mysql", "mariadb", "sqlite")
 def check_source(plan: JobPlan) -> None:
     """The native engine reads this source (one line naming the job and the fix otherwise), and a REST API
     accepts one cheap authenticated request (one line naming the recipe and the secret to fix)."""
-    from dativo_ingest.engines.native.rest import check_rest, is_rest_source
+    from dativo_ingest.engines.native.rest.spec import has_api
     from dativo_ingest.engines.native.sources import BUILT_IN_SOURCES, OBJECT_SOURCES
 
     if plan.source_connector in OBJECT_SOURCES:
@@ -28,12 +28,14 @@ def check_source(plan: JobPlan) -> None:
         return
     if plan.source_connector in BUILT_IN_SOURCES:
         return
-    if not is_rest_source(plan):
+    if plan.source_recipe is None or not has_api(plan.source_recipe):
         others = [e for e in plan.source_registry.engines_supported if e != "native"]
         raise ConfigError(plan.job_path, f"the native engine has no '{plan.source_connector}' source (it reads "
                           f"{', '.join(sorted(BUILT_IN_SOURCES))} and REST APIs whose recipe has an api: section)",
                           field="engine", fix=f"use engine: {' or '.join(others)}" if others else
                           "give the recipe an api: section")
+    from dativo_ingest.engines.native.rest.check import check_rest
+
     try:
         check_rest(plan)  # its messages name the recipe
     except InfrastructureError as exc:

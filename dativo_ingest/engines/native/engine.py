@@ -46,9 +46,11 @@ class NativeEngine:
             return _read_sql(plan, state)
         if connector in OBJECT_SOURCES:
             return _read_objects(plan, state)
-        from dativo_ingest.engines.native.rest import is_rest_source, read_rest
+        from dativo_ingest.engines.native.rest.spec import has_api
 
-        if is_rest_source(plan):
+        if plan.source_recipe is not None and has_api(plan.source_recipe):
+            from dativo_ingest.engines.native.rest.reader import read_rest
+
             return read_rest(plan, state)
         raise NotImplementedError(
             f"the native engine has no '{connector}' source yet; available: csv, markdown_kv, "

@@ -1,13 +1,17 @@
-"""Plain-file targets (``s3``, ``minio``, ``azure_blob``, ``local``, ``markdown_kv``): Parquet or Markdown-KV
-files plus a run manifest written last, with the state inside it.
+"""Plain-file targets (``s3``, ``minio``, ``azure_blob``, ``local``, ``markdown_kv``, ``csv``): Parquet, CSV or
+Markdown-KV files plus a run manifest written last, with the state inside it.
 
-Layout: ``<prefix>/<tenant>/<domain>/<dataProduct>/<asset>/ingest_date=YYYY-MM-DD/<run_id>-<n>.parquet`` (``.md``
-for Markdown-KV; ``<domain>`` and ``<dataProduct>`` are left out when the asset has none). The tenant comes first
-in every dataset path, as in every Iceberg identifier: two tenants never share a dataset.
+Layout: ``<prefix>/<tenant>/<domain>/<dataProduct>/<asset>/ingest_date=YYYY-MM-DD/<run_id>-<n>.parquet`` (``.csv``
+for CSV, ``.md`` for Markdown-KV; ``<domain>`` and ``<dataProduct>`` are left out when the asset has none). The
+tenant comes first in every dataset path, as in every Iceberg identifier: two tenants never share a dataset.
 A file is closed and a new one started once it reaches ``parquet_target_size_mb`` (default 128). The
 ``ingest_date`` column lives in the folder name, not in the files. ``commit`` writes the manifest
 (see ``manifest.py``), so a reader that follows the newest manifest never sees a half-written run, and the
 next run starts from the state in that same manifest: data and state are published by one write.
+
+CSV files (``file_format: csv``, or ``target_connector: csv``: a local folder, like ``markdown_kv``) have a header
+line; text is always quoted (inner quotes doubled) and NULL is an empty unquoted field, so empty text and NULL
+stay apart; timestamps are ISO 8601 (``…Z`` when in UTC). Binary columns cannot be written as CSV.
 
 Write modes: ``append`` adds files; ``overwrite`` publishes only this run's files (the previous ones are
 deleted after the manifest is written); ``merge`` rewrites the live files holding any of the keys being
@@ -29,6 +33,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from dativo_ingest.config.plan import JobPlan
@@ -49,6 +54,7 @@ from dativo_ingest.sinks.files.manifest import (
     write_manifest,
 )
 from dativo_ingest.sinks.layout import target_partitioning
+from dativo_ingest.stage.stage import asset_fields
 from dativo_ingest.storage.stores import (
     ObjectStore,
     chosen_store,
@@ -60,8 +66,10 @@ from dativo_ingest.storage.stores import (
 
 log = logging.getLogger(__name__)
 
-FILE_TARGETS = ("s3", "minio", "azure_blob", "local", "markdown_kv")
-FORMATS = {"parquet": ".parquet", "markdown_kv": ".md"}
+FILE_TARGETS = ("s3", "minio", "azure_blob", "local", "markdown_kv", "csv")
+FORMATS = {"parquet": ".parquet", "csv": ".csv", "markdown_kv": ".md"}
+#: targets that name their format: a local folder (or a nested object store) of these files
+FORMAT_TARGETS = {"markdown_kv": "markdown_kv", "csv": "csv"}
 DEFAULT_TARGET_SIZE_MB = 128
 SLICE_ROWS = 65_536
 MIN_PIECE_ROWS = 1_024
@@ -104,7 +112,7 @@ def _file_store(plan: JobPlan) -> ObjectStore:
         nested = next((k for k in names if isinstance(connection.get(k), dict)), None)
         where = f"target.connection.{nested}" if nested else "target.connection"
         return make_store(kind, store_block(connection, kind), where, plan.job_path)
-    if kind == "markdown_kv":
+    if kind in FORMAT_TARGETS:
         store = chosen_store(connection, plan.target.get("storage"), plan.job_path)
         if store is not None:
             return store
@@ -128,11 +136,15 @@ def file_target(plan: JobPlan) -> FileTarget | None:
         return None
     asset_target = plan.asset.target
     fmt = ((plan.job.target.file_format if plan.job.target else None)
-           or ("markdown_kv" if plan.target_connector == "markdown_kv" else None)
+           or FORMAT_TARGETS.get(plan.target_connector)
            or (asset_target.file_format if asset_target else None) or plan.target.get("file_format") or "parquet")
     if fmt not in FORMATS:
         raise ConfigError(plan.job_path, f"file_format '{fmt}' cannot be written by target '{plan.target_connector}'",
                           field="target.file_format", fix=f"use one of {', '.join(FORMATS)}")
+    binary = [f.name for f in asset_fields(plan.asset) if pa.types.is_binary(f.type.arrow)]
+    if fmt == "csv" and binary:
+        raise ConfigError(plan.job_path, f"binary columns {binary} cannot be written as CSV",
+                          field="target.file_format", fix="use file_format: parquet for this asset")
     size = plan.target.get("parquet_target_size_mb") or (
         getattr(asset_target, "parquet_target_size_mb", None) if asset_target else None) or DEFAULT_TARGET_SIZE_MB
     try:
@@ -166,7 +178,7 @@ class _Written:
 
 
 class _OpenFile:
-    """One data file being written: Parquet row groups or Markdown-KV documents appended to a stream."""
+    """One data file being written: Parquet row groups, CSV lines or Markdown-KV documents appended to a stream."""
 
     def __init__(self, dataset: ObjectStore, rel: str, schema: pa.Schema, file_format: str,
                  id_columns: Sequence[str], start: int) -> None:
@@ -176,11 +188,17 @@ class _OpenFile:
         self.id_columns = list(id_columns)
         self.start = start
         self.stream = dataset.filesystem.open_output_stream(dataset.fs_path(rel))
-        self.writer = pq.ParquetWriter(self.stream, schema, compression="zstd") if file_format == "parquet" else None
+        self.writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+        if file_format == "parquet":
+            self.writer = pq.ParquetWriter(self.stream, schema, compression="zstd")
+        elif file_format == "csv":
+            self.writer = pacsv.CSVWriter(self.stream, schema)
 
     def write(self, piece: pa.Table) -> None:
-        if self.writer is not None:
+        if isinstance(self.writer, pq.ParquetWriter):
             self.writer.write_table(piece, row_group_size=SLICE_ROWS)
+        elif self.writer is not None:
+            self.writer.write_table(piece)
         else:
             self.stream.write(markdown_kv.encode_bytes(piece, self.id_columns, start=self.start + self.rows))
         self.rows += piece.num_rows
@@ -415,6 +433,9 @@ class FileSink(Sink):
         path = self.dataset.fs_path(rel)
         if self.target.file_format == "parquet":
             return pq.read_table(path, filesystem=self.dataset.filesystem, columns=columns)
+        if self.target.file_format == "csv":
+            with self.dataset.filesystem.open_input_stream(path) as stream:
+                return read_csv_file(stream, self.file_schema, columns)
         with self.dataset.filesystem.open_input_stream(path) as stream:
             return markdown_kv.decode(stream.read().decode("utf-8"), self.file_schema)
 
@@ -439,10 +460,18 @@ class FileSink(Sink):
                 f"({self.dataset.describe()}): {first} — nothing of this commit was published")) from None
 
 
+def read_csv_file(stream: Any, schema: pa.Schema, columns: Sequence[str] | None = None) -> pa.Table:
+    """A CSV data file this sink wrote, read back in ``schema`` (only NULL is an empty unquoted field)."""
+    options = pacsv.ConvertOptions(column_types=schema, null_values=[""], strings_can_be_null=True,
+                                   quoted_strings_can_be_null=False,
+                                   include_columns=list(columns) if columns is not None else schema.names)
+    return pacsv.read_csv(stream, convert_options=options)
+
+
 def _key_strings(table: pa.Table, columns: Sequence[str]) -> pa.Array:
     parts = [pc.fill_null(pc.cast(table.column(c), pa.string()), "\x00") for c in columns]
     joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, _KEY_SEPARATOR)
     return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
 
 
-__all__ = ["FILE_TARGETS", "FileSink", "FileTarget", "file_target", "is_file_target"]
+__all__ = ["FILE_TARGETS", "FileSink", "FileTarget", "file_target", "is_file_target", "read_csv_file"]

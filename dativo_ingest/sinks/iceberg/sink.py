@@ -1,14 +1,15 @@
 """Iceberg sink: data files are written as rows arrive, and committed together with the state.
 
-A commit is one Iceberg transaction: (for ``merge``) a delete of the keys being written, (for
-``overwrite``) a delete of everything, then a fast append of the data files written since the last
-commit, whose snapshot summary carries the state envelope under ``dativo.state``. A crash before
+A commit is one Iceberg transaction: (for ``overwrite``) a delete of everything, then one snapshot adding the
+data files written since the last commit — for ``merge``, that snapshot also replaces the files holding a key
+written or deleted by files without those rows (copy-on-write by file, ``rewrite.py``) — whose summary
+carries the state envelope under ``dativo.state``. A crash before
 the commit leaves only unreferenced files; a crash after it leaves data and state together.
 
 Concurrent writers: a run's state was computed from the snapshot it started from (its *base*). When
 another commit lands after that base, pyiceberg's own blind retry (which would append the same rows
 twice, or put an older cursor back) is switched off, and the sink's commit loop (``sinks/base.py``)
-decides: it re-applies the delete+append on the new head only for a merge by primary key whose state
+decides: it re-plans the rewrite and re-applies it on the new head only for a merge by primary key whose state
 covers the other commit's; otherwise it fails with one line, having published nothing of this commit.
 """
 
@@ -23,19 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.expressions import (
-    AlwaysFalse,
     AlwaysTrue,
-    And,
-    BooleanExpression,
-    EqualTo,
-    GreaterThanOrEqual,
-    In,
-    LessThanOrEqual,
-    Or,
 )
 from pyiceberg.io.pyarrow import (
     _check_pyarrow_schema_compatible,
@@ -63,11 +55,12 @@ from dativo_ingest.sinks.base import (
     CommitResult,
     ConcurrentCommitError,
     Head,
-    Pending,
     Sink,
 )
 from dativo_ingest.sinks.checks import check_catalog
+from dativo_ingest.sinks.iceberg import rewrite
 from dativo_ingest.sinks.iceberg.catalog import CatalogChoice, is_catalog_database_error
+from dativo_ingest.sinks.iceberg.contract import docs_to_update, identifier_fields, nullable_as_table
 from dativo_ingest.sinks.iceberg.evolution import type_changes
 
 log = logging.getLogger(__name__)
@@ -77,11 +70,6 @@ STATE_PROPERTY = "dativo.state"
 COMMIT_ID_PROPERTY = "dativo.commit_id"
 #: pyiceberg would re-apply a conflicting commit blindly (duplicating appends); the sink decides instead
 NO_BLIND_RETRY = {"commit.retry.num-retries": "0"}
-#: a merge deletes a run of at least this many consecutive integer keys with one range predicate ...
-KEY_RANGE_MIN = 16
-#: ... when there are at most this many such runs (pyiceberg binds an IN list value by value, per visitor:
-#: 65k keys cost ~10 s as IN, 0.7 s as a range)
-KEY_RANGES_MAX = 64
 _TRANSFORM = re.compile(r"^\s*(\w+)\s*\(\s*(?:(\d+)\s*,\s*)?([^()\s,]+)\s*\)\s*$")
 
 
@@ -132,7 +120,7 @@ class IcebergSink(Sink):
         self._counter = itertools.count(0)
         self._opened = False
         self._checked_schema: pa.Schema | None = None
-        #: the schema rows are written in when the table holds wider types than the asset (None: as staged)
+        #: the schema rows are written in: the table's wider types where the asset's are narrower, its nullability
         self._write_schema: pa.Schema | None = None
 
     @property
@@ -207,31 +195,35 @@ class IcebergSink(Sink):
         table = self.load()
         assert table is not None
         self._pin()
+        wanted_properties = {**self.properties, **NO_BLIND_RETRY}
         for _ in range(COMMIT_ATTEMPTS):  # metadata-only changes; a concurrent run may make the same ones
-            new = [f for f in self.schema if f.name not in set(table.schema().column_names)]
+            new = [f.with_nullable(True) for f in self.schema if f.name not in set(table.schema().column_names)]
             changes = type_changes(table.schema(), self.schema, identifier=self.identifier, where=self.job_path)
-            self._write_schema = changes.write_schema
-            retries_off = all(table.properties.get(k) == v for k, v in NO_BLIND_RETRY.items())
-            if not new and not changes.widen and retries_off:
+            docs = docs_to_update(table.schema(), self.schema)
+            self._write_schema = nullable_as_table(changes.write_schema or self.schema, table.schema())
+            properties_set = all(table.properties.get(k) == v for k, v in wanted_properties.items())
+            if not new and not changes.widen and not docs and properties_set:
                 break
             try:
-                if new or changes.widen:
+                if new or changes.widen or docs:
                     with table.update_schema() as update:
                         if new:
                             update.union_by_name(pa.schema(new))
                         for name, wider in changes.widen.items():
                             update.update_column(name, field_type=wider)
-                    log.info("added columns %s and widened %s in %s", [f.name for f in new], list(changes.widen),
-                             self.identifier)
+                        for name, doc in docs.items():
+                            update.update_column(name, doc=doc)
+                    log.info("added columns %s, widened %s, updated the docs of %s in %s", [f.name for f in new],
+                             list(changes.widen), list(docs), self.identifier)
                 else:
-                    table.transaction().set_properties(NO_BLIND_RETRY).commit_transaction()
+                    table.transaction().set_properties(wanted_properties).commit_transaction()
             except CommitFailedException:
                 pass
             except Exception as exc:  # a catalog that refuses property updates: keep going, but say what it costs
-                if new or changes.widen:
+                if new or changes.widen or docs:
                     raise
-                log.warning("%s: could not switch off pyiceberg's blind commit retries (%s); two runs at once may "
-                            "then duplicate rows", self.identifier, " ".join(str(exc).split())[:200])
+                log.warning("%s: could not set the table's properties (%s); two runs at once may then duplicate "
+                            "rows", self.identifier, " ".join(str(exc).split())[:200])
                 break
             table = self.load()
             assert table is not None
@@ -255,6 +247,10 @@ class IcebergSink(Sink):
                                               field="target.partitioning",
                                               fix="partition by a schema field or ingest_date")
                         spec.add_field(col, transform, name)
+            key = identifier_fields(self.schema, self.primary_key)
+            if key:
+                with tx.update_schema() as update:
+                    update.set_identifier_fields(*key)
         log.info("created Iceberg table %s", self.identifier)
 
     # -- write / commit ----------------------------------------------------------------------
@@ -263,8 +259,8 @@ class IcebergSink(Sink):
         if data.num_rows == 0:
             return
         table = self._open_table()
-        if self._write_schema is not None:  # the table holds a wider type than the asset: write in it (lossless)
-            data = data.cast(self._write_schema)
+        if self._write_schema is not None and not data.schema.equals(self._write_schema):
+            data = data.cast(self._write_schema)  # the table's wider types (lossless), its required columns
         if self._checked_schema is None or not self._checked_schema.equals(data.schema):
             _check_pyarrow_schema_compatible(
                 table.metadata.schema(), provided_schema=data.schema, format_version=table.metadata.format_version
@@ -285,25 +281,30 @@ class IcebergSink(Sink):
         return schema, (batch.select(self.primary_key).cast(schema) for batch in reader)
 
     def _publish(self, head: Head, request: CommitRequest) -> tuple[CommitResult, Head]:
-        """One transaction: the deletes the write mode requires, the new files, and the state."""
+        """One transaction: what the write mode removes (merge: the files holding a written or deleted key,
+        rewritten without those rows; overwrite: everything), the new files, and the state."""
         table = self.table
         assert table is not None
         props = {STATE_PROPERTY: request.state, COMMIT_ID_PROPERTY: request.commit_id, **request.properties}
+        change = rewrite.Rewrite()
+        keys = request.pending.key_table() if self.merges_by_key and not request.reset else None
+        if keys is not None and keys.num_rows and table.current_snapshot() is not None:
+            change = rewrite.rewrite(table, keys, self.primary_key, write_uuid=self._write_uuid,
+                                     counter=self._counter)
         tx = table.transaction()
-        delete_filter = None if request.reset else self._delete_filter(table, request.pending)
-        if delete_filter is not None:
-            tx.delete(delete_filter, snapshot_properties=props)
-        with tx.update_snapshot(snapshot_properties=props).fast_append() as append:
-            for data_file in request.pending.files:
-                append.append_data_file(data_file)
+        if not request.reset and self._replaces_all_now and table.current_snapshot() is not None:
+            tx.delete(AlwaysTrue(), snapshot_properties=props)
         try:
+            rewrite.stage_overwrite(tx, change, request.pending.files, props)
             committed = tx.commit_transaction()
         except CommitFailedException as exc:  # did not land; the table moved under us
+            self._discard(change.added)
             self.table = self.catalog.load_table(self.identifier)
             raise CommitConflict(" ".join(str(exc).split())) from None
         except Exception as exc:
             snapshot_id = self._landed(request.commit_id)
             if snapshot_id is None:
+                self._discard(change.added)
                 if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
                     raise DativoError(f"Iceberg commit to {self.identifier} failed: {exc}") from exc
                 self.table = self.catalog.load_table(self.identifier)  # SQLite refused the write lock
@@ -350,16 +351,6 @@ class IcebergSink(Sink):
         snaps = sorted(table.snapshots(), key=lambda snap: snap.timestamp_ms, reverse=True)[:limit]
         return [dict(snap.summary.additional_properties) if snap.summary else {} for snap in snaps]
 
-    # -- helpers -----------------------------------------------------------------------------
-    def _delete_filter(self, table: Table, pending: Pending) -> BooleanExpression | None:
-        if table.current_snapshot() is None:
-            return None
-        if self._replaces_all_now:  # full refresh: replace everything once per run, then append
-            return AlwaysTrue()
-        keys = pending.key_table() if self.merges_by_key else None
-        return key_filter(keys, self.primary_key) if keys is not None and keys.num_rows else None
-
-
 def _snapshot_state(snap: Any) -> str | None:
     return snap.summary.additional_properties.get(STATE_PROPERTY) if snap is not None and snap.summary else None
 
@@ -372,42 +363,3 @@ def _snapshot_with(table: Table, commit_id: str) -> int:
     head = table.current_snapshot()
     assert head is not None
     return head.snapshot_id
-
-
-def key_filter(keys: pa.Table, columns: Sequence[str]) -> BooleanExpression:
-    """An Iceberg filter matching exactly the given primary-key values."""
-    if len(columns) == 1:
-        values = pc.unique(keys.column(columns[0]).combine_chunks()).drop_null()
-        if pa.types.is_integer(values.type) and len(values) >= KEY_RANGE_MIN:
-            return _integer_keys_filter(columns[0], values)
-        return In(columns[0], values.to_pylist())
-    unique = keys.group_by(list(columns)).aggregate([]).to_pylist()
-    expr: BooleanExpression = AlwaysFalse()
-    for row in unique:
-        clause: BooleanExpression | None = None
-        for col in columns:
-            eq = EqualTo(col, row[col])
-            clause = eq if clause is None else And(clause, eq)
-        assert clause is not None
-        expr = Or(expr, clause)
-    return expr
-
-
-def _integer_keys_filter(column: str, values: pa.Array) -> BooleanExpression:
-    """Distinct integer keys as ``lo <= k <= hi`` for each long run of consecutive values, IN for the rest."""
-    ordered = values.take(pc.array_sort_indices(values))
-    breaks = pc.indices_nonzero(pc.not_equal(pc.pairwise_diff(ordered), 1))  # where a new run starts
-    starts = pa.concat_arrays([pa.array([0], pa.uint64()), breaks.cast(pa.uint64())])
-    ends = pa.concat_arrays([breaks.cast(pa.uint64()), pa.array([len(ordered)], pa.uint64())])
-    long = pc.greater_equal(pc.subtract(ends, starts), KEY_RANGE_MIN)
-    count = pc.sum(long).as_py() or 0
-    if count == 0 or count > KEY_RANGES_MAX:
-        return In(column, ordered.to_pylist())
-    expr: BooleanExpression = AlwaysFalse()
-    covered = pa.array([False] * len(ordered))
-    for start, end in zip(pc.filter(starts, long).to_pylist(), pc.filter(ends, long).to_pylist(), strict=True):
-        lo, hi = ordered[start], ordered[end - 1]
-        expr = Or(expr, And(GreaterThanOrEqual(column, lo.as_py()), LessThanOrEqual(column, hi.as_py())))
-        covered = pc.or_(covered, pc.and_(pc.greater_equal(ordered, lo), pc.less_equal(ordered, hi)))
-    rest = pc.filter(ordered, pc.invert(covered))
-    return Or(expr, In(column, rest.to_pylist())) if len(rest) else expr

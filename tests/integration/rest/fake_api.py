@@ -367,23 +367,27 @@ def ratelimited(retry_after: int = 1) -> Reply:
     return as_json(429, {"ok": False, "error": "ratelimited"}, **{"Retry-After": str(retry_after)})
 
 
+def sample(name: str) -> FakeApi:
+    """A server of ``name`` (``hubspot`` | ``slack``) holding sample data: 250 contacts; two channels of 120
+    messages (and two bot messages)."""
+    if name == "hubspot":
+        hubspot = HubSpot()
+        hubspot.add("contacts", 250)
+        return hubspot
+    slack = Slack()
+    for ident, channel in (("C0GENERAL", "general"), ("C0RANDOM", "random")):
+        slack.add_channel(ident, channel)
+        slack.post(ident, 120)
+    slack.post("C0RANDOM", 2, bot=True)
+    return slack
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("api", choices=["hubspot", "slack"])
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    api: FakeApi
-    if args.api == "hubspot":
-        hubspot = HubSpot()
-        hubspot.add("contacts", 250)
-        api = hubspot
-    else:
-        slack = Slack()
-        for ident, name in (("C0GENERAL", "general"), ("C0RANDOM", "random")):
-            slack.add_channel(ident, name)
-            slack.post(ident, 120)
-        slack.post("C0RANDOM", 2, bot=True)
-        api = slack
+    api = sample(args.api)
     with api.running(args.port):
         base = api.url + ("/api" if args.api == "slack" else "")
         print(f"{args.api} test API on {base} (token {api.token}); Ctrl-C stops it", flush=True)

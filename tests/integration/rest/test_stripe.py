@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.acceptance.helpers import cli, table_rows, write_yaml
-from tests.integration.rest.conftest import LOCALSTRIPE_KEY, LocalStripe, edit_yaml, rest_project
+from tests.integration.rest.conftest import edit_yaml, rest_project
+from tests.stand_ins import LOCALSTRIPE_KEY, LocalStripe
 
 JOB = "jobs/acme/stripe_customers_native.yaml"
 

@@ -14,7 +14,7 @@ import httpx
 from dativo_ingest.engines.native.rest.auth import make_auth
 from dativo_ingest.engines.native.rest.client import ApiClient
 from dativo_ingest.engines.native.rest.limits import rate_limit
-from dativo_ingest.engines.native.rest.spec import ApiSpec, StreamSpec, has_api, load_api_spec
+from dativo_ingest.engines.native.rest.spec import ApiSpec, StreamSpec, load_api_spec
 from dativo_ingest.engines.native.rest.templates import MissingValue, connection_keys, render
 from dativo_ingest.errors import ConfigError
 
@@ -22,11 +22,6 @@ if TYPE_CHECKING:
     from dativo_ingest.config.plan import JobPlan
 
 DEFAULT_TIMEOUT_S = 30.0
-
-
-def is_rest_source(plan: JobPlan) -> bool:
-    """Whether the job's source recipe describes a REST API (an ``api:`` section)."""
-    return plan.source_recipe is not None and has_api(plan.source_recipe)
 
 
 def recipe_path(plan: JobPlan) -> Path:

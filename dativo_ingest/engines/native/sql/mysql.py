@@ -79,8 +79,10 @@ def _connect_error(conn: dict[str, Any], exc: Exception) -> InfrastructureError:
     return _endpoint(conn).error("MySQL", reason, fix)
 
 
-def connect(conn: dict[str, Any]) -> Any:
-    """A PyMySQL connection (session in UTC) with a short timeout, or a one-line ``InfrastructureError``."""
+def connect(conn: dict[str, Any], *, local_infile: bool = False) -> Any:
+    """A PyMySQL connection (session in UTC) with a short timeout, or a one-line ``InfrastructureError``.
+
+    ``local_infile``: the client may send files for ``LOAD DATA LOCAL INFILE`` (the database target)."""
     import pymysql
 
     where = _endpoint(conn)
@@ -88,7 +90,8 @@ def connect(conn: dict[str, Any]) -> Any:
     try:
         return pymysql.connect(host=where.host, port=int(port), user=where.user,
                                password=str(conn.get("password") or ""), database=where.database or None,
-                               connect_timeout=CONNECT_TIMEOUT_S, init_command=UTC_SESSION, charset="utf8mb4")
+                               connect_timeout=CONNECT_TIMEOUT_S, init_command=UTC_SESSION, charset="utf8mb4",
+                               local_infile=local_infile)
     except ValueError:
         raise InfrastructureError(f"MySQL: port '{port}' is not a number (fix MYSQL_PORT / "
                                   f"source.connection.port)") from None
