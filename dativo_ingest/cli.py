@@ -161,8 +161,9 @@ def check(
     from dativo_ingest.sinks.layout import table_identifier
 
     for plan in startup.plans:
+        notes = "".join(f"; {note}" for note in plan.notes)
         typer.echo(f"ok: {plan.job_path} → {table_identifier(plan)} "
-                   f"[engine {plan.engine}, {plan.write_mode}, {plan.validation_mode}]")
+                   f"[engine {plan.engine}, {plan.write_mode}, {plan.validation_mode}{notes}]")
 
 
 @app.command()

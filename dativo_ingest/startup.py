@@ -13,15 +13,17 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dativo_ingest.config import discover_job_files, find_project_root, load_job_plan, load_registry
+from dativo_ingest.config import discover_job_files, find_project_root, load_job_plan
 from dativo_ingest.config.loader import load_policy
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.config.policy import PolicyConfig, check_connectors, protect_fields
 from dativo_ingest.config.read_policy import check_read_policy
 from dativo_ingest.config.secrets import is_secret_name
 from dativo_ingest.engines.base import get_engine
+from dativo_ingest.engines.native.checks import check_database
 from dativo_ingest.errors import ConfigError, InfrastructureError
 from dativo_ingest.logs import redact, setup_logging
+from dativo_ingest.matrix import load_registry
 from dativo_ingest.paths import dativo_home, state_dir
 from dativo_ingest.quality import check_rules
 
@@ -106,6 +108,7 @@ def startup_sequence(
     _check_writable(dativo_home(), "DATIVO_HOME")
     if check_infrastructure:
         for plan in out.plans:
+            check_database(plan)  # whatever the engine: before any connector is installed or started
             get_engine(plan.engine).preflight(plan)
             check_target(plan)
         out.steps.append("infrastructure")

@@ -32,5 +32,5 @@ def recipe_connection(connector: str, *, project_root: Path, secrets_dir: Path |
         template.pop(key, None)
     secrets = load_secrets(secrets_dir, tenant, project_root=project_root)
     redact.add(secrets.values())
-    conn, _ = expand_vars(template, secrets.lookup(), path=path, field="connection_template", tenant_id=tenant)
+    conn, _ = expand_vars(template, secrets.lookup(connector), path=path, field="connection_template", tenant_id=tenant)
     return {**conn, **(overrides or {})}

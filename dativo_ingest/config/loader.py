@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from dativo_ingest.config.engine_names import available_engines, canonical_engine, is_engine
 from dativo_ingest.config.expand import Lookup, expand_vars, variables_in
 from dativo_ingest.config.local_files import LocalFileAccess
 from dativo_ingest.config.merge import deep_merge, without_overridden
@@ -31,14 +32,13 @@ from dativo_ingest.config.policy import POLICY_FILE, PolicyConfig
 from dativo_ingest.config.read_policy import build_read_policy
 from dativo_ingest.config.secrets import Secrets, is_secret_name, load_secrets, validate_tenant_id
 from dativo_ingest.errors import ConfigError
+from dativo_ingest.storage.stores import STORAGE_BLOCKS
 
 M = TypeVar("M", bound=BaseModel)
 
 REGISTRY_FILE = Path("registry") / "connectors.yaml"
 DEFAULT_REGISTRY = Path(__file__).with_name("default_registry.yaml")
 MODES = ("self_hosted", "cloud")
-#: two names for one engine: Singer taps run by us (meltano is how the registry has always called them)
-ENGINE_ALIASES = {"meltano": "singer"}
 #: csv reader options the loader folds to the top level of ``plan.source`` (effective values)
 CSV_OPTION_KEYS = ("delimiter", "quote_char", "encoding", "header", "null_values", "skip_rows")
 
@@ -296,10 +296,6 @@ def _recipe(root: Path, given: str | None, name: str, role: str,
     return recipe, path
 
 
-def canonical_engine(name: str) -> str:
-    return ENGINE_ALIASES.get(name, name)
-
-
 def _engine(job: JobConfig, recipe: ConnectorRecipe | None, recipe_path: Path | None,
             entry: RegistryConnector, connector: str, job_path: Path) -> str:
     choices: list[tuple[str | None, Path, str]] = []
@@ -312,11 +308,15 @@ def _engine(job: JobConfig, recipe: ConnectorRecipe | None, recipe_path: Path | 
     if recipe is not None and recipe_path is not None:
         choices.append((recipe.engine_name, recipe_path, "engine"))
     name, path, field = next(((n, p, f) for n, p, f in choices if n), (entry.default_engine, None, None))
+    if not is_engine(name):
+        raise ConfigError(path or REGISTRY_FILE, f"engine '{name}' is not available (engines: {available_engines()})",
+                          field=field or "default_engine", fix=f"use one of them; '{connector}' supports "
+                          f"{', '.join(entry.engines_supported)}")
     supported = {canonical_engine(e) for e in entry.engines_supported}
     if canonical_engine(name) not in supported:
         raise ConfigError(path or REGISTRY_FILE, f"engine '{name}' is not supported by '{connector}' "
                           f"(supported: {', '.join(entry.engines_supported)})", field=field or "default_engine",
-                          fix="use a supported engine or add it to engines_supported in registry/connectors.yaml")
+                          fix="use one of them (the registry lists every engine that reads it)")
     return canonical_engine(name)
 
 
@@ -334,6 +334,33 @@ def _check_cloud(mode: str, name: str, entry: RegistryConnector, role: str, job_
         raise ConfigError(job_path, f"connector '{name}' is not allowed in cloud mode "
                           "(registry/connectors.yaml: allowed_in_cloud: false)", field=f"{role}_connector",
                           fix="run with --mode self_hosted or choose another connector")
+
+
+def _choose_storage(target: dict[str, Any], job_target: dict[str, Any], job_path: Path) -> None:
+    """``target.storage``: the job's or the recipe's, else the one store block the job itself writes under
+    ``target.connection`` (the guide's ``s3: {bucket: …}``) — never a block filled only by variables."""
+    if target.get("storage") is not None:
+        return
+    connection = job_target.get("connection") if isinstance(job_target.get("connection"), dict) else {}
+    named = list(dict.fromkeys(kind for kind, blocks in STORAGE_BLOCKS.items()
+                               for block in blocks if isinstance(connection.get(block), dict)))
+    if len(named) > 1:
+        raise ConfigError(job_path, f"target.connection names {' and '.join(named)} stores", field="target.storage",
+                          fix=f"say which one: storage: {' or '.join(named)}")
+    if named:
+        target["storage"] = named[0]
+
+
+def _check_objects(objects: Any, entry: RegistryConnector, name: str, job_path: Path) -> None:
+    """Every ``source.objects`` entry is one the registry's ``objects_supported`` lists (when it lists any; a file
+    connector's objects are the streams its files land in, and ``objects_supported`` names their kind)."""
+    if not entry.objects_supported or not isinstance(objects, list) or entry.category == "files":
+        return
+    for i, obj in enumerate(objects):
+        if obj not in entry.objects_supported:
+            raise ConfigError(job_path, f"'{name}' has no object '{obj}' (objects_supported: "
+                              f"{', '.join(entry.objects_supported)})", field=f"source.objects[{i}]",
+                              fix="use one of them")
 
 
 def _section(role: str, raw: Any, recipe: ConnectorRecipe | None, recipe_path: Path | None, job_path: Path,
@@ -438,6 +465,8 @@ def _check_local_paths(plan: JobPlan) -> None:
     """Every literal local path of ``source.files`` / ``source.path`` (whatever the engine: a connector reads it
     too) must be readable by the job's rule; globs are checked file by file when the source expands them, and
     URLs (``scheme://``) are not local files."""
+    if plan.source_registry.category == "storage":
+        return  # an object store's keys, not local files
     entries = plan.source.get("files") or ([{"path": plan.source["path"]}] if plan.source.get("path") else [])
     for i, entry in enumerate(entries):
         raw = entry.get("path") if isinstance(entry, dict) else entry
@@ -470,15 +499,17 @@ def _build_plan(job_path: Path, raw: dict[str, Any], tenant: str, secrets: Secre
     asset, asset_path = _asset(root, pre, job_path, lookup, tenant, secrets)
 
     source, job_source, u_src = _section("source", raw.get("source"), src_recipe, src_recipe_path, job_path,
-                                         lookup, tenant)
+                                         secrets.lookup(src_name), tenant)
     target, job_target, u_tgt = _section("target", raw.get("target"), tgt_recipe, tgt_recipe_path, job_path,
-                                         lookup, tenant)
+                                         secrets.lookup(tgt_name), tenant)
     _fold_csv_options(source, job_source)
+    _check_objects(source.get("objects"), src_entry, src_name, job_path)
     incremental = source.get("incremental")
     if isinstance(incremental, dict) and not incremental.get("strategy"):
         default = (src_recipe.incremental_strategy if src_recipe else None) or src_entry.incremental_strategy_default
         if default:
             incremental["strategy"] = default
+    _choose_storage(target, job_target, job_path)
     if isinstance(target.get("catalog"), str):
         target["catalog"] = {"type": target["catalog"]}
     if isinstance(target.get("partitioning"), list):

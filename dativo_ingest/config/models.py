@@ -166,6 +166,8 @@ class JobTarget(OpenModel):
     write_mode: WriteModeName | None = None
     markdown_kv_storage: dict[str, Any] | None = None
     partitioning: list[PartitionEntry] | None = None
+    #: where an iceberg (or markdown_kv) target keeps its files: chosen here, never by which variables are set
+    storage: Literal["local", "s3", "azure"] | None = None
 
 
 class SingerExtractor(ClosedModel):

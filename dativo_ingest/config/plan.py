@@ -60,6 +60,8 @@ class JobPlan:
     mode: str = "self_hosted"
     #: which local files the job may read as data (never secrets; in cloud mode only the project's data/)
     local_files: LocalFileAccess | None = None
+    #: what ``check`` tells the user besides "ok" (e.g. "installs <package> on first run"), set by preflights
+    notes: list[str] = field(default_factory=list)
 
     @property
     def file_access(self) -> LocalFileAccess:

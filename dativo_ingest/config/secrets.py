@@ -56,8 +56,12 @@ class Secrets:
 
     def __init__(self, data: Mapping[str, str] | None = None, *, tenant_id: str | None = None,
                  sources: Mapping[str, Path] | None = None, extra_values: list[str] | None = None,
-                 project_env: Mapping[str, str] | None = None) -> None:
+                 project_env: Mapping[str, str] | None = None,
+                 by_file: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self._data: dict[str, str] = dict(data or {})
+        #: each file's own values by the file's stem (``postgres`` for ``postgres.env``): a connector's file wins
+        #: for that connector (``lookup(connector)``)
+        self.by_file: dict[str, dict[str, str]] = {k: dict(v) for k, v in (by_file or {}).items()}
         self._extra = [v for v in (extra_values or []) if v]
         self.tenant_id = tenant_id
         #: the project's ``.env`` (``KEY=value``): looked up after the tenant's secrets, before the environment
@@ -84,9 +88,12 @@ class Secrets:
         """The tenant's secret names, sorted."""
         return sorted(self._data)
 
-    def lookup(self) -> Lookup:
-        """How ``${VAR}`` is resolved: the tenant's secrets, then the project's ``.env``, then the environment."""
-        return make_lookup(self, ChainMap(self.project_env, os.environ))
+    def lookup(self, connector: str | None = None) -> Lookup:
+        """How ``${VAR}`` is resolved: the tenant's secrets, then the project's ``.env``, then the environment.
+        For ``connector``, its own file (``secrets/<tenant>/<connector>.env`` or ``.json``) comes first: a name
+        another file of the tenant also sets does not change that connector."""
+        own = self.by_file.get(connector) if connector else None
+        return make_lookup(ChainMap(own, self._data) if own else self, ChainMap(self.project_env, os.environ))
 
     def as_env(self) -> dict[str, str]:
         """The secrets as environment variables (for a connector subprocess)."""
@@ -247,8 +254,9 @@ def _read_text(path: Path) -> str:
 
 
 def load_secrets(secrets_dir: Path | None, tenant_id: str, *, project_root: Path | None = None) -> Secrets:
-    """Read ``secrets_dir/<tenant_id>/``; files in name order, a later file wins for a repeated name; and the
-    project's ``<project_root>/.env`` when there is one (see ``Secrets.lookup`` for the order).
+    """Read ``secrets_dir/<tenant_id>/``; files in name order, a later file wins for a repeated name (except for
+    a connector's own file, which wins for that connector: ``Secrets.lookup``); and the project's
+    ``<project_root>/.env`` when there is one (see ``Secrets.lookup`` for the order).
 
     A missing folder (or no ``secrets_dir``) gives empty secrets: variables then come from the environment.
     """
@@ -262,6 +270,7 @@ def load_secrets(secrets_dir: Path | None, tenant_id: str, *, project_root: Path
         return Secrets(tenant_id=tenant_id, project_env=project_env)
     data: dict[str, str] = {}
     sources: dict[str, Path] = {}
+    by_file: dict[str, dict[str, str]] = {}
     nested: list[str] = []
     for path in sorted(folder.iterdir()):
         if not path.is_file() or (path.name.startswith(".") and path.name != ".env"):
@@ -276,4 +285,6 @@ def load_secrets(secrets_dir: Path | None, tenant_id: str, *, project_root: Path
             values = {path.stem: _read_text(path).strip()}
         data.update(values)
         sources.update(dict.fromkeys(values, path))
-    return Secrets(data, tenant_id=tenant_id, sources=sources, extra_values=nested, project_env=project_env)
+        by_file.setdefault(path.stem, {}).update(values)
+    return Secrets(data, tenant_id=tenant_id, sources=sources, extra_values=nested, project_env=project_env,
+                   by_file=by_file)

@@ -20,6 +20,7 @@ from typing import Any
 
 from dativo_ingest.config.export_schemas import MODELS, SCHEMA_FILES, render, validate_with_schema
 from dativo_ingest.config.loader import parse_model, read_yaml
+from dativo_ingest.config.models import Registry
 from dativo_ingest.errors import EXIT_FAILURE, EXIT_OK, ConfigError
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -36,8 +37,21 @@ def _deep_runner_check(path: Path) -> None:
     load_runner(path, check_files=True)
 
 
+def _deep_registry_check(path: Path) -> None:
+    """The registry claims no role or engine the code does not implement (``dativo_ingest.matrix``)."""
+    from dativo_ingest.matrix import registry_problems
+
+    registry = parse_model(Registry, read_yaml(path), path)
+    root = path.resolve().parent.parent  # <project>/registry/connectors.yaml
+    problems = [ConfigError(path, problem, field=field, fix=fix) for field, problem, fix in
+                registry_problems(registry, root)]
+    if problems:
+        problems[0].problems = [str(p) for p in problems]  # type: ignore[attr-defined]
+        raise problems[0]
+
+
 #: checks beyond the model that need no secret or server, by kind
-DEEP_CHECKS: dict[str, Callable[[Path], None]] = {"runner": _deep_runner_check}
+DEEP_CHECKS: dict[str, Callable[[Path], None]] = {"runner": _deep_runner_check, "registry": _deep_registry_check}
 
 
 @dataclass
@@ -113,7 +127,7 @@ def validate_file(kind: str, path: Path) -> list[str]:
         try:
             deep(path)
         except ConfigError as exc:
-            return [str(exc)]
+            return list(getattr(exc, "problems", None) or [str(exc)])
     return []
 
 

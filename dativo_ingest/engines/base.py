@@ -17,16 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dativo_ingest.config.engine_names import ALIASES, ENGINES
 from dativo_ingest.stream import Message
 
 if TYPE_CHECKING:
     from dativo_ingest.config.plan import JobPlan
     from dativo_ingest.engines.common.conformance import Report
     from dativo_ingest.state.envelope import StateEnvelope
-
-ENGINES = ("native", "airbyte", "singer")
-#: other names of an engine
-ALIASES = {"meltano": "singer"}
 
 
 class Engine(Protocol):

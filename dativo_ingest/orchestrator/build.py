@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from dagster._utils.schedules import is_valid_cron_string
 
-from dativo_ingest.config import load_job_plan, load_registry
+from dativo_ingest.config import load_job_plan
 from dativo_ingest.config.loader import find_project_root
 from dativo_ingest.config.models import Registry
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.errors import ConfigError, DativoError, ValidationFailed
 from dativo_ingest.logs import redact
+from dativo_ingest.matrix import load_registry
 from dativo_ingest.orchestrator.config import ResolvedSchedule, Runner, load_runner, runner_config_path
 from dativo_ingest.sinks.layout import quarantine_name, table_identifier
 

@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone
 import pyarrow as pa
 
 from dativo_ingest.config.plan import JobPlan
-from dativo_ingest.errors import InfrastructureError
+from dativo_ingest.errors import ConfigError
 from dativo_ingest.sinks.base import Sink
 from dativo_ingest.sinks.database.sink import DATABASE_TARGETS, database_sink
 from dativo_ingest.sinks.files.sink import FILE_TARGETS, file_target
@@ -25,6 +25,8 @@ from dativo_ingest.stage.stage import INGEST_DATE, asset_fields, output_schema
 
 #: the run id of a sink opened to check, prepare or read state (it writes no data file)
 NO_RUN = "no-run"
+#: every target_connector this package writes
+TARGETS = ("iceberg", *FILE_TARGETS, *DATABASE_TARGETS)
 
 
 def data_schema(plan: JobPlan) -> pa.Schema:
@@ -51,8 +53,8 @@ def open_sink(plan: JobPlan, *, run_id: str = NO_RUN, ingest_date: date | None =
     if plan.target_connector in DATABASE_TARGETS:
         return database_sink(plan, quarantine=quarantine, data_schema=data_schema(plan))
     if plan.target_connector != "iceberg":
-        raise InfrastructureError(f"{plan.job_path}: target_connector '{plan.target_connector}' is not supported; "
-                                  f"use iceberg or one of {', '.join(FILE_TARGETS + DATABASE_TARGETS)}")
+        raise ConfigError(plan.job_path, f"'{plan.target_connector}' cannot be written yet", field="target_connector",
+                          fix=f"use one of {', '.join(TARGETS)}")
     catalog = choose_catalog(plan.target, plan.job_path)
     if quarantine is not None:
         return IcebergSink(catalog, table_identifier(plan, quarantine=True), quarantine, write_mode="append",
@@ -78,4 +80,4 @@ def check_target(plan: JobPlan) -> None:
     open_sink(plan).preflight()
 
 
-__all__ = ["NO_RUN", "check_target", "data_schema", "open_sink"]
+__all__ = ["NO_RUN", "TARGETS", "check_target", "data_schema", "open_sink"]

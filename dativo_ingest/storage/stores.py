@@ -269,6 +269,27 @@ def nested_store(connection: dict[str, Any] | None, job_path: Path | None = None
     return make_store(kind, connection[kind], f"target.connection.{kind}", job_path, require_bucket=require_bucket)
 
 
+#: ``target.storage`` → the connection blocks that describe that store (the first one given is used)
+STORAGE_BLOCKS = {"s3": ("s3", "minio"), "azure": ("azure_blob",)}
+
+
+def chosen_store(connection: dict[str, Any] | None, storage: str | None, job_path: Path | None = None, *,
+                 require_bucket: bool = True) -> ObjectStore | None:
+    """The object store ``target.storage`` names — ``s3`` is ``connection.s3`` (or ``minio``), ``azure`` is
+    ``connection.azure_blob`` — or None for ``local`` (or none given): whatever other blocks hold, set by
+    variables or not, chooses nothing."""
+    if storage in (None, "local"):
+        return None
+    if storage not in STORAGE_BLOCKS:
+        raise ConfigError(job_path, f"unknown storage '{storage}'", field="target.storage",
+                          fix="use local, s3 or azure")
+    connection = connection or {}
+    names = STORAGE_BLOCKS[storage]
+    kind = next((k for k in names if isinstance(connection.get(k), dict)), names[0])
+    return make_store(kind, dict(connection.get(kind) or {}), f"target.connection.{kind}", job_path,
+                      require_bucket=require_bucket)
+
+
 def store_from_url(url: str, template: ObjectStore | None, where: str) -> ObjectStore:
     """A warehouse URL (``s3://bucket/prefix``, ``abfs://container@account…/prefix``, a folder) as a store,
     with the credentials and endpoint of ``template`` when it is of the same kind."""

@@ -22,9 +22,11 @@ REGISTRY_ENTRY = """
   events:  # test-only: the fake Airbyte source
     roles: [source]
     default_engine: airbyte
-    engines_supported: [airbyte, native]
+    engines_supported: [airbyte]
     supports_incremental: true
 """
+#: the registry only lists an engine that reads the connector: its entry (the job gives the executable)
+MANIFEST_ENTRY = "connectors:\n  events: {executable: source-events, passthrough: true}\n"
 
 
 def executable(tmp_path: Path) -> Path:
@@ -43,6 +45,8 @@ def project(tmp_path: Path) -> Path:
     make_project(root)
     with open(root / "registry" / "connectors.yaml", "a") as fh:
         fh.write(REGISTRY_ENTRY)
+    (root / "engines").mkdir()
+    (root / "engines" / "airbyte.yaml").write_text(MANIFEST_ENTRY)
     write_yaml(root / "assets/events/v1.0/events.yaml", {
         "apiVersion": "v3.0.2", "kind": "DataContract", "name": "events", "version": "1.0", "object": "events",
         "schema": [{"name": "id", "type": "long", "primary_key": True, "required": True},

@@ -25,10 +25,14 @@ DEMO_JOB = "jobs/acme/csv_employee_to_iceberg.yaml"
 DEMO_ROWS = 20
 
 
-def _demo_project(root: Path) -> Path:
+def _demo_project(root: Path, storage: str | None = None) -> Path:
+    """The repository's demo project; with ``storage``, its Iceberg job says where its tables go."""
     project = make_project(root)
     for part in ("jobs", "assets", "data"):
         shutil.copytree(REPO / part, project / part)
+    if storage is not None:
+        with open(project / DEMO_JOB, "a") as fh:
+            fh.write(f"target:\n  storage: {storage}\n")
     return project
 
 
@@ -68,15 +72,15 @@ def _azure_fs(server: Azurite) -> pafs.AzureFileSystem:
 # -- Iceberg ---------------------------------------------------------------------------------------------------
 
 
-def test_demo_job_lands_in_the_local_warehouse_seaweedfs_sql_rest_and_azurite_by_changing_secrets(
+def test_demo_job_lands_in_the_local_warehouse_seaweedfs_sql_rest_and_azurite_by_its_storage_and_secrets(
         tmp_path, seaweedfs, azurite):
     # 1. no secrets: the embedded catalog and a local warehouse
     local = _demo_project(tmp_path / "local")
     assert _run(local, DEMO_JOB, tmp_path / "h-local")["rows_written"] == DEMO_ROWS
     assert table_rows(tmp_path / "h-local", "acme.csv_employee").num_rows == DEMO_ROWS
 
-    # 2. S3 secrets: the embedded SQL catalog, warehouse s3://test-bucket/warehouse on SeaweedFS
-    sql = _demo_project(tmp_path / "sql")
+    # 2. storage s3 and S3 secrets: the embedded SQL catalog, warehouse s3://test-bucket/warehouse on SeaweedFS
+    sql = _demo_project(tmp_path / "sql", "s3")
     _secrets(sql, "acme", _s3_secrets(seaweedfs, S3_BUCKET=seaweedfs.bucket))
     home = tmp_path / "h-sql"
     assert _run(sql, DEMO_JOB, home)["rows_written"] == DEMO_ROWS
@@ -111,9 +115,9 @@ def test_demo_job_lands_in_the_local_warehouse_seaweedfs_sql_rest_and_azurite_by
     assert not (tmp_path / "h-rest" / "catalog.db").exists()
     assert _run(rest, DEMO_JOB, tmp_path / "h-rest")["rows_written"] == 0  # state from the REST table's snapshot
 
-    # 4. Azure secrets: the embedded SQL catalog, warehouse abfs://dativo@devstoreaccount1…/warehouse on Azurite
+    # 4. storage azure and Azure secrets: the embedded SQL catalog, warehouse abfs://demo@devstoreaccount1…/warehouse
     _azure_fs(azurite).create_dir("demo")
-    az = _demo_project(tmp_path / "azure")
+    az = _demo_project(tmp_path / "azure", "azure")
     _secrets(az, "acme", {"AZURE_STORAGE_ACCOUNT_NAME": azurite.account, "AZURE_STORAGE_ACCOUNT_KEY": azurite.key,
                           "AZURE_STORAGE_CONTAINER": "demo", "AZURE_STORAGE_ENDPOINT": azurite.endpoint})
     assert _run(az, DEMO_JOB, tmp_path / "h-az")["rows_written"] == DEMO_ROWS
@@ -202,8 +206,8 @@ def test_target_file_size_splits_files(tmp_path, seaweedfs):
 def test_merge_and_overwrite_on_plain_files(tmp_path, seaweedfs):
     project, job = _files_project(tmp_path, {"connection": {"bucket": seaweedfs.bucket, "prefix": "raw/merge"}},
                                   connector="minio")
-    _secrets(project, "acme", {"MINIO_ENDPOINT": seaweedfs.s3_endpoint, "MINIO_ACCESS_KEY": seaweedfs.access_key,
-                               "MINIO_SECRET_KEY": seaweedfs.secret_key})
+    _secrets(project, "acme", {"S3_ENDPOINT": seaweedfs.s3_endpoint, "AWS_ACCESS_KEY_ID": seaweedfs.access_key,
+                               "AWS_SECRET_ACCESS_KEY": seaweedfs.secret_key})  # the seed guide's variables
     home = tmp_path / "home"
     _run(project, job, home)  # merge: the asset has a primary key
     (project / "data/t.csv").write_text("id,name,amount\n2,Bob,8.00\n4,Di,1.00\n")

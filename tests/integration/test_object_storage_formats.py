@@ -146,7 +146,8 @@ def test_catalog_choice(tmp_path, monkeypatch):
     s3 = {"bucket": "lake", "endpoint": "http://h:9000", "access_key_id": "k", "secret_access_key": "s"}
     empty = {"s3": {"bucket": "", "endpoint": ""}, "catalog": {"uri": "", "credential": ""}}
     assert choose_catalog({"connection": empty}).name == "dativo"
-    sql = choose_catalog({"connection": {"s3": s3}})
+    assert choose_catalog({"connection": {"s3": s3}}).name == "dativo"  # a filled block alone chooses nothing
+    sql = choose_catalog({"connection": {"s3": s3}, "storage": "s3"})
     assert (sql.kind, sql.name, sql.properties["warehouse"]) == ("embedded", "dativo@s3://lake/warehouse",
                                                                  "s3://lake/warehouse")
     assert sql.properties["s3.endpoint"] == "http://h:9000" and sql.properties["s3.force-virtual-addressing"] == "false"

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.acceptance.helpers import catalog, cli, make_project, table_rows, write_yaml
 
@@ -239,3 +240,21 @@ def test_test_connector_reports_what_a_tap_does_wrong(project, tmp_path, mode, o
     assert out.returncode == (0 if ok else 2), out.stdout + out.stderr
     assert finding in out.stdout, out.stdout
     assert "PASS discover: 1 stream(s): events" in out.stdout
+
+
+def test_check_refuses_a_setting_the_tap_requires_and_the_job_does_not_give(project, tmp_path):
+    """The tap is there (a local executable): check asks it --about and compares its required settings."""
+    about = '"capabilities": ["catalog", "discover", "state", "activate-version", "batch"]'
+    assert about in TAP
+    (project / "taps" / "tap_local.py").write_text(TAP.replace(
+        about, about + ', "settings": {"type": "object", "required": ["rows", "api_url"]}'))
+    job = _job(project, "ok", ROWS)
+    out = cli("check", "--config", str(job), cwd=project, home=tmp_path / "home")
+    assert out.returncode == 2
+    assert out.stderr.strip() == (f"ERROR: {job}: source.connection: the Singer tap tap-local needs the setting(s) "
+                                  "api_url, which the job does not give (set them in source.connection (mapped by "
+                                  "engines/singer.yaml) or in extractor.config)")
+    data = yaml.safe_load(job.read_text())
+    data["extractor"]["config"]["api_url"] = "http://127.0.0.1:1"
+    job.write_text(yaml.safe_dump(data))
+    assert cli("check", "--config", str(job), cwd=project, home=tmp_path / "home").returncode == 0

@@ -284,8 +284,8 @@ def test_role_check(project: Path) -> None:
 
 
 def test_recipe_type_must_match_role(project: Path) -> None:
-    job = _job(project, source_connector="s3", source_connector_path="connectors/targets/s3.yaml")
-    with pytest.raises(ConfigError, match=r"s3.yaml: type: is a target recipe but the job uses it as source"):
+    job = _job(project, source_connector="markdown_kv", source_connector_path="connectors/targets/markdown_kv.yaml")
+    with pytest.raises(ConfigError, match=r"markdown_kv.yaml: type: is a target recipe but the job uses it as source"):
         _plan(project, job)
 
 
@@ -294,12 +294,12 @@ def test_engine_resolution_order(project: Path) -> None:
     assert _plan(project, _job(project, source_connector="postgres", source_connector_path=None,
                                source=pg)).engine == "singer"  # recipe: meltano == singer
     job = _job(project, source_connector="postgres", source_connector_path=None,
-               source={**pg, "engine": {"name": "airbyte"}})
-    assert _plan(project, job).engine == "airbyte"  # source.engine.name beats the recipe
-    job = _job(project, source_connector="postgres", source_connector_path=None, engine={"name": "native"},
-               source={**pg, "engine": {"name": "airbyte", "options": {"a": 1}}})
+               source={**pg, "engine": {"name": "native"}})
+    assert _plan(project, job).engine == "native"  # source.engine.name beats the recipe
+    job = _job(project, source_connector="postgres", source_connector_path=None, engine={"name": "meltano"},
+               source={**pg, "engine": {"name": "native", "options": {"a": 1}}})
     plan = _plan(project, job)
-    assert plan.engine == "native" and plan.engine_options == {"a": 1}  # top-level engine beats everything
+    assert plan.engine == "singer" and plan.engine_options == {"a": 1}  # top-level engine beats everything
     (project / "connectors/sources/postgres.yaml").unlink()
     plan = _plan(project, _job(project, source_connector="postgres", source_connector_path=None, source=pg))
     assert plan.engine == "singer" and plan.source_recipe is None  # registry default_engine
@@ -310,8 +310,15 @@ def test_unsupported_engine_lists_supported(project: Path) -> None:
     with pytest.raises(ConfigError) as info:
         _plan(project, job)
     assert str(info.value) == (
-        f"{job}: engine: engine 'spark' is not supported by 'csv' (supported: native, airbyte, singer) "
-        "(use a supported engine or add it to engines_supported in registry/connectors.yaml)")
+        f"{job}: engine: engine 'spark' is not available (engines: native, airbyte, singer (also called meltano)) "
+        "(use one of them; 'csv' supports native, airbyte, singer)")
+    job = _job(project, engine="airbyte", source_connector="sqlite", source_connector_path=None,
+               source={"tables": [{"name": "t"}]})
+    with pytest.raises(ConfigError) as info:
+        _plan(project, job)
+    assert str(info.value) == (
+        f"{job}: engine: engine 'airbyte' is not supported by 'sqlite' (supported: native) "
+        "(use one of them (the registry lists every engine that reads it))")
 
 
 def test_cloud_mode_refuses_self_hosted_only_connectors(project: Path) -> None:

@@ -81,6 +81,17 @@ def test_later_file_wins_in_name_order(tmp_path: Path) -> None:
     assert load_secrets(tmp_path, "acme").get("X") == "from-b"
 
 
+def test_a_connectors_own_file_wins_for_that_connector(tmp_path: Path) -> None:
+    _write(tmp_path / "acme" / "postgres.env", "POSTGRES_HOST=db.internal\nPOSTGRES_DB=sales\n")
+    _write(tmp_path / "acme" / "shared.env", "POSTGRES_HOST=elsewhere\nREGION=eu\n")
+    secrets = load_secrets(tmp_path, "acme")
+    assert secrets.get("POSTGRES_HOST") == "elsewhere"  # name order, for whatever is not the connector's
+    postgres = secrets.lookup("postgres")
+    assert (postgres("POSTGRES_HOST"), postgres("POSTGRES_DB"), postgres("REGION")) == ("db.internal", "sales", "eu")
+    assert secrets.lookup("mysql")("POSTGRES_HOST") == "elsewhere"
+    assert secrets.lookup()("POSTGRES_HOST") == "elsewhere"
+
+
 def test_missing_tenant_folder_or_dir_is_empty(tmp_path: Path) -> None:
     assert len(load_secrets(tmp_path, "nobody")) == 0
     assert len(load_secrets(None, "acme")) == 0

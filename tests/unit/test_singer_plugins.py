@@ -112,12 +112,19 @@ def test_mapping_problems_are_one_line(tmp_path, job, message):
         tap_streams(plan, plugin)
 
 
-def test_a_connector_without_a_tap_says_what_to_do(tmp_path):
+def test_mysql_is_read_by_pipelinewise_tap_mysql(tmp_path):
     plan = plan_for(tmp_path, {"source_connector": "mysql", "source": {
-        "connection": {"host": "h", "database": "d", "user": "u"}, "tables": [{"name": "t"}]}})
+        "connection": {"host": "h", "database": "d", "user": "u"},
+        "tables": [{"name": "t", "object": "o"}, {"name": "other.t2"}],
+        "incremental": {"strategy": "updated_at", "cursor_field": "updated_at"}}})
     assert plan.engine == "singer"  # the mysql recipe says meltano
-    with pytest.raises(ConfigError, match="no Singer tap for connector 'mysql' .* or use engine: native"):
-        resolve_tap(plan)
+    plugin = resolve_tap(plan)
+    assert (plugin.name, plugin.pip_url) == ("tap-mysql", "pipelinewise-tap-mysql==1.6.0")
+    assert tap_config(plan, plugin) == {"host": "h", "port": 3306, "user": "u", "password": "", "database": "d",
+                                        "filter_dbs": "d"}
+    streams = tap_streams(plan, plugin)
+    assert [(s.stream, s.tap_stream_id, s.replication_key) for s in streams] == [
+        ("o", "d-t", "updated_at"), ("other.t2", "other-t2", "updated_at")]
 
 
 def test_the_extractor_block_is_closed(tmp_path):

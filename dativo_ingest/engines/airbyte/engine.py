@@ -63,6 +63,7 @@ from dativo_ingest.engines.common.records import BATCH_BYTES, BATCH_ROWS
 from dativo_ingest.engines.common.schema import INT, NUMBER, column_kind
 from dativo_ingest.engines.launchers.base import Launcher
 from dativo_ingest.engines.launchers.choose import LauncherSpec, choose_launcher
+from dativo_ingest.engines.launchers.venv import VenvLauncher
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.logs import redact
 from dativo_ingest.paths import dativo_home
@@ -229,8 +230,27 @@ class AirbyteEngine:
         self.docker_client = docker_client
 
     def preflight(self, plan: JobPlan) -> None:
-        """Nothing up front: the connector is installed, and its config checked against its spec, when the run
-        starts it (``check`` installs nothing)."""
+        """The connector has a manifest entry (or the job names its package, image or executable) and, when it is
+        installed, its config matches its spec. ``check`` installs and pulls nothing: a connector not installed
+        yet is a note ("installs … on first run")."""
+        options = engine_options(plan)
+        entry = connector_entry(plan.source_connector, plan.project_root, options, job_path=plan.job_path)
+        launcher = make_launcher(entry, docker_client=self.docker_client)
+        if isinstance(launcher, VenvLauncher) and not launcher.is_installed():
+            plan.notes.append(f"installs {launcher.pip_url} on first run")
+            return
+        if not isinstance(launcher, VenvLauncher):
+            return  # an image or an executable of the job's: checked against its spec by the run
+        connector = AirbyteConnector(entry.name, launcher, redact=_redactor(plan))
+        try:
+            spec = connector.spec()
+            connection = dict(plan.source.get("connection") or {})
+            mapped = coerce_to_spec(render_config(entry, connection, extra=template_context(plan),
+                                                  overrides=options.get("config")), spec)
+            config, _ = apply_control_config(control_path(plan.tenant_id, plan.job_name), mapped)
+            validate_config(config, spec, connector=entry.name, path=plan.job_path)
+        finally:
+            connector.close()
 
     def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
         """Run the connector's ``read`` and yield its records as batches, each STATE as checkpoints after the rows

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from dativo_ingest.engines.native.checks import check_source
+from dativo_ingest.engines.native.checks import check_source, object_source
 from dativo_ingest.engines.native.files.csv import read_csv, resolve_files
+from dativo_ingest.engines.native.sources import OBJECT_SOURCES, SQL_SOURCES, default_stream
 from dativo_ingest.engines.native.sql.common import MYSQL, STANDARD, Quoting, SqlTable, base_select, resolve_tables
 from dativo_ingest.stream import Batch, Checkpoint, Message, SourceKeys
 
@@ -14,7 +15,6 @@ if TYPE_CHECKING:
     from dativo_ingest.config.plan import JobPlan
     from dativo_ingest.state.envelope import StateEnvelope
 
-SQL_SOURCES = {"postgres", "postgresql", "sqlite", "mysql"}
 SqlReader = Callable[[list[SqlTable], dict[str, "str | None"]], Iterator[Message]]
 
 
@@ -24,7 +24,8 @@ class NativeEngine:
     name = "native"
 
     def preflight(self, plan: JobPlan) -> None:
-        """A database source must accept a connection (short timeout); one line naming host:port, user, database."""
+        """The source must be one the native engine reads, and a REST API must accept one cheap request (a
+        database was checked by ``startup_sequence`` for every engine); one line naming file, field and fix."""
         check_source(plan)
 
     def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
@@ -43,6 +44,8 @@ class NativeEngine:
             return _read_markdown_kv(plan, state)
         if connector in SQL_SOURCES:
             return _read_sql(plan, state)
+        if connector in OBJECT_SOURCES:
+            return _read_objects(plan, state)
         from dativo_ingest.engines.native.rest.spec import has_api
 
         if plan.source_recipe is not None and has_api(plan.source_recipe):
@@ -51,13 +54,15 @@ class NativeEngine:
             return read_rest(plan, state)
         raise NotImplementedError(
             f"the native engine has no '{connector}' source yet; available: csv, markdown_kv, "
-            f"{', '.join(sorted(SQL_SOURCES))}, and any API whose recipe has an api: section (REST)"
+            f"{', '.join(sorted(SQL_SOURCES | OBJECT_SOURCES))}, and any API whose recipe has an api: section (REST)"
         )
 
 
-def default_stream(plan: JobPlan) -> str:
-    """The stream of a job that names none: the asset's ``object`` (or name)."""
-    return str(plan.asset.object or plan.asset.name)
+def _read_objects(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
+    from dativo_ingest.engines.native.files.objects import read_objects
+
+    store, objects = object_source(plan)
+    return read_objects(store, objects, state=state.streams, skip_unchanged=plan.read.skip_unchanged_files)
 
 
 def _read_markdown_kv(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:

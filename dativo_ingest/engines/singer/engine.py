@@ -299,8 +299,31 @@ class SingerEngine:
     name = "singer"
 
     def preflight(self, plan: JobPlan) -> None:
-        """Nothing up front: the tap is installed, asked for its capabilities and discovered when the run starts it
-        (``check`` installs nothing)."""
+        """The job's tap exists (``engines/singer.yaml`` or its ``extractor:``), its streams and settings build
+        from the job, and, when the tap is installed and describes its settings (``--about``), every required
+        setting is given. ``check`` installs nothing: a tap not installed yet is a note ("installs … on first
+        run")."""
+        plugin = resolve_tap(plan)
+        tap_streams(plan, plugin)
+        config = tap_config(plan, plugin)
+        launcher = make_launcher(plugin, plan.project_root)
+        if isinstance(launcher, VenvLauncher) and not launcher.is_installed():
+            plan.notes.append(f"installs {plugin.pip_url} on first run")
+            return
+        if plugin.capabilities is not None and "about" not in plugin.capabilities:
+            return
+        with SingerTap(plugin, config, project_root=plan.project_root) as tap:
+            try:
+                settings = tap.about().get("settings")
+            except SourceError:
+                return  # a tap that cannot describe itself is checked by its run
+        missing = [k for k in (settings or {}).get("required") or [] if config.get(k) in (None, "")] \
+            if isinstance(settings, dict) else []
+        if missing:
+            raise ConfigError(plan.job_path, f"the Singer tap {plugin.name} needs the setting(s) "
+                              f"{', '.join(missing)}, which the job does not give", field="source.connection",
+                              fix="set them in source.connection (mapped by engines/singer.yaml) or in "
+                                  "extractor.config")
 
     def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
         """Run the tap's sync and yield its records as batches, its bookmarks as checkpoints after the rows they
@@ -397,7 +420,9 @@ def _translate(event: Any, ours: dict[str, TapStream], plugin: TapPlugin, warned
                 yield Checkpoint(target.stream, state, dialect="singer")
     elif isinstance(event, ActivateVersionEvent):
         target = ours.get(event.stream)
-        if target is not None:
+        # a full-table replace; some taps (pipelinewise-tap-mysql) send it on every incremental sync too, where it
+        # must not drop the rows of earlier runs
+        if target is not None and target.replication_method != "INCREMENTAL":
             yield Trace("activate_version", {"stream": target.stream, "version": event.version})
     elif isinstance(event, SchemaEvent):
         name = event.schema.stream

@@ -17,6 +17,8 @@ from dativo_ingest.errors import ConfigError
 if TYPE_CHECKING:
     from dativo_ingest.config.plan import JobPlan
 
+#: the registry's connector for any tap a job's ``extractor:`` block names (no entry in singer.yaml needed)
+GENERIC_TAP = "singer_tap"
 CAPABILITIES = frozenset({"catalog", "properties", "discover", "state", "about", "activate-version", "batch",
                           "stream-maps", "schema-flattening", "structured-logging", "log-based", "test"})
 
@@ -254,7 +256,9 @@ def tap_streams(plan: JobPlan, plugin: TapPlugin) -> list[TapStream] | None:
             tables = resolve_tables(plan.source, default_stream=default_stream(plan), read=plan.read)
         except ConfigError as exc:
             raise ConfigError(plan.job_path, exc.message) from None
-        schema_default = str(plugin.streams.get("default_schema") or "public")
+        schema_from = plugin.streams.get("default_schema_from")
+        schema_default = str((_lookup(str(schema_from), [plan.source]) if schema_from else None)
+                             or plugin.streams.get("default_schema") or "public")
         for table in tables:
             name = str(table.name)
             schema, _, bare = name.rpartition(".")

@@ -57,10 +57,10 @@ from dativo_ingest.sinks.layout import target_partitioning
 from dativo_ingest.stage.stage import asset_fields
 from dativo_ingest.storage.stores import (
     ObjectStore,
+    chosen_store,
     in_use,
     local_store,
     make_store,
-    nested_store,
     store_block,
 )
 
@@ -113,7 +113,7 @@ def _file_store(plan: JobPlan) -> ObjectStore:
         where = f"target.connection.{nested}" if nested else "target.connection"
         return make_store(kind, store_block(connection, kind), where, plan.job_path)
     if kind in FORMAT_TARGETS:
-        store = nested_store(connection, plan.job_path)
+        store = chosen_store(connection, plan.target.get("storage"), plan.job_path)
         if store is not None:
             return store
     root = str(connection.get("path") or plan.target.get("path") or "")

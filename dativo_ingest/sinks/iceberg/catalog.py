@@ -27,7 +27,7 @@ from pyiceberg.catalog import Catalog
 
 from dativo_ingest.errors import ConfigError, InfrastructureError
 from dativo_ingest.paths import dativo_home
-from dativo_ingest.storage.stores import ObjectStore, nested_store, store_from_url
+from dativo_ingest.storage.stores import ObjectStore, chosen_store, nested_store, store_from_url
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,11 @@ def nessie_rest_uri(uri: str, branch: str | None) -> str:
 def choose_catalog(target: dict[str, Any], job_path: Path | None = None) -> CatalogChoice:
     """The catalog name, pyiceberg properties and warehouse store for a job's merged ``target`` section."""
     spec, where = _spec(target)
-    store = nested_store(target.get("connection"), job_path, require_bucket=spec is None)
+    storage = target.get("storage")
+    if spec is not None and storage is None:  # the catalog decides where tables go; a store block gives credentials
+        store = nested_store(target.get("connection"), job_path, require_bucket=False)
+    else:
+        store = chosen_store(target.get("connection"), storage, job_path, require_bucket=spec is None)
     io_props = store.iceberg_properties() if store is not None else {}
     if spec is not None:
         kind = spec["type"].lower()
