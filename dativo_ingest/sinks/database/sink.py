@@ -233,28 +233,11 @@ class DatabaseSink(Sink):
         return self.dialect.column_type(f.type, json=f.name in self.json_columns, key=f.name in self.primary_key)
 
     # -- state -----------------------------------------------------------------------------------
-    def _head(self) -> Head:
+    def _read_state(self, sql: str, what: str) -> list[Any]:
+        """Rows of a query on this table's state rows (``tenant``, ``table_name`` bound); none when there is no
+        state table yet."""
         try:
-            rows = self._sql(f"SELECT version, state, commit_id FROM {self.state_table} WHERE tenant = {PARAM} "
-                             f"AND table_name = {PARAM} ORDER BY version DESC LIMIT 1", [self.tenant, self.table])
-            self._end_read()
-        except DativoError:
-            raise
-        except Exception as exc:
-            self._rollback()
-            if self.dialect.is_missing_table(exc):
-                return Head(None, None)
-            raise self._fail("reading the committed state", exc) from None
-        if not rows:
-            return Head(None, None)
-        version, state, commit_id = rows[0]
-        return Head(int(version), str(state), None, str(commit_id))
-
-    def recent_properties(self, limit: int) -> list[dict[str, str]]:
-        """The properties of the newest ``limit`` commits of this table, newest first."""
-        try:
-            rows = self._sql(f"SELECT properties FROM {self.state_table} WHERE tenant = {PARAM} AND table_name = "
-                             f"{PARAM} ORDER BY version DESC LIMIT {int(limit)}", [self.tenant, self.table])
+            rows = self._sql(sql, [self.tenant, self.table])
             self._end_read()
         except DativoError:
             raise
@@ -262,7 +245,22 @@ class DatabaseSink(Sink):
             self._rollback()
             if self.dialect.is_missing_table(exc):
                 return []
-            raise self._fail("reading the commit history", exc) from None
+            raise self._fail(what, exc) from None
+        return list(rows or [])
+
+    def _head(self) -> Head:
+        rows = self._read_state(f"SELECT version, state, commit_id FROM {self.state_table} WHERE tenant = {PARAM} "
+                                f"AND table_name = {PARAM} ORDER BY version DESC LIMIT 1",
+                                "reading the committed state")
+        if not rows:
+            return Head(None, None)
+        version, state, commit_id = rows[0]
+        return Head(int(version), str(state), None, str(commit_id))
+
+    def recent_properties(self, limit: int) -> list[dict[str, str]]:
+        """The properties of the newest ``limit`` commits of this table, newest first."""
+        rows = self._read_state(f"SELECT properties FROM {self.state_table} WHERE tenant = {PARAM} AND table_name = "
+                                f"{PARAM} ORDER BY version DESC LIMIT {int(limit)}", "reading the commit history")
         return [dict(orjson.loads(r[0])) for r in rows]
 
     # -- write -----------------------------------------------------------------------------------
