@@ -100,11 +100,8 @@ def prepare_targets(plans: list[JobPlan]) -> None:
     Best effort: a target that cannot be prepared here fails its jobs with their own error."""
     for plan in plans:
         try:
-            sink = open_sink(plan)
-            try:
+            with open_sink(plan) as sink:
                 sink.prepare()
-            finally:
-                sink.close()
         except Exception as exc:  # noqa: BLE001 - the job reports the real error
             log.debug("could not prepare the target of %s: %s", plan.job_name, type(exc).__name__)
 

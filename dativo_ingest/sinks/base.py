@@ -163,6 +163,13 @@ class Sink(ABC):
     def close(self) -> None:  # noqa: B027 - optional: most sinks hold no connection between calls
         """Release what the sink holds open (a database connection); uncommitted rows are dropped."""
 
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """``with open_sink(plan) as sink:`` closes the sink however the block ends."""
+        self.close()
+
     def _seal(self) -> None:  # noqa: B027 - optional: a sink whose files are complete once written
         """Finish the data files being written before a commit (nothing by default)."""
 

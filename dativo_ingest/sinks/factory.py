@@ -77,7 +77,8 @@ def open_sink(plan: JobPlan, *, run_id: str = NO_RUN, ingest_date: date | None =
 
 def check_target(plan: JobPlan) -> None:
     """Can the job's target be reached and written? One line naming what failed and the fix (writes no data)."""
-    open_sink(plan).preflight()
+    with open_sink(plan) as sink:
+        sink.preflight()
 
 
 __all__ = ["NO_RUN", "TARGETS", "check_target", "data_schema", "open_sink"]

@@ -21,8 +21,7 @@ def read_committed_state(plan: JobPlan) -> dict[str, Any]:
     """The envelope committed with the job's current data, with where it came from.
 
     ``snapshot_id`` is the Iceberg snapshot id, or the run manifest's sequence for plain files."""
-    sink = open_sink(plan)
-    try:
+    with open_sink(plan) as sink:
         envelope = sink.current_state()
         info: dict[str, Any] = {
             "table": sink.identifier,
@@ -32,8 +31,6 @@ def read_committed_state(plan: JobPlan) -> dict[str, Any]:
         }
         quality = next((props[QUALITY_PROPERTY] for props in sink.recent_properties(1) if QUALITY_PROPERTY in props),
                        None) if sink.base_version is not None else None
-    finally:
-        sink.close()
     if quality:  # the asset's quality rules as measured on the last commit
         info["quality"] = orjson.loads(quality)
     return info
@@ -43,14 +40,11 @@ def reset_committed_state(plan: JobPlan) -> dict[str, Any]:
     """Commit an empty envelope (no data change) so the next run starts from the beginning.
 
     Plain files get a new run manifest listing the same files, with the empty state."""
-    sink = open_sink(plan, run_id=RESET_RUN_ID)
-    remove_mirror(plan.tenant_id, plan.job_name)
     empty = StateEnvelope(engine=plan.engine).advanced(run_id=RESET_RUN_ID, streams={}, engine=plan.engine,
                                                        dialect=plan.engine)
-    try:
+    with open_sink(plan, run_id=RESET_RUN_ID) as sink:
+        remove_mirror(plan.tenant_id, plan.job_name)
         commit = sink.reset_state(empty)
-    finally:
-        sink.close()
     if commit is None:
         return {"table": sink.identifier, "reset": False, "reason": "no committed state"}
     return {"table": sink.identifier, "reset": True, "snapshot_id": commit.snapshot_id}
