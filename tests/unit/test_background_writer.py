@@ -41,8 +41,10 @@ def test_the_queue_is_bounded_so_a_slow_store_holds_the_reader_back() -> None:
 
 def test_an_error_is_raised_by_every_later_put_and_flush() -> None:
     written: list[int] = []
+    handed_over = threading.Event()  # the writer fails only once every chunk is queued (else a put raises first)
 
     def write(t: pa.Table) -> None:
+        handed_over.wait(10)
         if t.column("i")[0].as_py() == 1:
             raise OSError("disk full")
         written.append(t.column("i")[0].as_py())
@@ -50,6 +52,7 @@ def test_an_error_is_raised_by_every_later_put_and_flush() -> None:
     writer = BackgroundWriter(write, depth=4)
     for i in range(4):
         writer.put(_chunk(i))
+    handed_over.set()
     with pytest.raises(OSError, match="disk full"):
         writer.flush()
     with pytest.raises(OSError):  # a second flush must not pass over the chunks never written
