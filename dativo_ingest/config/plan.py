@@ -64,6 +64,11 @@ class JobPlan:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def default_stream(self) -> str:
+        """The stream of a job that names none: the asset's ``object`` (or name)."""
+        return str(self.asset.object or self.asset.name)
+
+    @property
     def file_access(self) -> LocalFileAccess:
         """``local_files``, or the self-hosted rule for the project when the plan was built without one."""
         return self.local_files or LocalFileAccess.for_project(self.project_root, self.mode, None)

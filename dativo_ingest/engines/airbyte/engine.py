@@ -108,7 +108,7 @@ def wanted_streams(plan: JobPlan) -> list[str]:
     files = plan.source.get("files") or []
     if files and isinstance(files[0], dict) and files[0].get("object"):
         return [str(files[0]["object"])]
-    return [str(plan.asset.object or plan.asset.name)]
+    return [plan.default_stream]
 
 
 def template_context(plan: JobPlan) -> dict[str, Any]:

@@ -46,11 +46,10 @@ def object_source(plan: JobPlan) -> tuple[ObjectStore, list[StoredObject]]:
     """The store of an object-storage source and the objects its patterns match now (listed, not read); a
     mistake is one line naming the job."""
     from dativo_ingest.engines.native.files.objects import resolve_objects, source_store
-    from dativo_ingest.engines.native.sources import default_stream
 
     try:
         store = source_store(plan.source_connector, plan.source, plan.job_path)
-        return store, resolve_objects(store, plan.source, default_stream=default_stream(plan))
+        return store, resolve_objects(store, plan.source, default_stream=plan.default_stream)
     except ConfigError as exc:
         if exc.path is not None:
             raise
@@ -90,7 +89,6 @@ def check_database(plan: JobPlan) -> None:
 
 
 def _tables(plan: JobPlan) -> list[SqlTable]:
-    from dativo_ingest.engines.native.sources import default_stream
     from dativo_ingest.engines.native.sql.common import resolve_tables
 
     extractor = plan.job.extractor
@@ -98,7 +96,7 @@ def _tables(plan: JobPlan) -> list[SqlTable]:
             and not plan.source.get("query"):
         return []  # the tap's own select rules name the streams: only the connection is checked
     try:
-        return resolve_tables(plan.source, default_stream=default_stream(plan), read=plan.read)
+        return resolve_tables(plan.source, default_stream=plan.default_stream, read=plan.read)
     except ConfigError as exc:
         raise ConfigError(plan.job_path, exc.message) from None
 

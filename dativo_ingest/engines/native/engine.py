@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from dativo_ingest.engines.native.checks import check_source, object_source
 from dativo_ingest.engines.native.files.csv import read_csv, resolve_files
-from dativo_ingest.engines.native.sources import OBJECT_SOURCES, SQL_SOURCES, default_stream
+from dativo_ingest.engines.native.sources import OBJECT_SOURCES, SQL_SOURCES
 from dativo_ingest.engines.native.sql.common import MYSQL, STANDARD, Quoting, SqlTable, base_select, resolve_tables
 from dativo_ingest.stream import Batch, Checkpoint, Message, SourceKeys
 
@@ -32,7 +32,7 @@ class NativeEngine:
         """The job's files or tables as Arrow batches, from the files' and cursors' committed state."""
         connector = plan.source_connector
         if connector == "csv":
-            files = resolve_files(plan.source, project_root=plan.project_root, default_stream=default_stream(plan),
+            files = resolve_files(plan.source, project_root=plan.project_root, default_stream=plan.default_stream,
                               access=plan.file_access)
             return read_csv(
                 files,
@@ -69,7 +69,7 @@ def _read_markdown_kv(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
     from dativo_ingest.engines.native.files.markdown_kv import read_markdown_kv
     from dativo_ingest.stage.types import parse_type
 
-    files = resolve_files(plan.source, project_root=plan.project_root, default_stream=default_stream(plan),
+    files = resolve_files(plan.source, project_root=plan.project_root, default_stream=plan.default_stream,
                               access=plan.file_access)
     return read_markdown_kv(
         files,
@@ -80,7 +80,7 @@ def _read_markdown_kv(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
 
 
 def _read_sql(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
-    tables = resolve_tables(plan.source, default_stream=default_stream(plan), read=plan.read)
+    tables = resolve_tables(plan.source, default_stream=plan.default_stream, read=plan.read)
     cursors: dict[str, str | None] = {}
     for table in tables:  # a full refresh has no cursor (the read policy gives none)
         committed = (state.streams.get(table.stream) or {}).get("cursor") or {}

@@ -213,7 +213,7 @@ def _evaluate(rule: Any, scopes: list[dict[str, Any]], ctx: _Context, where: str
 
 def tap_config(plan: JobPlan, plugin: TapPlugin) -> dict[str, Any]:
     """The tap's settings: the mapping over the job's source, then the extractor's ``config``."""
-    ctx = _Context(plan, plugin.streams.get("from"), default_stream(plan))
+    ctx = _Context(plan, plugin.streams.get("from"), plan.default_stream)
     mapped = {}
     for key, rule in plugin.config_map.items():
         value = _evaluate(rule, [plan.source], ctx, str(key))
@@ -223,11 +223,6 @@ def tap_config(plan: JobPlan, plugin: TapPlugin) -> dict[str, Any]:
 
 
 # -- streams -----------------------------------------------------------------------------------------------
-
-
-def default_stream(plan: JobPlan) -> str:
-    """The stream of a job that names none: the asset's ``object`` (or name)."""
-    return str(plan.asset.object or plan.asset.name)
 
 
 def _replication(plan: JobPlan, cursor_field: str | None) -> tuple[str | None, str | None]:
@@ -253,7 +248,7 @@ def tap_streams(plan: JobPlan, plugin: TapPlugin) -> list[TapStream] | None:
         from dativo_ingest.engines.native.sql.common import resolve_tables
 
         try:
-            tables = resolve_tables(plan.source, default_stream=default_stream(plan), read=plan.read)
+            tables = resolve_tables(plan.source, default_stream=plan.default_stream, read=plan.read)
         except ConfigError as exc:
             raise ConfigError(plan.job_path, exc.message) from None
         schema_from = plugin.streams.get("default_schema_from")
@@ -271,7 +266,7 @@ def tap_streams(plan: JobPlan, plugin: TapPlugin) -> list[TapStream] | None:
         if not entries:
             raise ConfigError(plan.job_path, "no files to read", field="source.files",
                               fix="add source.files: [{path: data/x.csv, object: x}]")
-        ctx = _Context(plan, "files", default_stream(plan))
+        ctx = _Context(plan, "files", plan.default_stream)
         seen: set[str] = set()
         for entry in entries:
             element = entry if isinstance(entry, dict) else {"path": entry}
@@ -282,6 +277,6 @@ def tap_streams(plan: JobPlan, plugin: TapPlugin) -> list[TapStream] | None:
             method, key = _replication(plan, None)
             out.append(TapStream(stream, template.format(stream=stream, schema="", table=stream), method, key))
         return out
-    stream = default_stream(plan)
+    stream = plan.default_stream
     method, key = _replication(plan, default_cursor)
     return [TapStream(stream, template.format(stream=stream, schema="", table=stream), method, key)]

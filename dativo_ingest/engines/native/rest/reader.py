@@ -104,7 +104,7 @@ def read_options(plan: JobPlan, source: RestSource) -> ReadOptions:
     """The streams (``source.objects``, else the asset's object) and how they are read; ``ConfigError`` when the
     job's ``cursor_field`` disagrees with the recipe."""
     incremental = dict(plan.source.get("incremental") or {})
-    objects = plan.source.get("objects") or [plan.asset.object or plan.asset.name]
+    objects = plan.source.get("objects") or [plan.default_stream]
     names = [str(o) for o in objects]
     for name in names:
         source.stream(name)
