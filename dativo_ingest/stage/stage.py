@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dativo_ingest.config.models import AssetDefinition
+from dativo_ingest.config.policy import MASK_TEXT
 from dativo_ingest.errors import SourceError
 from dativo_ingest.sqltext import quote_ident, quote_literal
 from dativo_ingest.stage.casts import cast_sql
@@ -55,7 +56,7 @@ SALT_VARIABLE = "dativo_pii_salt"
 def protected_sql(expr: str, how: str | None) -> str:
     """``expr`` as the policy stores it: masked (``***``), hashed (``sha256(salt || value)``) or as it is."""
     if how == "mask":
-        return f"CASE WHEN {expr} IS NULL THEN NULL ELSE '***' END"
+        return f"CASE WHEN {expr} IS NULL THEN NULL ELSE {quote_literal(MASK_TEXT)} END"
     if how == "hash":
         return f"sha256(getvariable('{SALT_VARIABLE}') || CAST({expr} AS VARCHAR))"
     return expr
