@@ -131,6 +131,8 @@ def apply_policy(plan: JobPlan, policy: PolicyConfig | None) -> None:
     plan.asset, plan.protection = protect_fields(policy, plan.tenant_id, plan.asset, read=plan.read,
                                                  secrets=plan.secrets, root=plan.project_root,
                                                  job_path=plan.job_path, asset_path=plan.asset_path)
+    if plan.protection.salt:  # a secret whatever its name, and wherever it was set
+        redact.add([plan.protection.salt])
 
 
 def _job_log_level(plan: JobPlan) -> str | None:

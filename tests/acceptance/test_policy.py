@@ -102,3 +102,14 @@ def test_a_missing_or_short_salt_and_impossible_actions_are_refused(tmp_path: Pa
     project, home, job = _project(tmp_path / "c", {"defaults": {"classifications": {"CONFIDENTIAL": "hash"}}})
     out = cli("check", "--config", str(job), cwd=project, home=home)
     assert out.returncode == 2 and "field 'salary' is integer; hash applies to string fields" in out.stderr
+
+
+def test_the_salt_is_redacted_whatever_its_name_and_wherever_it_comes_from(tmp_path: Path) -> None:
+    policy = {"defaults": {"classifications": {"PII": "hash"}, "hash_salt_secret": "ACME_PEPPER"}}
+    project, home, job = _project(tmp_path, policy, salt=None,
+                                  csv=f"id,email,phone,note,salary\n{SALT},a@x.io,555-1,hi,10\n")
+    job_text = job.read_text().replace("schema_validation_mode: warn", "schema_validation_mode: strict")
+    job.write_text(job_text)
+    out = cli("run", "--config", str(job), cwd=project, home=home, env={"ACME_PEPPER": SALT})
+    assert out.returncode == 2 and "is not a integer" in out.stderr  # the message quotes the bad value …
+    assert SALT not in out.stderr + out.stdout  # … with the salt masked, though its name looks like no secret
