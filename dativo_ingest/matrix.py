@@ -7,6 +7,7 @@ engine that is not implemented), so the capability matrix cannot promise what ``
 - **airbyte** reads the connectors of ``engines/airbyte.yaml`` (shipped, or the project's own);
 - **singer** (``meltano``) reads the connectors of ``engines/singer.yaml``, and ``singer_tap`` (any tap the job's
   ``extractor:`` block names);
+- **spark** reads PostgreSQL, MySQL/MariaDB (JDBC) and local CSV/Parquet/JSON-lines files (``engines/spark``);
 - a target is written by the package itself (``sinks.factory.TARGETS``), whatever the engine.
 """
 
@@ -22,8 +23,13 @@ from dativo_ingest.engines.airbyte.manifest import load_manifest as airbyte_mani
 from dativo_ingest.engines.native.rest.spec import has_api
 from dativo_ingest.engines.native.sources import BUILT_IN_SOURCES
 from dativo_ingest.engines.singer.plugins import GENERIC_TAP, load_plugins
+from dativo_ingest.engines.spark.options import FILE_SOURCES as SPARK_FILES
+from dativo_ingest.engines.spark.options import JDBC_SOURCES as SPARK_DATABASES
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.sinks.factory import TARGETS
+
+#: what the spark engine reads: databases over JDBC, local files
+SPARK_SOURCES = frozenset({*SPARK_DATABASES, *SPARK_FILES})
 
 
 def _recipe(project_root: Path, name: str) -> ConnectorRecipe | None:
@@ -60,6 +66,8 @@ class Capabilities:
             return connector in self.airbyte
         if engine == "singer":
             return connector in self.singer
+        if engine == "spark":
+            return connector in SPARK_SOURCES
         return False
 
     @staticmethod
@@ -73,6 +81,8 @@ def _no_reader(engine: str, connector: str) -> str:
     if engine == "native":
         return (f"the native engine reads {', '.join(sorted(BUILT_IN_SOURCES))} and REST APIs whose recipe has an "
                 f"api: section, and connectors/sources/{connector}.yaml has none")
+    if engine == "spark":
+        return f"the spark engine reads {', '.join(sorted(SPARK_SOURCES))}"
     return f"engines/{engine}.yaml has no entry '{connector}'"
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 #: the engines this package implements
-ENGINES = ("native", "airbyte", "singer")
+ENGINES = ("native", "airbyte", "singer", "spark")
 #: other names of an engine (meltano is how the registry has always called the Singer engine)
 ALIASES = {"meltano": "singer"}
 

@@ -4,7 +4,9 @@ An engine realises a job's source: it reads what the plan names, starting where 
 yields the normalised stream of ``dativo_ingest.stream`` — ``Batch`` (rows, already Arrow), ``Checkpoint`` (its
 own state, in its own dialect: the runner commits rows and state together), ``Log`` / ``Trace`` — and nothing
 else. Engines: ``native`` (our own extractors, ``engines/native``), ``airbyte`` (real Airbyte connectors,
-``engines/airbyte``), ``singer`` (real Singer taps, ``engines/singer``; also called ``meltano``).
+``engines/airbyte``), ``singer`` (real Singer taps, ``engines/singer``; also called ``meltano``), ``spark``
+(Spark tasks read, stage and write the data files; the engine runs the job itself through ``run_job``,
+``engines/spark``).
 
 Each engine folder holds the whole engine: its wire format, records → Arrow, state dialect, plugin manifest and
 conformance report (``test-connector``); what two engines share lives in ``engines/common``. The engine modules do
@@ -59,6 +61,10 @@ def get_engine(name: str) -> Engine:
         from dativo_ingest.engines.singer.engine import SingerEngine
 
         return SingerEngine()
+    if name == "spark":
+        from dativo_ingest.engines.spark.engine import SparkEngine
+
+        return SparkEngine()
     raise NotImplementedError(f"engine '{name}' is not implemented (available: {', '.join(ENGINES)})")
 
 

@@ -35,9 +35,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.conversions import from_bytes
 from pyiceberg.expressions import AlwaysTrue
+from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import ArrowScan, pyarrow_to_schema
 from pyiceberg.manifest import DataFile, FileFormat
 from pyiceberg.table import FileScanTask, Table, Transaction
+from pyiceberg.table.metadata import TableMetadata
 
 from dativo_ingest.errors import DativoError
 
@@ -299,8 +301,14 @@ def _write(table: Table, batches: list[pa.RecordBatch], write_uuid: uuid.UUID,
 
 def data_files(table: Table, data: pa.Table, *, write_uuid: uuid.UUID, counter: itertools.count[int]) -> list[DataFile]:
     """Write ``data`` as Parquet data files of ``table`` (split by partition and target size), not yet committed."""
-    files = _private()._dataframe_to_data_files(table_metadata=table.metadata, df=data, io=table.io,
-                                                write_uuid=write_uuid, counter=counter)
+    return write_data_files(table.metadata, table.io, data, write_uuid=write_uuid, counter=counter)
+
+
+def write_data_files(metadata: TableMetadata, io: FileIO, data: pa.Table, *, write_uuid: uuid.UUID,
+                     counter: itertools.count[int]) -> list[DataFile]:
+    """``data_files`` from a table's metadata and file IO alone (where no catalog is at hand: a Spark task)."""
+    files = _private()._dataframe_to_data_files(table_metadata=metadata, df=data, io=io, write_uuid=write_uuid,
+                                                counter=counter)
     return list(files)
 
 

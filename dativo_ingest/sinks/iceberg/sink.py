@@ -263,6 +263,29 @@ class IcebergSink(Sink):
         files = rewrite.data_files(table, data, write_uuid=self._write_uuid, counter=self._counter)
         self._track(data, files)
 
+    @property
+    def write_schema(self) -> pa.Schema:
+        """The Arrow schema rows are written in (the table's wider types, its nullability); opens the table."""
+        self._open_table()
+        return self._write_schema if self._write_schema is not None else self.schema
+
+    def add_written_files(self, paths: Sequence[str]) -> int:
+        """Take Parquet data files written into the table's location by someone else (Spark tasks) into the next
+        commit, exactly as if ``write`` had written them: their metrics (rows, bounds, partition) are read from
+        their footers, and their primary keys when merging. Returns their rows."""
+        table = self._open_table()
+        files = [parquet_file_to_data_file(table.io, table.metadata, path) for path in paths]
+        rows = sum(f.record_count for f in files)
+        self._pending.files.extend(files)
+        self._pending.rows += rows
+        if self.merges_by_key:
+            import pyarrow.parquet as pq
+
+            for path in paths:
+                with table.io.new_input(path).open() as stream:
+                    self._pending.keys.append(pq.read_table(stream, columns=self.primary_key))
+        return rows
+
     def current_keys(self) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """The primary-key columns of every row the table holds now, streamed (nothing if no table yet)."""
         table = self.table if self.table is not None else self.load()

@@ -1,0 +1,159 @@
+"""Java, the JDBC drivers and the one SparkSession of this process.
+
+The session is made once per process and shared by every Spark run in it (a JVM takes seconds to start); its
+conf is the job's ``engine.options.spark.conf`` over ours. Java and the drivers come from Debian packages
+(``openjdk-17-jre-headless``, ``libpostgresql-jdbc-java``, ``libmariadb-java``) or from ``JAVA_HOME`` and
+``engine.options.spark.jars``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dativo_ingest.engines.spark.options import JDBC_SOURCES, SparkOptions
+from dativo_ingest.errors import ConfigError, InfrastructureError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+#: where Debian's JDBC driver packages put their jars
+JAVA_SHARE = Path(os.environ.get("DATIVO_JDBC_JARS", "/usr/share/java"))
+#: driver family → (jar names to look for, Debian package, JDBC driver class)
+DRIVERS = {
+    "postgresql": (("postgresql.jar",), "libpostgresql-jdbc-java", "org.postgresql.Driver"),
+    "mariadb": (("mariadb-java-client.jar",), "libmariadb-java", "org.mariadb.jdbc.Driver"),
+}
+#: our defaults; the job's conf wins
+BASE_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.ui.enabled": "false",
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "65536",
+    "spark.sql.shuffle.partitions": "8",
+}
+
+_lock = threading.Lock()
+_session: SparkSession | None = None
+_session_key: tuple[str, tuple[tuple[str, str], ...]] | None = None
+
+
+def java_problem() -> str | None:
+    """Why no Java 17+ can run Spark here (None: one can)."""
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if not java or not Path(java).exists():
+        return "no Java found (install openjdk-17-jre-headless, or set JAVA_HOME)"
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{java} does not run ({type(exc).__name__})"
+    text = (out.stderr or out.stdout).split('"')
+    version = text[1] if len(text) > 1 else ""
+    major = version.split(".")[0] if not version.startswith("1.") else version.split(".")[1]
+    if not major.isdigit() or int(major) < 17:
+        return f"{java} is Java {version or '?'}; Spark 4 needs Java 17 or newer (install openjdk-17-jre-headless)"
+    return None
+
+
+def driver_jar(family: str, extra: list[str]) -> Path | None:
+    """The JDBC driver jar of ``family`` (``postgresql``, ``mariadb``): one of ``extra``, else Debian's."""
+    names, _package, _cls = DRIVERS[family]
+    for jar in extra:
+        if Path(jar).name.startswith(family.replace("postgresql", "postgresql")) and Path(jar).is_file():
+            return Path(jar)
+    for name in names:
+        if (JAVA_SHARE / name).is_file():
+            return JAVA_SHARE / name
+    return None
+
+
+def driver_class(connector: str) -> str:
+    """The JDBC driver class for a database connector."""
+    return DRIVERS[JDBC_SOURCES[connector]][2]
+
+
+def check_runtime(options: SparkOptions, connector: str, job_path: Path) -> None:
+    """pyspark, Java and the connector's JDBC driver are here; one line naming the fix otherwise."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise ConfigError(job_path, "engine spark needs pyspark, which is not installed", field="engine",
+                          fix="pip install 'dativo-ingest[spark]'") from None
+    if options.is_connect:
+        return  # the remote server runs the JVM and holds the drivers
+    problem = java_problem()
+    if problem:
+        raise InfrastructureError(f"{job_path}: engine spark: {problem}")
+    for jar in options.jars:
+        if not Path(jar).is_file():
+            raise ConfigError(job_path, f"jar not found: {jar}", field="engine.options.spark.jars",
+                              fix="give the path of an existing .jar")
+    family = JDBC_SOURCES.get(connector)
+    if family and driver_jar(family, options.jars) is None:
+        package = DRIVERS[family][1]
+        raise InfrastructureError(f"{job_path}: engine spark: the {family} JDBC driver is not installed "
+                                  f"(apt-get install {package}, or list its jar in engine.options.spark.jars)")
+
+
+def session_conf(options: SparkOptions) -> dict[str, str]:
+    """The session's conf: ours, the drivers found, then the job's ``conf``."""
+    conf = dict(BASE_CONF)
+    jars = [str(j) for j in options.jars]
+    for family in DRIVERS:
+        jar = driver_jar(family, options.jars)
+        if jar is not None and str(jar) not in jars:
+            jars.append(str(jar))
+    if jars:
+        conf["spark.jars"] = ",".join(jars)
+    if options.master.startswith("local"):  # the workers are this interpreter, with this package and its deps
+        conf["spark.pyspark.python"] = sys.executable
+        conf["spark.pyspark.driver.python"] = sys.executable
+    conf.update(options.conf)
+    return conf
+
+
+def get_session(options: SparkOptions) -> SparkSession:
+    """The process's SparkSession for these options (made on first use; a different master or conf stops the
+    previous one first: one JVM per process)."""
+    global _session, _session_key
+    conf = session_conf(options)
+    key = (options.master, tuple(sorted(conf.items())))
+    with _lock:
+        if _session is not None and _session_key == key:
+            return _session
+        if _session is not None:
+            _session.stop()
+            _session = None
+        from pyspark.sql import SparkSession
+
+        if options.master.startswith("local"):
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder: Any = SparkSession.builder.appName("dativo-ingest")
+        builder = builder.remote(options.master) if options.is_connect else builder.master(options.master)
+        for name, value in conf.items():
+            builder = builder.config(name, value)
+        session = builder.getOrCreate()
+        if not options.is_connect:
+            session.sparkContext.setLogLevel("ERROR")
+        _session, _session_key = session, key
+        return session
+
+
+def stop_session() -> None:
+    """Stop this process's SparkSession, if one was made."""
+    global _session, _session_key
+    with _lock:
+        if _session is not None:
+            _session.stop()
+        _session, _session_key = None, None
+
+
+__all__ = ["check_runtime", "driver_class", "driver_jar", "get_session", "java_problem", "session_conf",
+           "stop_session"]
