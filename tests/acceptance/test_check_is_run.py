@@ -80,12 +80,12 @@ def _nothing_installed(tmp_path: Path) -> bool:
     return not folder.exists() or not any(folder.iterdir())
 
 
-def test_spark_is_not_an_engine_and_the_line_names_those_that_are(project, tmp_path):
-    code, line, _ = _check(project, _job(project, engine="spark"), tmp_path)
+def test_flink_is_not_an_engine_and_the_line_names_those_that_are(project, tmp_path):
+    code, line, _ = _check(project, _job(project, engine="flink"), tmp_path)
     assert code == 2
-    assert line == (f"ERROR: {project / 'jobs/acme/job.yaml'}: engine: engine 'spark' is not available (engines: "
-                    "native, airbyte, singer (also called meltano)) (use one of them; 'csv' supports native, "
-                    "airbyte, singer)")
+    assert line == (f"ERROR: {project / 'jobs/acme/job.yaml'}: engine: engine 'flink' is not available (engines: "
+                    "native, airbyte, singer (also called meltano), spark) (use one of them; 'csv' supports native, "
+                    "airbyte, singer, spark)")
 
 
 def test_a_connector_that_cannot_be_read_is_not_a_source(project, tmp_path):
@@ -115,12 +115,12 @@ def test_an_object_the_registry_does_not_list(project, tmp_path):
 def test_a_registry_that_claims_an_engine_that_does_not_exist_is_refused_when_it_loads(project, tmp_path):
     path = project / "registry" / "connectors.yaml"
     registry = yaml.safe_load(path.read_text())
-    registry["connectors"]["iceberg"]["engines_supported"] = ["native", "spark"]
+    registry["connectors"]["iceberg"]["engines_supported"] = ["native", "flink"]
     write_yaml(path, registry)
     code, line, _ = _check(project, _job(project), tmp_path)
     assert code == 2
-    assert line == (f"ERROR: {path}: connectors.iceberg.engines_supported: engine 'spark' is not implemented "
-                    "(engines: native, airbyte, singer (also called meltano)) (remove 'spark')")
+    assert line == (f"ERROR: {path}: connectors.iceberg.engines_supported: engine 'flink' is not implemented "
+                    "(engines: native, airbyte, singer (also called meltano), spark) (remove 'flink')")
 
 
 def test_a_registry_that_claims_a_role_nothing_implements_is_refused(project, tmp_path):

@@ -306,12 +306,12 @@ def test_engine_resolution_order(project: Path) -> None:
 
 
 def test_unsupported_engine_lists_supported(project: Path) -> None:
-    job = _job(project, engine="spark")
+    job = _job(project, engine="flink")
     with pytest.raises(ConfigError) as info:
         _plan(project, job)
     assert str(info.value) == (
-        f"{job}: engine: engine 'spark' is not available (engines: native, airbyte, singer (also called meltano)) "
-        "(use one of them; 'csv' supports native, airbyte, singer)")
+        f"{job}: engine: engine 'flink' is not available (engines: native, airbyte, singer (also called meltano), "
+        "spark) (use one of them; 'csv' supports native, airbyte, singer, spark)")
     job = _job(project, engine="airbyte", source_connector="sqlite", source_connector_path=None,
                source={"tables": [{"name": "t"}]})
     with pytest.raises(ConfigError) as info:

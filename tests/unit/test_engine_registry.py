@@ -22,7 +22,7 @@ def test_every_engine_keeps_the_contract(name):
 
 def test_an_unknown_engine_names_the_available_ones(tmp_path):
     with pytest.raises(NotImplementedError, match=r"engine 'jdbc' is not implemented \(available: native, airbyte, "
-                                                  r"singer\)"):
+                                                  r"singer, spark\)"):
         get_engine("jdbc")
     with pytest.raises(NotImplementedError, match=r"test-connector --engine jdbc: not implemented \(available: "
                                                   r"airbyte, singer, native\)"):

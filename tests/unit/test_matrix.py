@@ -28,7 +28,7 @@ def test_the_shipped_registry_claims_nothing_the_code_does_not_run(tmp_path):
 @pytest.mark.parametrize(("entry", "problem"), [
     ({"roles": ["source"], "default_engine": "native", "engines_supported": ["native", "jdbc"]},
      ("connectors.sqlite.engines_supported", "engine 'jdbc' is not implemented (engines: native, airbyte, singer (also "
-                                        "called meltano))", "remove 'jdbc'")),
+                                        "called meltano), spark)", "remove 'jdbc'")),
     ({"roles": ["target"], "default_engine": "native", "engines_supported": ["native"]},
      ("connectors.x.roles", "'x' cannot be written (targets: iceberg, s3, minio, azure_blob, local, markdown_kv, "
                             "csv, postgres, mysql)",
@@ -69,7 +69,7 @@ def test_validate_reports_every_claim_of_the_registry_the_code_does_not_keep(tmp
 
     (tmp_path / "registry").mkdir()
     (tmp_path / "registry" / "connectors.yaml").write_text(yaml.safe_dump({"version": 3, "connectors": {
-        "iceberg": {"roles": ["target"], "default_engine": "native", "engines_supported": ["native", "spark"]},
+        "iceberg": {"roles": ["target"], "default_engine": "native", "engines_supported": ["native", "flink"]},
         "google_sheets": {"roles": ["source", "target"], "default_engine": "airbyte",
                           "engines_supported": ["airbyte"]}}}))
     report = validate_project(tmp_path)
@@ -77,5 +77,5 @@ def test_validate_reports_every_claim_of_the_registry_the_code_does_not_keep(tmp
     assert [p.replace(str(tmp_path) + "/", "") for p in report.problems] == [  # in the file's order
         f"{path}: connectors.google_sheets.roles: 'google_sheets' cannot be written (targets: iceberg, s3, minio, "
         "azure_blob, local, markdown_kv, csv, postgres, mysql) (remove 'target' from its roles)",
-        f"{path}: connectors.iceberg.engines_supported: engine 'spark' is not implemented (engines: native, "
-        "airbyte, singer (also called meltano)) (remove 'spark')"]
+        f"{path}: connectors.iceberg.engines_supported: engine 'flink' is not implemented (engines: native, "
+        "airbyte, singer (also called meltano), spark) (remove 'flink')"]

@@ -48,8 +48,10 @@ def jdbc_url(connector: str, conn: dict[str, Any]) -> str:
     host = str(conn.get("host") or "127.0.0.1")
     port = str(conn.get("port") or DEFAULT_PORTS[family])
     database = quote(str(conn.get("database") or conn.get("dbname") or ""), safe="")
-    scheme = "postgresql" if family == "postgresql" else "mariadb"
-    return f"jdbc:{scheme}://{host}:{port}/{database}"
+    if family == "postgresql":
+        return f"jdbc:postgresql://{host}:{port}/{database}"
+    # the MariaDB driver under a jdbc:mysql: URL: Spark then speaks its MySQL dialect (backtick quoting)
+    return f"jdbc:mysql://{host}:{port}/{database}?permitMysqlScheme"
 
 
 def quoting(connector: str) -> Quoting:
