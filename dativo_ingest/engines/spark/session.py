@@ -8,6 +8,7 @@ conf is the job's ``engine.options.spark.conf`` over ours. Java and the drivers 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -139,6 +140,7 @@ def get_session(options: SparkOptions) -> SparkSession:
         builder = builder.remote(options.master) if options.is_connect else builder.master(options.master)
         for name, value in conf.items():
             builder = builder.config(name, value)
+        logging.getLogger("py4j").setLevel(logging.WARNING)  # its connection chatter, also at interpreter exit
         session = builder.getOrCreate()
         if not options.is_connect:
             session.sparkContext.setLogLevel("ERROR")
