@@ -59,6 +59,10 @@ def test_warn_quarantines_what_the_native_stage_quarantines_and_lands_the_same_r
                      key=lambda r: r["name"])
         results[engine] = (_landed(home), reasons, raw)
     assert results["spark"] == results["native"]  # the same rows, the same values, the same reasons
+    # the same file state: on the spark project's table, the native engine finds every file already read
+    native_job = spark_project(tmp_path / "spark", FIELDS, {"files": [{"path": "data/in/part-*.csv", "object": "t"}]},
+                               connector="csv", engine="native", schema_validation_mode="warn")[1]
+    assert run_here(native_job, tmp_path / "spark" / "home", monkeypatch)["rows_read"] == 0
     landed, reasons, _ = results["spark"]
     assert len(landed) == 40 and str(landed[0]["price"]) == "1.50"
     assert any("qty: value '1.5' does not fit integer exactly" in r for r in reasons)
@@ -86,3 +90,8 @@ def test_parquet_files_by_glob(tmp_path, monkeypatch):
     summary = run_here(job, tmp_path / "home", monkeypatch)
     assert summary["rows_written"] == 30
     assert sorted(table_rows(tmp_path / "home", "acme.t").column("id").to_pylist()) == list(range(30))
+    assert run_here(job, tmp_path / "home", monkeypatch)["rows_read"] == 0  # unchanged files are skipped
+    pq.write_table(pa.table({"id": pa.array([30, 31], pa.int32()), "v": pa.array([1.0, 2.0])}),
+                   project / "data" / "p" / "f3.parquet")
+    assert run_here(job, tmp_path / "home", monkeypatch)["rows_read"] == 2  # only the new file
+    assert sorted(table_rows(tmp_path / "home", "acme.t").column("id").to_pylist()) == list(range(32))

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from dativo_ingest.engines.native.files.csv import CsvOptions, resolve_files
+from dativo_ingest.engines.native.files.csv import CsvOptions, file_fingerprint, resolve_files
 from dativo_ingest.engines.spark.options import FILE_FORMATS, SparkInputs
 from dativo_ingest.errors import ConfigError
 
@@ -28,6 +28,8 @@ class FileRead:
     files: int
     #: CSV text that means "no value" (the stage gets nulls for them)
     null_values: tuple[str, ...] = ()
+    #: the stream's file fingerprints once these rows are committed (the native engine's ``files`` state)
+    files_state: dict[str, Any] | None = None
 
 
 def file_format(inp: SparkInputs, path: str) -> str:
@@ -39,12 +41,23 @@ def file_format(inp: SparkInputs, path: str) -> str:
     return FILE_FORMATS[name]
 
 
-def read_files(spark: SparkSession, inp: SparkInputs) -> list[FileRead]:
-    """Every stream's files (globs expanded now), one DataFrame per stream and format."""
+def read_files(spark: SparkSession, inp: SparkInputs, state: dict[str, dict[str, Any]], *,
+               skip_unchanged: bool = True) -> list[FileRead]:
+    """Every stream's changed files (globs expanded now), one DataFrame per stream and format. ``state`` maps
+    stream → its committed state; a file whose size and modification time are recorded there is skipped, as
+    the native engine skips it (the same ``files`` state, so either engine continues the other's)."""
     files = resolve_files(inp.source, project_root=inp.project_root, default_stream=inp.default_stream,
                           access=inp.file_access)
+    seen: dict[str, dict[str, Any]] = {s: dict((st or {}).get("files") or {}) for s, st in state.items()}
     groups: dict[tuple[str, str], list[tuple[str, CsvOptions]]] = defaultdict(list)
     for f in files:
+        files_state = seen.setdefault(f.stream, {})
+        fingerprint = file_fingerprint(f.path)
+        if skip_unchanged and files_state.get(f.key) == fingerprint:
+            continue
+        files_state[f.key] = fingerprint
+        if f.path.stat().st_size == 0:
+            continue
         groups[(f.stream, file_format(inp, str(f.path)))].append((str(f.path), f.options))
     out = []
     for (stream, fmt), entries in groups.items():
@@ -60,7 +73,7 @@ def read_files(spark: SparkSession, inp: SparkInputs) -> list[FileRead]:
         else:
             frame, nulls = spark.read.option("primitivesAsString", "true").json(paths), ()
         origin = paths[0] if len(paths) == 1 else f"{len(paths)} {fmt} files of stream {stream}"
-        out.append(FileRead(stream, origin, frame, len(paths), nulls))
+        out.append(FileRead(stream, origin, frame, len(paths), nulls, seen[stream]))
     return out
 
 

@@ -85,6 +85,8 @@ class SourceRead:
     cursor_field: str | None = None
     cursor_value: str | None = None
     null_values: tuple[str, ...] = ()
+    #: files: the stream's ``files`` state once these rows are committed
+    files_state: dict[str, Any] | None = None
 
 
 class SparkJobRun(JobRun):
@@ -145,8 +147,9 @@ class SparkJobRun(JobRun):
                 out.append(SourceRead(read.stream, read.origin, read.frame, read.partitions, table.cursor_field,
                                       read.cursor_value))
             return out
+        reads = read_files(spark, inp, self.envelope.streams, skip_unchanged=plan.read.skip_unchanged_files)
         return [SourceRead(r.stream, r.origin, r.frame, max(r.frame.rdd.getNumPartitions(), 1),
-                           null_values=r.null_values) for r in read_files(spark, inp)]
+                           null_values=r.null_values, files_state=r.files_state) for r in reads]
 
     def _spec(self, read: SourceRead) -> TaskSpec:
         assert isinstance(self.sink, IcebergSink)
@@ -207,6 +210,9 @@ class SparkJobRun(JobRun):
             if cursor_after(read.cursor_value, previous):
                 self.pending_streams[read.stream] = {"cursor": {"field": read.cursor_field,
                                                                 "value": read.cursor_value}}
+        if read.files_state is not None:
+            self.pending_streams[read.stream] = {**self.pending_streams.get(read.stream, {}),
+                                                 "files": dict(read.files_state)}
         if self.progress:
             self.progress(read.stream, self.result.rows_read)
 

@@ -67,7 +67,7 @@ def driver_jar(family: str, extra: list[str]) -> Path | None:
     """The JDBC driver jar of ``family`` (``postgresql``, ``mariadb``): one of ``extra``, else Debian's."""
     names, _package, _cls = DRIVERS[family]
     for jar in extra:
-        if Path(jar).name.startswith(family.replace("postgresql", "postgresql")) and Path(jar).is_file():
+        if family in Path(jar).name.lower() and Path(jar).is_file():
             return Path(jar)
     for name in names:
         if (JAVA_SHARE / name).is_file():
