@@ -95,3 +95,19 @@ def test_parquet_files_by_glob(tmp_path, monkeypatch):
                    project / "data" / "p" / "f3.parquet")
     assert run_here(job, tmp_path / "home", monkeypatch)["rows_read"] == 2  # only the new file
     assert sorted(table_rows(tmp_path / "home", "acme.t").column("id").to_pylist()) == list(range(32))
+
+
+def test_runs_at_once_share_the_session_and_other_options_are_refused():
+    from pathlib import Path
+
+    from dativo_ingest.engines.spark.options import spark_options
+    from dativo_ingest.engines.spark.session import get_session, spark_session
+    from dativo_ingest.errors import ConfigError
+    from tests.integration.spark_helpers import SPARK
+
+    job = Path("jobs/acme/t.yaml")
+    options = spark_options({"spark": SPARK}, job)
+    with spark_session(options, job) as first, spark_session(options, job) as second:
+        assert first is second  # two runs of the pool's threads, one JVM
+        with pytest.raises(ConfigError, match=r"another job of this process runs on Spark with other options"):
+            get_session(spark_options({"spark": {"master": "local[1]"}}, job), job)

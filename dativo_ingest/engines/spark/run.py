@@ -33,7 +33,7 @@ from dativo_ingest.engines.spark.partition import (
     run_prefix_text,
     task_function,
 )
-from dativo_ingest.engines.spark.session import get_session
+from dativo_ingest.engines.spark.session import spark_session
 from dativo_ingest.errors import DativoError, SourceError
 from dativo_ingest.run.job import FAULT_ENV, JobRun, ProgressFn, RunResult
 from dativo_ingest.run.writer import BackgroundWriter
@@ -114,9 +114,9 @@ class SparkJobRun(JobRun):
         log.info("run %s: %s → %s (engine spark on %s, write mode %s, validation %s)", self.run_id, plan.job_name,
                  self.identifier, self.inputs.options.master, plan.write_mode, plan.validation_mode)
         try:
-            spark = get_session(self.inputs.options)
-            for read in self._reads(spark):
-                self._write_stream(read)
+            with spark_session(self.inputs.options, plan.job_path) as spark:
+                for read in self._reads(spark):
+                    self._write_stream(read)
             self._commit(final=True)
         except BaseException:
             self.writer.close()

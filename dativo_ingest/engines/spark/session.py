@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +45,8 @@ BASE_CONF = {
 _lock = threading.Lock()
 _session: SparkSession | None = None
 _session_key: tuple[str, tuple[tuple[str, str], ...]] | None = None
+#: runs using the session now (``run --job-dir`` runs jobs on threads: they share it)
+_users = 0
 
 
 def java_problem() -> str | None:
@@ -120,15 +124,33 @@ def session_conf(options: SparkOptions) -> dict[str, str]:
     return conf
 
 
-def get_session(options: SparkOptions) -> SparkSession:
-    """The process's SparkSession for these options (made on first use; a different master or conf stops the
-    previous one first: one JVM per process)."""
-    global _session, _session_key
+@contextmanager
+def spark_session(options: SparkOptions, job_path: Path) -> Iterator[SparkSession]:
+    """The process's SparkSession for these options, held for one run (see ``get_session``)."""
+    global _users
+    session = get_session(options, job_path)
+    try:
+        yield session
+    finally:
+        with _lock:
+            _users -= 1
+
+
+def get_session(options: SparkOptions, job_path: Path | None = None) -> SparkSession:
+    """The process's SparkSession for these options, counted as used until ``spark_session`` releases it (made on
+    first use; a different master or conf stops the previous one first when no run uses it: one JVM per
+    process, so two runs at once on different options are refused)."""
+    global _session, _session_key, _users
     conf = session_conf(options)
     key = (options.master, tuple(sorted(conf.items())))
     with _lock:
         if _session is not None and _session_key == key:
+            _users += 1
             return _session
+        if _session is not None and _users > 0:
+            raise ConfigError(job_path, "another job of this process runs on Spark with other options (one "
+                              "SparkSession per process)", field="engine.options.spark",
+                              fix="give the jobs run together the same master and conf, or run this one apart")
         if _session is not None:
             _session.stop()
             _session = None
@@ -145,17 +167,18 @@ def get_session(options: SparkOptions) -> SparkSession:
         if not options.is_connect:
             session.sparkContext.setLogLevel("ERROR")
         _session, _session_key = session, key
+        _users += 1
         return session
 
 
 def stop_session() -> None:
     """Stop this process's SparkSession, if one was made."""
-    global _session, _session_key
+    global _session, _session_key, _users
     with _lock:
         if _session is not None:
             _session.stop()
-        _session, _session_key = None, None
+        _session, _session_key, _users = None, None, 0
 
 
 __all__ = ["check_runtime", "driver_class", "driver_jar", "get_session", "java_problem", "session_conf",
-           "stop_session"]
+           "spark_session", "stop_session"]
