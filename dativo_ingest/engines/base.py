@@ -5,8 +5,8 @@ yields the normalised stream of ``dativo_ingest.stream`` — ``Batch`` (rows, al
 own state, in its own dialect: the runner commits rows and state together), ``Log`` / ``Trace`` — and nothing
 else. Engines: ``native`` (our own extractors, ``engines/native``), ``airbyte`` (real Airbyte connectors,
 ``engines/airbyte``), ``singer`` (real Singer taps, ``engines/singer``; also called ``meltano``), ``spark``
-(Spark tasks read, stage and write the data files; the engine runs the job itself through ``run_job``,
-``engines/spark``).
+(Spark tasks read, stage and write the data files: ``run.dispatch`` runs such a job through
+``engines/spark/run.py``).
 
 Each engine folder holds the whole engine: its wire format, records → Arrow, state dialect, plugin manifest and
 conformance report (``test-connector``); what two engines share lives in ``engines/common``. The engine modules do

@@ -65,7 +65,7 @@ class RunSettings:
 
 def execute_job(spec: JobSpec, settings: RunSettings) -> RunResult:
     """Run one job through the same code path as ``dativo_ingest run --config`` and return its ``RunResult``."""
-    from dativo_ingest.run.job import run_job
+    from dativo_ingest.run.dispatch import run_job
     from dativo_ingest.startup import startup_sequence
 
     startup = startup_sequence(config=spec.path, secrets_dir=settings.secrets_dir, mode=settings.mode,

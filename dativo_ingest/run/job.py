@@ -463,11 +463,7 @@ def conceal_column(table: pa.Table, name: str, conceal: Callable[[str], str]) ->
 
 
 def run_job(plan: JobPlan, *, progress: ProgressFn | None = None) -> RunResult:
-    """Run one job to completion; raises ``DativoError`` subclasses on failure (nothing half-written). An engine
-    with a ``run_job`` of its own (``spark``: its tasks write the data files) runs the job itself."""
-    own_run = getattr(get_engine(plan.engine), "run_job", None)
-    if own_run is not None:
-        return own_run(plan, progress=progress)
+    """Run one job to completion; raises ``DativoError`` subclasses on failure (nothing half-written)."""
     return JobRun(plan, progress=progress).execute()
 
 

@@ -23,7 +23,8 @@ from typing import Any
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.errors import EXIT_FAILURE
 from dativo_ingest.logs import console
-from dativo_ingest.run.job import RunResult, run_job
+from dativo_ingest.run.dispatch import run_job
+from dativo_ingest.run.job import RunResult
 from dativo_ingest.sinks.factory import open_sink
 from dativo_ingest.sinks.layout import table_identifier
 

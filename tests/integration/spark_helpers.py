@@ -34,7 +34,7 @@ def spark_project(tmp_path: Path, fields: list[dict[str, Any]], source: dict[str
 
 def run_here(job: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """``dativo_ingest run --config job`` in this process (the Spark session stays up between runs)."""
-    from dativo_ingest.run.job import run_job
+    from dativo_ingest.run.dispatch import run_job
     from dativo_ingest.startup import startup_sequence
 
     monkeypatch.setenv("DATIVO_HOME", str(home))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dativo_ingest.engines.spark.options import FILE_SOURCES, JDBC_SOURCES, inputs
 from dativo_ingest.engines.spark.session import check_runtime
@@ -11,7 +11,6 @@ from dativo_ingest.errors import ConfigError
 
 if TYPE_CHECKING:
     from dativo_ingest.config.plan import JobPlan
-    from dativo_ingest.run.job import RunResult
     from dativo_ingest.state.envelope import StateEnvelope
     from dativo_ingest.stream import Message
 
@@ -47,14 +46,10 @@ class SparkEngine:
                               f"{inp.options.partition_column or 'the integer primary key, if any'}")
 
     def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
-        """Not used: Spark tasks write the data files themselves (``run_job``)."""
-        raise NotImplementedError("the spark engine writes its own data files: run it through run_job")
-
-    def run_job(self, plan: JobPlan, *, progress: Any = None) -> RunResult:
-        """Run the job on Spark: parallel read, stage and write on the executors, one commit here."""
-        from dativo_ingest.engines.spark.run import run_spark_job
-
-        return run_spark_job(plan, progress=progress)
+        """Not used: Spark tasks write the data files themselves; ``run.dispatch.run_job`` runs a spark job
+        through ``engines/spark/run.py``."""
+        raise NotImplementedError("the spark engine writes its own data files: run the job with "
+                                  "dativo_ingest.run.dispatch.run_job")
 
 
 __all__ = ["SparkEngine"]
