@@ -80,7 +80,8 @@ def _read_markdown_kv(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
 
 
 def _read_sql(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
-    tables = resolve_tables(plan.source, default_stream=plan.default_stream, read=plan.read)
+    tables = resolve_tables(plan.source.tables or [], plan.source.query, default_stream=plan.default_stream,
+                            read=plan.read)
     cursors: dict[str, str | None] = {}
     for table in tables:  # a full refresh has no cursor (the read policy gives none)
         committed = (state.streams.get(table.stream) or {}).get("cursor") or {}
@@ -108,7 +109,7 @@ def _read_keys(reader: SqlReader, tables: list[SqlTable], primary_key: list[str]
 
 def _sql_reader(plan: JobPlan, lookback: int) -> SqlReader:
     """A function reading a list of tables (with committed cursors) from the job's database."""
-    conn = dict(plan.source.get("connection") or {})
+    conn = plan.source.connection_values
     if plan.source_connector == "sqlite":
         from dativo_ingest.engines.native.sql.sqlite import database_path, read_sqlite
 
