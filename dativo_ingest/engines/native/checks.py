@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from dativo_ingest.storage.stores import ObjectStore
 
 #: database sources, by the name a job gives them
-DATABASES = ("postgres", "postgresql", "mysql", "mariadb", "sqlite")
 
 
 def check_source(plan: JobPlan) -> None:
@@ -63,16 +62,19 @@ def object_source(plan: JobPlan) -> tuple[ObjectStore, list[StoredObject]]:
 def check_database(plan: JobPlan) -> None:
     """A database source accepts a connection (short timeout; one line naming host:port, user, database) and
     holds every table the job reads, and its queries run (``SELECT … LIMIT 0``: no row is read)."""
-    if plan.source_connector not in DATABASES:
+    from dativo_ingest.engines.native.sources import SQL_DIALECTS
+
+    dialect = SQL_DIALECTS.get(plan.source_connector)
+    if dialect is None:
         return
     conn = plan.source.connection_values
     try:
         tables = _tables(plan)
-        if plan.source_connector in ("postgres", "postgresql"):
+        if dialect == "postgres":
             from dativo_ingest.engines.native.sql.postgres import connect
 
             _probe(plan, connect(conn), tables, "PostgreSQL")
-        elif plan.source_connector in ("mysql", "mariadb"):
+        elif dialect == "mysql":
             from dativo_ingest.engines.native.sql import mysql
             from dativo_ingest.engines.native.sql.common import MYSQL
 
@@ -139,4 +141,4 @@ def _rollback(con: Any) -> None:
         pass
 
 
-__all__ = ["DATABASES", "check_database", "check_source", "object_source"]
+__all__ = ["check_database", "check_source", "object_source"]
