@@ -19,8 +19,11 @@ from dativo_ingest.config.local_files import LocalFileAccess
 from dativo_ingest.config.merge import deep_merge, without_overridden
 from dativo_ingest.config.models import (
     AssetDefinition,
+    ClosedModel,
     ConnectorRecipe,
     JobConfig,
+    JobSource,
+    JobTarget,
     Registry,
     RegistryConnector,
     check_partitioning,
@@ -467,15 +470,20 @@ def _check_local_paths(plan: JobPlan) -> None:
     URLs (``scheme://``) are not local files."""
     if plan.source_registry.category == "storage":
         return  # an object store's keys, not local files
-    entries = plan.source.get("files") or ([{"path": plan.source["path"]}] if plan.source.get("path") else [])
-    for i, entry in enumerate(entries):
-        raw = entry.get("path") if isinstance(entry, dict) else entry
-        if not raw or "://" in str(raw) or any(c in str(raw) for c in "*?["):
+    for i, entry in enumerate(plan.source.file_entries()):
+        raw = entry.path
+        if not raw or "://" in raw or any(c in raw for c in "*?["):
             continue
-        path = Path(os.path.expanduser(str(raw)))
-        field = f"source.files[{i}].path" if plan.source.get("files") else "source.path"
+        path = Path(os.path.expanduser(raw))
         plan.file_access.check(path if path.is_absolute() else plan.project_root / path, where=plan.job_path,
-                               field=field)
+                               field=plan.source.file_field(i))
+
+
+class _Sections(ClosedModel):
+    """The merged ``source`` and ``target`` of a plan, validated together so errors name ``source.…``."""
+
+    source: JobSource
+    target: JobTarget
 
 
 def _build_plan(job_path: Path, raw: dict[str, Any], tenant: str, secrets: Secrets, mode: str,
@@ -524,8 +532,10 @@ def _build_plan(job_path: Path, raw: dict[str, Any], tenant: str, secrets: Secre
     if "target" in raw:
         expanded_job["target"] = job_target
     job = parse_model(JobConfig, expanded_job, job_path, show_values=False, secrets=secrets)
+    sections = parse_model(_Sections, {"source": source, "target": target}, job_path, show_values=False,
+                           secrets=secrets)
     validation_mode, write_mode = _modes(job, asset, asset_path, job_path)
-    read = build_read_policy(source, write_mode=write_mode, job_path=job_path)
+    read = build_read_policy(sections.source, write_mode=write_mode, job_path=job_path)
 
     return JobPlan(
         job_path=job_path,
@@ -542,8 +552,8 @@ def _build_plan(job_path: Path, raw: dict[str, Any], tenant: str, secrets: Secre
         source_registry=src_entry,
         target_registry=tgt_entry,
         engine=engine,
-        source=source,
-        target=target,
+        source=sections.source,
+        target=sections.target,
         validation_mode=validation_mode,  # type: ignore[arg-type]
         write_mode=write_mode,  # type: ignore[arg-type]
         secrets=secrets,

@@ -147,7 +147,13 @@ class LoggingConfig(ClosedModel):
 
 
 class JobSource(CsvOptionsMixin):
+    """A job's ``source`` section; in ``JobPlan.source`` the same model holds the job's section merged over its
+    recipe's ``connection_template`` and ``options`` (the job wins, deep), expanded, csv options folded to the top
+    level. Connector-specific keys no field names stay in ``model_extra``."""
+
     files: list[SourceFile] | None = None
+    #: one file or glob: the short form of ``files: [{path: …}]``
+    path: str | None = None
     objects: list[ObjectName] | None = None
     tables: list[SourceTable] | None = None
     query: str | None = None
@@ -156,10 +162,42 @@ class JobSource(CsvOptionsMixin):
     connection: dict[str, Any] | None = None
     options: dict[str, Any] | None = None
 
+    @property
+    def connection_values(self) -> dict[str, Any]:
+        """``connection`` as a fresh dict (empty when there is none)."""
+        return dict(self.connection or {})
+
+    def file_entries(self) -> list[SourceFile]:
+        """``files``, else one entry for ``path``, else none."""
+        if self.files:
+            return list(self.files)
+        return [SourceFile(path=self.path)] if self.path else []
+
+    def file_field(self, index: int) -> str:
+        """The dotted name of the ``index``-th entry of ``file_entries()``, for errors."""
+        return f"source.files[{index}].path" if self.files else "source.path"
+
+    def as_mapping(self) -> dict[str, Any]:
+        """The section as plain data (what a connector's config rules look values up in)."""
+        return self.model_dump(mode="python", by_alias=True, exclude_none=True)
+
 
 class JobTarget(OpenModel):
+    """A job's ``target`` section; in ``JobPlan.target`` merged over its recipe like ``JobSource`` (``catalog`` as a
+    mapping there, ``storage`` chosen)."""
+
     connection: dict[str, Any] | None = None
     catalog: str | dict[str, Any] | None = None
+    #: file targets: the folder or key prefix the files are written under (also ``connection.path``)
+    path: str | None = None
+    #: database targets: the schema the table is created in (default: the tenant id)
+    db_schema: str | None = Field(default=None, alias="schema")
+    #: commit every N rows read (0: once at the end); each commit carries the state of what it holds
+    commit_every_rows: int | None = Field(default=None, ge=0)
+    #: rows per staged chunk (default 1,000,000)
+    chunk_rows: int | None = Field(default=None, ge=1)
+    #: target size of a Parquet file of a file target, in MB
+    parquet_target_size_mb: int | float | None = Field(default=None, gt=0)
     warehouse: str | None = None
     branch: str | None = None
     file_format: FileFormat | None = None
@@ -168,6 +206,18 @@ class JobTarget(OpenModel):
     partitioning: list[PartitionEntry] | None = None
     #: where an iceberg (or markdown_kv) target keeps its files: chosen here, never by which variables are set
     storage: Literal["local", "s3", "azure"] | None = None
+
+    @property
+    def connection_values(self) -> dict[str, Any]:
+        """``connection`` as a fresh dict (empty when there is none)."""
+        return dict(self.connection or {})
+
+    @property
+    def catalog_spec(self) -> dict[str, Any] | None:
+        """``catalog`` as a mapping (``catalog: rest`` is ``{type: rest}``), or None for the embedded catalog."""
+        if self.catalog is None:
+            return None
+        return {"type": self.catalog} if isinstance(self.catalog, str) else dict(self.catalog)
 
 
 class SingerExtractor(ClosedModel):

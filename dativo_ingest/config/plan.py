@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dativo_ingest.config.local_files import LocalFileAccess
-from dativo_ingest.config.models import AssetDefinition, ConnectorRecipe, JobConfig, RegistryConnector
+from dativo_ingest.config.models import (
+    AssetDefinition,
+    ConnectorRecipe,
+    JobConfig,
+    JobSource,
+    JobTarget,
+    RegistryConnector,
+)
 from dativo_ingest.config.policy import FieldProtection
 from dativo_ingest.config.read_policy import ReadPolicy
 from dativo_ingest.config.secrets import Secrets
@@ -38,10 +45,10 @@ class JobPlan:
     target_registry: RegistryConnector
     #: resolved engine: job ``engine`` > job ``source.engine.name`` > recipe ``engine`` > registry default
     engine: str
-    #: recipe ``connection_template``/defaults ⊕ job ``source`` (job wins, deep), expanded
-    source: dict[str, Any]
-    #: recipe ``connection_template``/defaults ⊕ job ``target`` (job wins, deep), expanded
-    target: dict[str, Any]
+    #: recipe ``connection_template``/``options`` ⊕ job ``source`` (job wins, deep), expanded, validated
+    source: JobSource
+    #: recipe ``connection_template``/``options`` ⊕ job ``target`` (job wins, deep), expanded, validated
+    target: JobTarget
     #: job ``schema_validation_mode`` > asset ``target.mode`` > "strict"
     validation_mode: ValidationMode
     #: job ``target.write_mode`` > asset ``target.write_mode`` > "merge" if the asset has a primary key else "append"

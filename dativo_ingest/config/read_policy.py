@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from dativo_ingest.config.models import AssetDefinition
+from dativo_ingest.config.models import AssetDefinition, Incremental, JobSource
 from dativo_ingest.errors import ConfigError
 
 #: ``source.incremental.strategy`` values that mean "read everything every run"
@@ -60,10 +59,12 @@ class ReadPolicy:
         return out
 
 
-def lookback_seconds(incremental: dict[str, Any], path: Path | None = None) -> int:
+def lookback_seconds(incremental: Incremental | None, path: Path | None = None) -> int:
     """``lookback_days`` and/or ``lookback`` (``30m``, ``2h``, ``1d``, ``1w``, seconds), in seconds; larger wins."""
-    seconds = int(float(incremental.get("lookback_days") or 0) * 86400)
-    text = str(incremental.get("lookback") or "").strip().lower()
+    if incremental is None:
+        return 0
+    seconds = int(float(incremental.lookback_days or 0) * 86400)
+    text = str(incremental.lookback or "").strip().lower()
     if text:
         try:
             seconds = max(seconds, int(float(text[:-1]) * _UNITS[text[-1]]) if text[-1] in _UNITS else int(text))
@@ -73,16 +74,15 @@ def lookback_seconds(incremental: dict[str, Any], path: Path | None = None) -> i
     return seconds
 
 
-def build_read_policy(source: dict[str, Any], *, write_mode: str, job_path: Path | None) -> ReadPolicy:
+def build_read_policy(source: JobSource, *, write_mode: str, job_path: Path | None) -> ReadPolicy:
     """The policy of a job from its merged ``source`` section and its write mode (``check_read_policy`` then
     checks it against the asset)."""
-    incremental = source.get("incremental") if isinstance(source.get("incremental"), dict) else {}
-    strategy = str(incremental.get("strategy") or "").lower() or None
+    incremental = source.incremental or Incremental()
+    strategy = str(incremental.strategy or "").lower() or None
     full = write_mode == "overwrite" or strategy in FULL_REFRESH_STRATEGIES
-    default = incremental.get("cursor_field")
+    default = incremental.cursor_field
     default_cursor = str(default) if default and (strategy is None or strategy in CURSOR_STRATEGIES) else None
-    stream_cursors = {str(e.get("object") or e.get("name")): str(e["cursor_field"])
-                      for e in source.get("tables") or [] if isinstance(e, dict) and e.get("cursor_field")}
+    stream_cursors = {str(t.object or t.name): str(t.cursor_field) for t in source.tables or [] if t.cursor_field}
     return ReadPolicy(
         strategy=strategy,
         full_refresh=full,
@@ -90,7 +90,7 @@ def build_read_policy(source: dict[str, Any], *, write_mode: str, job_path: Path
         stream_cursors={} if full else stream_cursors,
         lookback_seconds=lookback_seconds(incremental, job_path),
         skip_unchanged_files=not full,
-        detect_deletes=bool(incremental.get("detect_deletes")),
+        detect_deletes=bool(incremental.detect_deletes),
     )
 
 

@@ -118,7 +118,7 @@ class JobRun:
         self.partitioning = target_partitioning(plan)
         check_read_policy(plan.read, plan.asset, write_mode=plan.write_mode, job_path=plan.job_path,
                           asset_path=plan.asset_path)
-        self.commit_every = int(plan.target.get("commit_every_rows") or 0)
+        self.commit_every = plan.target.commit_every_rows or 0
         self.stages: dict[str, Stage] = {}
         self.pending_streams: dict[str, dict[str, Any]] = {}
         #: engine-wide state (a Checkpoint without a stream, e.g. an Airbyte GLOBAL state's shared part)
@@ -228,7 +228,7 @@ class JobRun:
 
     @property
     def _chunk_rows(self) -> int:
-        return int(self.plan.target.get("chunk_rows") or 1_000_000)
+        return self.plan.target.chunk_rows or 1_000_000
 
     def _new_quality(self) -> QualityEvaluator | None:
         if not rules_for_asset(self.plan.asset):

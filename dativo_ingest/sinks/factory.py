@@ -59,7 +59,7 @@ def open_sink(plan: JobPlan, *, run_id: str = NO_RUN, ingest_date: date | None =
     if quarantine is not None:
         return IcebergSink(catalog, table_identifier(plan, quarantine=True), quarantine, write_mode="append",
                            job_path=plan.job_path)
-    sink_class = iceberg_sink_class(plan.target, data_columns=plan.asset.field_names, section=name,
+    sink_class = iceberg_sink_class(plan.target.markdown_kv_storage, data_columns=plan.asset.field_names, section=name,
                                     job_path=plan.job_path)
     schema = data_schema(plan)
     if sink_class is IcebergSink:  # the table carries the contract: required columns, docs, identifier fields

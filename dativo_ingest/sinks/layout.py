@@ -23,7 +23,7 @@ def table_identifier(plan: JobPlan, *, quarantine: bool = False) -> str:
 def target_partitioning(plan: JobPlan) -> list[str]:
     """The job's ``target.partitioning``, else the asset's (``ingest_date``, ``day(ts)``, ``bucket(16, id)`` …)."""
     asset_target = plan.asset.target
-    return list(plan.target.get("partitioning") or (asset_target.partitioning if asset_target else None) or [])
+    return list(plan.target.partitioning or (asset_target.partitioning if asset_target else None) or [])
 
 
 __all__ = ["QUARANTINE_SUFFIX", "quarantine_name", "table_identifier", "target_partitioning"]

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
+from dativo_ingest.config.models import JobTarget
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.formats import markdown_kv
 from dativo_ingest.sinks.files.manifest import latest_manifest
@@ -141,23 +142,27 @@ def test_nessie_uris_become_its_iceberg_rest_endpoint_with_the_branch():
     assert nessie_rest_uri("http://127.0.0.1:8181", "dev") == "http://127.0.0.1:8181"
 
 
+def _choose(target: dict):
+    return choose_catalog(JobTarget.model_validate(target))
+
+
 def test_catalog_choice(tmp_path, monkeypatch):
     monkeypatch.setenv("DATIVO_HOME", str(tmp_path))
     s3 = {"bucket": "lake", "endpoint": "http://h:9000", "access_key_id": "k", "secret_access_key": "s"}
     empty = {"s3": {"bucket": "", "endpoint": ""}, "catalog": {"uri": "", "credential": ""}}
-    assert choose_catalog({"connection": empty}).name == "dativo"
-    assert choose_catalog({"connection": {"s3": s3}}).name == "dativo"  # a filled block alone chooses nothing
-    sql = choose_catalog({"connection": {"s3": s3}, "storage": "s3"})
+    assert _choose({"connection": empty}).name == "dativo"
+    assert _choose({"connection": {"s3": s3}}).name == "dativo"  # a filled block alone chooses nothing
+    sql = _choose({"connection": {"s3": s3}, "storage": "s3"})
     assert (sql.kind, sql.name, sql.properties["warehouse"]) == ("embedded", "dativo@s3://lake/warehouse",
                                                                  "s3://lake/warehouse")
     assert sql.properties["s3.endpoint"] == "http://h:9000" and sql.properties["s3.force-virtual-addressing"] == "false"
-    assert choose_catalog({"connection": {"s3": s3}, "warehouse": "s3://other/p"}).store.bucket == "other"
-    rest = choose_catalog({"branch": "dev", "connection": {
+    assert _choose({"connection": {"s3": s3}, "warehouse": "s3://other/p"}).store.bucket == "other"
+    rest = _choose({"branch": "dev", "connection": {
         "s3": {"endpoint": "http://h:9000", "access_key_id": "k"},
         "catalog": {"uri": "http://n:19120/api/v1", "credential": "a:b"}}})
     assert (rest.kind, rest.where, rest.store) == ("rest", "target.connection.catalog", None)
     assert rest.properties["uri"] == "http://n:19120/iceberg/dev" and rest.properties["s3.access-key-id"] == "k"
-    glue = choose_catalog({"catalog": "glue", "connection": {"s3": s3}})
+    glue = _choose({"catalog": "glue", "connection": {"s3": s3}})
     assert glue.kind == "glue" and glue.properties["type"] == "glue" and glue.store.bucket == "lake"
 
 

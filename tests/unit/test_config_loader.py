@@ -18,6 +18,7 @@ from dativo_ingest.config import (
     read_yaml,
 )
 from dativo_ingest.config.merge import without_overridden
+from dativo_ingest.config.models import JobSource, JobTarget
 from dativo_ingest.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -209,12 +210,12 @@ def test_plan_for_csv_job(project: Path) -> None:
     assert plan.project_root == project.resolve()
     assert plan.engine == "native"
     assert plan.source_recipe is not None and plan.source_recipe.name == "csv"
-    assert plan.source["delimiter"] == "," and plan.source["encoding"] == "utf-8" and plan.source["header"] is True
-    assert plan.source["files"] == [{"path": "data/people.csv", "object": "people"}]
-    assert plan.target["file_format"] == "parquet"
-    assert plan.target["connection"]["s3"]["region"] == "us-east-1"
-    assert plan.target["connection"]["s3"]["endpoint"] == ""  # optional: empty means not set
-    assert "catalog" not in plan.target  # embedded catalog by default
+    assert plan.source.delimiter == "," and plan.source.encoding == "utf-8" and plan.source.header is True
+    assert plan.source.as_mapping()["files"] == [{"path": "data/people.csv", "object": "people"}]
+    assert plan.target.file_format == "parquet"
+    assert plan.target.connection["s3"]["region"] == "us-east-1"
+    assert plan.target.connection["s3"]["endpoint"] == ""  # optional: empty means not set
+    assert plan.target.catalog is None  # embedded catalog by default
     assert plan.validation_mode == "strict" and plan.write_mode == "append"
     assert plan.asset.name == "people" and plan.asset_path == project / "assets/csv/v1.0/people.yaml"
     assert plan.source_registry.roles == ["source", "target"]
@@ -224,10 +225,10 @@ def test_csv_options_precedence(project: Path) -> None:
     source = {"files": [{"path": "a.csv", "encoding": "latin-1"}], "delimiter": ";",
               "options": {"encoding": "utf-16", "header": False}, "engine": {"options": {"encoding": "utf-16-le"}}}
     plan = _plan(project, _job(project, source=source))
-    assert plan.source["delimiter"] == ";"  # job top level beats recipe
-    assert plan.source["encoding"] == "utf-16-le"  # source.engine.options beats source.options and recipe
-    assert plan.source["header"] is False  # source.options beats recipe
-    assert plan.source["files"][0]["encoding"] == "latin-1"  # per-file value left for the reader
+    assert plan.source.delimiter == ";"  # job top level beats recipe
+    assert plan.source.encoding == "utf-16-le"  # source.engine.options beats source.options and recipe
+    assert plan.source.header is False  # source.options beats recipe
+    assert plan.source.files[0].encoding == "latin-1"  # per-file value left for the reader
     assert plan.engine_options == {"encoding": "utf-16-le"}
 
 
@@ -254,7 +255,7 @@ def test_job_without_recipe_path_uses_convention_or_none(project: Path) -> None:
                source={"tables": [{"name": "t"}], "connection": {"database_path": "src.db"}})
     plan = _plan(project, job)
     assert plan.source_recipe is not None and plan.source_recipe.name == "sqlite" and plan.engine == "native"
-    assert plan.source["connection"] == {"database_path": "src.db"}
+    assert plan.source.connection == {"database_path": "src.db"}
     (project / "connectors/sources/gdrive_csv.yaml").unlink()
     job = _job(project, source_connector="gdrive_csv", source_connector_path=None, source={})
     assert _plan(project, job).source_recipe is None  # no connectors/sources/gdrive_csv.yaml
@@ -338,7 +339,7 @@ def test_recipe_template_variables_and_secret_resolution(project: Path) -> None:
     job = _job(project, source_connector="postgres", source_connector_path="connectors/sources/postgres.yaml",
                source={"tables": [{"name": "t"}], "connection": {"port": 6543}})
     plan = _plan(project, job)
-    assert plan.source["connection"] == {"host": "db.internal", "port": 6543, "database": "crm", "user": "app",
+    assert plan.source.connection == {"host": "db.internal", "port": 6543, "database": "crm", "user": "app",
                                          "password": "s3cr3t-pw"}
     assert {"POSTGRES_HOST", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD"} <= set(plan.variables_used)
     assert "POSTGRES_PORT" not in plan.variables_used  # the job overrides port: its ${VAR} is never needed
@@ -359,7 +360,7 @@ def test_job_override_makes_recipe_variable_unnecessary(project: Path) -> None:
     job = _job(project, target_connector="s3", target_connector_path="connectors/targets/s3.yaml",
                target={"connection": {"bucket": "lake"}})
     plan = _plan(project, job)
-    assert plan.target["connection"]["bucket"] == "lake" and "S3_BUCKET" not in plan.variables_used
+    assert plan.target.connection["bucket"] == "lake" and "S3_BUCKET" not in plan.variables_used
     job = _job(project, target_connector="s3", target_connector_path="connectors/targets/s3.yaml", target=None)
     with pytest.raises(ConfigError,
                        match=r"s3.yaml: connection_template.bucket: Missing required environment variable: S3_BUCKET"):
@@ -377,7 +378,7 @@ def test_unset_job_variable_names_job_field(project: Path) -> None:
 def test_environment_fills_variables_when_secrets_do_not(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAKE_BUCKET", "env-bucket")
     plan = _plan(project, _job(project, target={"connection": {"s3": {"bucket": "${LAKE_BUCKET}"}}}))
-    assert plan.target["connection"]["s3"]["bucket"] == "env-bucket"
+    assert plan.target.connection["s3"]["bucket"] == "env-bucket"
     assert plan.job.target is not None and plan.job.target.connection == {"s3": {"bucket": "env-bucket"}}
 
 
@@ -436,18 +437,47 @@ def test_merge_without_primary_key_is_refused(project: Path) -> None:
 
 
 def test_job_partitioning_must_name_asset_fields(project: Path) -> None:
-    assert _plan(project, _job(project, target={"partitioning": ["day(updated_at)"]})).target["partitioning"]
+    assert _plan(project, _job(project, target={"partitioning": ["day(updated_at)"]})).target.partitioning
     with pytest.raises(ConfigError, match=r"target.partitioning: entry 'region' names 'region'"):
         _plan(project, _job(project, target={"partitioning": ["region"]}))
 
 
 def test_catalog_string_becomes_mapping(project: Path) -> None:
-    assert _plan(project, _job(project, target={"catalog": "rest"})).target["catalog"] == {"type": "rest"}
+    assert _plan(project, _job(project, target={"catalog": "rest"})).target.catalog == {"type": "rest"}
+
+
+def test_the_plan_holds_typed_sections(project: Path) -> None:
+    plan = _plan(project, _job(project, source={"files": [{"path": "a.csv", "object": "a"}],
+                                                "tables": [{"name": "public.t", "cursor_field": "updated_at"}]},
+                               target={"commit_every_rows": 500, "chunk_rows": 1000}))
+    assert isinstance(plan.source, JobSource) and isinstance(plan.target, JobTarget)
+    assert plan.source.file_entries()[0].object == "a" and plan.source.tables[0].cursor_field == "updated_at"
+    assert (plan.target.commit_every_rows, plan.target.chunk_rows) == (500, 1000)
+    assert plan.read.stream_cursors == {"public.t": "updated_at"}
+
+
+@pytest.mark.parametrize(("target", "field"), [
+    ({"commit_every_rows": "often"}, "target.commit_every_rows"),  # was int("often") at run time: internal error
+    ({"commit_every_rows": -5}, "target.commit_every_rows"),
+    ({"chunk_rows": 0}, "target.chunk_rows"),
+    ({"parquet_target_size_mb": 0}, "target.parquet_target_size_mb"),
+])
+def test_bad_merged_target_values_are_refused_when_the_plan_is_built(project: Path, target: dict,
+                                                                       field: str) -> None:
+    with pytest.raises(ConfigError, match=rf"people_to_iceberg.yaml: {field}: "):
+        _plan(project, _job(project, target=target))
+
+
+def test_a_bad_value_from_the_recipe_is_refused_with_the_source_field(project: Path) -> None:
+    recipe = project / "connectors/sources/csv.yaml"
+    recipe.write_text(recipe.read_text().replace("header: true", "header: 'yes'"))
+    with pytest.raises(ConfigError, match=r"source.header: "):
+        _plan(project, _job(project))
 
 
 def test_incremental_strategy_defaults_from_recipe(project: Path) -> None:
     plan = _plan(project, _job(project, source={"files": [{"path": "a.csv"}], "incremental": {"lookback_days": 0}}))
-    assert plan.source["incremental"] == {"lookback_days": 0, "strategy": "file_modified_time"}
+    assert plan.source.as_mapping()["incremental"] == {"lookback_days": 0, "strategy": "file_modified_time"}
 
 
 def test_structure_errors_come_before_variables(project: Path) -> None:
@@ -498,10 +528,10 @@ def test_original_jobs_load_unchanged(project: Path, name: str, monkeypatch: pyt
     assert plan.tenant_id == "test_tenant" and plan.asset.name == raw["asset"]
     assert plan.source_recipe is not None  # connectors/<name>.yaml found in connectors/sources/
     if raw["source_connector"] == "csv":
-        assert plan.engine == "native" and plan.source["files"] == raw["source"]["files"]
+        assert plan.engine == "native" and plan.source.as_mapping()["files"] == raw["source"]["files"]
     if "engine" in raw.get("source", {}):
-        assert plan.source["encoding"] == raw["source"]["engine"]["options"]["encoding"]
+        assert plan.source.encoding == raw["source"]["engine"]["options"]["encoding"]
     if raw["source_connector"] in ("postgres", "mysql"):
-        assert plan.source["connection"]["host"] == "localhost"  # the job's own ${VAR:-default}
+        assert plan.source.connection["host"] == "localhost"  # the job's own ${VAR:-default}
     expected_mode = raw.get("schema_validation_mode") or plan.asset.target.mode or "strict"
     assert plan.validation_mode == expected_mode

@@ -3,13 +3,14 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from dativo_ingest.config.models import JobSource
 from dativo_ingest.engines.native.files.csv import CsvOptions, read_csv, resolve_files
 from dativo_ingest.errors import ConfigError, SourceError
 from dativo_ingest.stream import Batch, Checkpoint, Rejected
 
 
 def _run(source: dict, root: Path, names=(), state=None, skip=True):
-    files = resolve_files(source, project_root=root, default_stream="s")
+    files = resolve_files(JobSource.model_validate(source), project_root=root, default_stream="s")
     return list(read_csv(files, column_names=list(names), state=state or {}, skip_unchanged=skip))
 
 

@@ -110,8 +110,8 @@ def test_variables_resolve_tenant_secrets_then_project_env_then_environment(proj
     job = _job(project, target={"connection": {"s3": {"bucket": "${S3_BUCKET}", "prefix": "${LAKE_PREFIX}",
                                                       "region": "${ONLY_ENV}"}}})
     plan = _plan(project, job)
-    assert plan.target["connection"]["s3"]["bucket"] == "from-dotenv"  # .env before the environment
-    assert plan.target["connection"]["s3"]["region"] == "env-only"
+    assert plan.target.connection["s3"]["bucket"] == "from-dotenv"  # .env before the environment
+    assert plan.target.connection["s3"]["region"] == "env-only"
     _write(project / "secrets/acme/lake.env", "LAKE_PREFIX=from-secrets\n")
-    assert _plan(project, job).target["connection"]["s3"]["prefix"] == "from-secrets"  # the tenant's secrets first
+    assert _plan(project, job).target.connection["s3"]["prefix"] == "from-secrets"  # the tenant's secrets first
     assert "tok-dotenv-1" in plan.secrets.values()  # a secret-looking .env value is redacted like the others

@@ -102,20 +102,19 @@ def make_launcher(entry: ConnectorEntry, *, docker_client: Any = None, field_pre
 
 def wanted_streams(plan: JobPlan) -> list[str]:
     """``source.objects``, else the object of the first source file, else the asset's ``object`` (or name)."""
-    objects = plan.source.get("objects")
-    if objects:
-        return [str(o) for o in objects]
-    files = plan.source.get("files") or []
-    if files and isinstance(files[0], dict) and files[0].get("object"):
-        return [str(files[0]["object"])]
+    if plan.source.objects:
+        return [str(o) for o in plan.source.objects]
+    files = plan.source.file_entries()
+    if files and files[0].object:
+        return [str(files[0].object)]
     return [plan.default_stream]
 
 
 def template_context(plan: JobPlan) -> dict[str, Any]:
     """Names a config template may use besides the connection's keys: ``stream`` and ``file``."""
     context: dict[str, Any] = {"stream": wanted_streams(plan)[0]}
-    files = plan.source.get("files") or []
-    path = (files[0].get("path") if files and isinstance(files[0], dict) else None) or plan.source.get("path")
+    files = plan.source.file_entries()
+    path = files[0].path if files else None
     if path:
         p = Path(str(path))
         context["file"] = str(p if p.is_absolute() else (plan.project_root / p).resolve())
@@ -244,7 +243,7 @@ class AirbyteEngine:
         connector = AirbyteConnector(entry.name, launcher, redact=_redactor(plan))
         try:
             spec = connector.spec()
-            connection = dict(plan.source.get("connection") or {})
+            connection = plan.source.connection_values
             mapped = coerce_to_spec(render_config(entry, connection, extra=template_context(plan),
                                                   overrides=options.get("config")), spec)
             config, _ = apply_control_config(control_path(plan.tenant_id, plan.job_name), mapped)
@@ -270,7 +269,7 @@ class AirbyteEngine:
 
     def _run(self, plan: JobPlan, state: StateEnvelope, entry: ConnectorEntry, connector: AirbyteConnector,
              options: dict[str, Any]) -> Iterator[Message]:
-        connection = dict(plan.source.get("connection") or {})
+        connection = plan.source.connection_values
         spec = connector.spec()
         mapped = coerce_to_spec(render_config(entry, connection, extra=template_context(plan),
                                               overrides=options.get("config")), spec)

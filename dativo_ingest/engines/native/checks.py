@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from dativo_ingest.storage.stores import ObjectStore
 
 #: database sources, by the name a job gives them
-DATABASES = ("postgres", "postgresql", "mysql", "mariadb", "sqlite")
 
 
 def check_source(plan: JobPlan) -> None:
@@ -48,7 +47,7 @@ def object_source(plan: JobPlan) -> tuple[ObjectStore, list[StoredObject]]:
     from dativo_ingest.engines.native.files.objects import resolve_objects, source_store
 
     try:
-        store = source_store(plan.source_connector, plan.source, plan.job_path)
+        store = source_store(plan.source_connector, plan.source.connection_values, plan.job_path)
         return store, resolve_objects(store, plan.source, default_stream=plan.default_stream)
     except ConfigError as exc:
         if exc.path is not None:
@@ -63,16 +62,19 @@ def object_source(plan: JobPlan) -> tuple[ObjectStore, list[StoredObject]]:
 def check_database(plan: JobPlan) -> None:
     """A database source accepts a connection (short timeout; one line naming host:port, user, database) and
     holds every table the job reads, and its queries run (``SELECT … LIMIT 0``: no row is read)."""
-    if plan.source_connector not in DATABASES:
+    from dativo_ingest.engines.native.sources import SQL_DIALECTS
+
+    dialect = SQL_DIALECTS.get(plan.source_connector)
+    if dialect is None:
         return
-    conn = dict(plan.source.get("connection") or {})
+    conn = plan.source.connection_values
     try:
         tables = _tables(plan)
-        if plan.source_connector in ("postgres", "postgresql"):
+        if dialect == "postgres":
             from dativo_ingest.engines.native.sql.postgres import connect
 
             _probe(plan, connect(conn), tables, "PostgreSQL")
-        elif plan.source_connector in ("mysql", "mariadb"):
+        elif dialect == "mysql":
             from dativo_ingest.engines.native.sql import mysql
             from dativo_ingest.engines.native.sql.common import MYSQL
 
@@ -92,11 +94,11 @@ def _tables(plan: JobPlan) -> list[SqlTable]:
     from dativo_ingest.engines.native.sql.common import resolve_tables
 
     extractor = plan.job.extractor
-    if extractor is not None and extractor.select is not None and not plan.source.get("tables") \
-            and not plan.source.get("query"):
+    if extractor is not None and extractor.select is not None and not plan.source.tables and not plan.source.query:
         return []  # the tap's own select rules name the streams: only the connection is checked
     try:
-        return resolve_tables(plan.source, default_stream=plan.default_stream, read=plan.read)
+        return resolve_tables(plan.source.tables or [], plan.source.query, default_stream=plan.default_stream,
+                              read=plan.read)
     except ConfigError as exc:
         raise ConfigError(plan.job_path, exc.message) from None
 
@@ -105,7 +107,7 @@ def _probe(plan: JobPlan, con: Any, tables: list[SqlTable], product: str, quotin
     """``SELECT * FROM <table or (query)> LIMIT 0`` for each table; the first that fails is one ``ConfigError``."""
     from dativo_ingest.engines.native.sql.common import STANDARD, base_select, driver_text
 
-    names = [t.get("name") if isinstance(t, dict) else t for t in plan.source.get("tables") or []]
+    names = [t.name for t in plan.source.tables or []]
     try:
         for table in tables:
             cur = con.cursor()
@@ -114,7 +116,7 @@ def _probe(plan: JobPlan, con: Any, tables: list[SqlTable], product: str, quotin
                 cur.fetchall()
             except Exception as exc:  # the driver's error names the missing table or the query's mistake
                 said = exc.args[-1] if len(exc.args) == 2 and isinstance(exc.args[0], int) else exc  # PyMySQL
-                text = driver_text(str(said), str((plan.source.get("connection") or {}).get("password") or ""))
+                text = driver_text(str(said), str(plan.source.connection_values.get("password") or ""))
                 _rollback(con)
                 if table.name is None:
                     raise ConfigError(plan.job_path, f"the query fails in {product}: {text[:200]}",
@@ -139,4 +141,4 @@ def _rollback(con: Any) -> None:
         pass
 
 
-__all__ = ["DATABASES", "check_database", "check_source", "object_source"]
+__all__ = ["check_database", "check_source", "object_source"]

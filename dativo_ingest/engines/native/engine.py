@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from dativo_ingest.engines.native.checks import check_source, object_source
 from dativo_ingest.engines.native.files.csv import read_csv, resolve_files
-from dativo_ingest.engines.native.sources import OBJECT_SOURCES, SQL_SOURCES
+from dativo_ingest.engines.native.sources import OBJECT_SOURCES, SQL_DIALECTS, SQL_SOURCES
 from dativo_ingest.engines.native.sql.common import MYSQL, STANDARD, Quoting, SqlTable, base_select, resolve_tables
 from dativo_ingest.stream import Batch, Checkpoint, Message, SourceKeys
 
@@ -80,7 +80,8 @@ def _read_markdown_kv(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
 
 
 def _read_sql(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
-    tables = resolve_tables(plan.source, default_stream=plan.default_stream, read=plan.read)
+    tables = resolve_tables(plan.source.tables or [], plan.source.query, default_stream=plan.default_stream,
+                            read=plan.read)
     cursors: dict[str, str | None] = {}
     for table in tables:  # a full refresh has no cursor (the read policy gives none)
         committed = (state.streams.get(table.stream) or {}).get("cursor") or {}
@@ -89,7 +90,7 @@ def _read_sql(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
     reader = _sql_reader(plan, plan.read.lookback_seconds)
     yield from reader(tables, cursors)
     if plan.read.detect_deletes:
-        quoting = MYSQL if plan.source_connector == "mysql" else STANDARD
+        quoting = MYSQL if SQL_DIALECTS[plan.source_connector] == "mysql" else STANDARD
         yield from _read_keys(reader, tables, list(plan.asset.primary_key), quoting)
 
 
@@ -108,13 +109,14 @@ def _read_keys(reader: SqlReader, tables: list[SqlTable], primary_key: list[str]
 
 def _sql_reader(plan: JobPlan, lookback: int) -> SqlReader:
     """A function reading a list of tables (with committed cursors) from the job's database."""
-    conn = dict(plan.source.get("connection") or {})
-    if plan.source_connector == "sqlite":
+    conn = plan.source.connection_values
+    dialect = SQL_DIALECTS[plan.source_connector]
+    if dialect == "sqlite":
         from dativo_ingest.engines.native.sql.sqlite import database_path, read_sqlite
 
         path = database_path(conn, plan.project_root)
         return lambda tables, cursors: read_sqlite(tables, path, cursors=cursors, lookback_seconds=lookback)
-    if plan.source_connector == "mysql":
+    if dialect == "mysql":
         from dativo_ingest.engines.native.sql.mysql import read_mysql
 
         return lambda tables, cursors: read_mysql(tables, conn, cursors=cursors, lookback_seconds=lookback)

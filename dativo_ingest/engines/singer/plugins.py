@@ -214,9 +214,10 @@ def _evaluate(rule: Any, scopes: list[dict[str, Any]], ctx: _Context, where: str
 def tap_config(plan: JobPlan, plugin: TapPlugin) -> dict[str, Any]:
     """The tap's settings: the mapping over the job's source, then the extractor's ``config``."""
     ctx = _Context(plan, plugin.streams.get("from"), plan.default_stream)
+    source = plan.source.as_mapping()  # the mapping's rules look values up by dotted path
     mapped = {}
     for key, rule in plugin.config_map.items():
-        value = _evaluate(rule, [plan.source], ctx, str(key))
+        value = _evaluate(rule, [source], ctx, str(key))
         if value is not None:
             mapped[str(key)] = value
     return deep_merge(mapped, plugin.config_override)
@@ -242,17 +243,18 @@ def tap_streams(plan: JobPlan, plugin: TapPlugin) -> list[TapStream] | None:
     default_cursor = plan.read.default_cursor
     out: list[TapStream] = []
     if kind == "tables":
-        if plan.source.get("query"):
+        if plan.source.query:
             raise ConfigError(plan.job_path, f"the Singer tap {plugin.name} reads tables, not queries",
                               field="source.query", fix="use source.tables, or engine: native for a custom query")
         from dativo_ingest.engines.native.sql.common import resolve_tables
 
         try:
-            tables = resolve_tables(plan.source, default_stream=plan.default_stream, read=plan.read)
+            tables = resolve_tables(plan.source.tables or [], None, default_stream=plan.default_stream,
+                                    read=plan.read)
         except ConfigError as exc:
             raise ConfigError(plan.job_path, exc.message) from None
         schema_from = plugin.streams.get("default_schema_from")
-        schema_default = str((_lookup(str(schema_from), [plan.source]) if schema_from else None)
+        schema_default = str((_lookup(str(schema_from), [plan.source.as_mapping()]) if schema_from else None)
                              or plugin.streams.get("default_schema") or "public")
         for table in tables:
             name = str(table.name)
@@ -262,15 +264,14 @@ def tap_streams(plan: JobPlan, plugin: TapPlugin) -> list[TapStream] | None:
             out.append(TapStream(table.stream, sid, method, key))
         return out
     if kind == "files":
-        entries = plan.source.get("files") or ([{"path": plan.source["path"]}] if plan.source.get("path") else [])
+        entries = [f.model_dump(exclude_none=True) for f in plan.source.file_entries()]
         if not entries:
             raise ConfigError(plan.job_path, "no files to read", field="source.files",
                               fix="add source.files: [{path: data/x.csv, object: x}]")
         ctx = _Context(plan, "files", plan.default_stream)
         seen: set[str] = set()
         for entry in entries:
-            element = entry if isinstance(entry, dict) else {"path": entry}
-            stream = _element_stream(element, ctx)
+            stream = _element_stream(entry, ctx)
             if stream in seen:
                 continue
             seen.add(stream)

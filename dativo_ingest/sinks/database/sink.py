@@ -470,8 +470,8 @@ class DatabaseSink(Sink):
 
 def database_sink(plan: JobPlan, *, quarantine: pa.Schema | None, data_schema: pa.Schema) -> DatabaseSink:
     """The database sink of a job's table (or, with ``quarantine``, of its quarantine table)."""
-    dialect = DIALECTS[plan.target_connector](dict(plan.target.get("connection") or {}))
-    schema_name = check_name(str(plan.target.get("schema") or plan.tenant_id), field="target.schema",
+    dialect = DIALECTS[plan.target_connector](plan.target.connection_values)
+    schema_name = check_name(str(plan.target.db_schema or plan.tenant_id), field="target.schema",
                              dialect=dialect, job_path=plan.job_path)
     table = check_name(plan.asset.name, field="asset name", dialect=dialect, job_path=plan.asset_path,
                        suffix=QUARANTINE_SUFFIX)

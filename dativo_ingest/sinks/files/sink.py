@@ -106,17 +106,17 @@ def is_file_target(plan: JobPlan) -> bool:
 
 def _file_store(plan: JobPlan) -> ObjectStore:
     kind = plan.target_connector
-    connection = dict(plan.target.get("connection") or {})
+    connection = plan.target.connection_values
     if kind in ("s3", "minio", "azure_blob"):
         names = (kind, "s3") if kind == "minio" else (kind,)
         nested = next((k for k in names if isinstance(connection.get(k), dict)), None)
         where = f"target.connection.{nested}" if nested else "target.connection"
         return make_store(kind, store_block(connection, kind), where, plan.job_path)
     if kind in FORMAT_TARGETS:
-        store = chosen_store(connection, plan.target.get("storage"), plan.job_path)
+        store = chosen_store(connection, plan.target.storage, plan.job_path)
         if store is not None:
             return store
-    root = str(connection.get("path") or plan.target.get("path") or "")
+    root = str(connection.get("path") or plan.target.path or "")
     where = "target.connection.path" if connection.get("path") else "target.path"
     if not root:
         root, where = str(dativo_home() / "files"), "target.connection.path"
@@ -137,7 +137,7 @@ def file_target(plan: JobPlan) -> FileTarget | None:
     asset_target = plan.asset.target
     fmt = ((plan.job.target.file_format if plan.job.target else None)
            or FORMAT_TARGETS.get(plan.target_connector)
-           or (asset_target.file_format if asset_target else None) or plan.target.get("file_format") or "parquet")
+           or (asset_target.file_format if asset_target else None) or plan.target.file_format or "parquet")
     if fmt not in FORMATS:
         raise ConfigError(plan.job_path, f"file_format '{fmt}' cannot be written by target '{plan.target_connector}'",
                           field="target.file_format", fix=f"use one of {', '.join(FORMATS)}")
@@ -145,7 +145,7 @@ def file_target(plan: JobPlan) -> FileTarget | None:
     if fmt == "csv" and binary:
         raise ConfigError(plan.job_path, f"binary columns {binary} cannot be written as CSV",
                           field="target.file_format", fix="use file_format: parquet for this asset")
-    size = plan.target.get("parquet_target_size_mb") or (
+    size = plan.target.parquet_target_size_mb or (
         getattr(asset_target, "parquet_target_size_mb", None) if asset_target else None) or DEFAULT_TARGET_SIZE_MB
     try:
         target_bytes = int(float(size) * 1024 * 1024)

@@ -21,10 +21,10 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pyiceberg.catalog import Catalog
 
+from dativo_ingest.config.models import JobTarget
 from dativo_ingest.errors import ConfigError, InfrastructureError
 from dativo_ingest.paths import dativo_home
 from dativo_ingest.storage.stores import ObjectStore, chosen_store, nested_store, store_from_url
@@ -91,17 +91,11 @@ def embedded_catalog_properties() -> dict[str, str]:
     }
 
 
-def _spec(target: dict[str, Any]) -> tuple[dict[str, str] | None, str]:
+def _spec(target: JobTarget) -> tuple[dict[str, str] | None, str]:
     where = "target.catalog"
-    spec = target.get("catalog")
-    if isinstance(spec, str):
-        spec = {"type": spec}
-    if spec is not None and not isinstance(spec, dict):
-        raise ConfigError(None, "must be a mapping with a 'type'", field="target.catalog",
-                          fix="e.g. catalog: {type: sql, uri: sqlite:///cat.db, warehouse: file:///lake}")
-    spec = {k: str(v) for k, v in (spec or {}).items() if v is not None and str(v) != ""}
+    spec = {k: str(v) for k, v in (target.catalog_spec or {}).items() if v is not None and str(v) != ""}
     if not spec:
-        conn = (target.get("connection") or {}).get("catalog")
+        conn = target.connection_values.get("catalog")
         if isinstance(conn, dict) and str(conn.get("uri") or ""):
             where = "target.connection.catalog"
             spec = {"type": "rest", **{k: str(v) for k, v in conn.items() if v is not None and str(v) != ""}}
@@ -125,20 +119,20 @@ def nessie_rest_uri(uri: str, branch: str | None) -> str:
     return uri
 
 
-def choose_catalog(target: dict[str, Any], job_path: Path | None = None) -> CatalogChoice:
+def choose_catalog(target: JobTarget, job_path: Path | None = None) -> CatalogChoice:
     """The catalog name, pyiceberg properties and warehouse store for a job's merged ``target`` section."""
     spec, where = _spec(target)
-    storage = target.get("storage")
+    storage = target.storage
     if spec is not None and storage is None:  # the catalog decides where tables go; a store block gives credentials
-        store = nested_store(target.get("connection"), job_path, require_bucket=False)
+        store = nested_store(target.connection, job_path, require_bucket=False)
     else:
-        store = chosen_store(target.get("connection"), storage, job_path, require_bucket=spec is None)
+        store = chosen_store(target.connection, storage, job_path, require_bucket=spec is None)
     io_props = store.iceberg_properties() if store is not None else {}
     if spec is not None:
         kind = spec["type"].lower()
         props = {**io_props, **{k: v for k, v in spec.items() if k != "name"}}
         if kind == "rest":
-            branch = str(target.get("branch") or spec.get("branch") or spec.get("ref") or "") or None
+            branch = str(target.branch or spec.get("branch") or spec.get("ref") or "") or None
             props["uri"] = nessie_rest_uri(props.get("uri", ""), branch)
             if props.get("credential") and "oauth2-server-uri" not in props:  # the spec's default, said out loud
                 props["oauth2-server-uri"] = props["uri"].rstrip("/") + "/v1/oauth/tokens"
@@ -149,7 +143,7 @@ def choose_catalog(target: dict[str, Any], job_path: Path | None = None) -> Cata
             warehouse_store = store_from_url(props["warehouse"], store, f"{where}.warehouse")
         return CatalogChoice(spec.get("name") or EMBEDDED_CATALOG_NAME, props, warehouse_store, kind, where)
     props = embedded_catalog_properties()
-    warehouse = str(target.get("warehouse") or "")
+    warehouse = str(target.warehouse or "")
     if warehouse:
         store = store_from_url(warehouse, store, "target.warehouse")
     elif store is not None:
@@ -165,12 +159,6 @@ def choose_catalog(target: dict[str, Any], job_path: Path | None = None) -> Cata
     return CatalogChoice(f"{EMBEDDED_CATALOG_NAME}@{props['warehouse']}", props, store, "embedded")
 
 
-def catalog_properties(target: dict[str, Any]) -> tuple[str, dict[str, str]]:
-    """The catalog name and pyiceberg properties for a job's merged ``target`` section."""
-    choice = choose_catalog(target)
-    return choice.name, choice.properties
-
-
 def is_catalog_database_error(exc: BaseException) -> bool:
     """Whether ``exc`` says the catalog's SQL database is unreadable (SQLAlchemy's DatabaseError family)."""
     return any(cls.__name__ in ("DatabaseError", "OperationalError") and cls.__module__.startswith(("sqlalchemy",
@@ -178,9 +166,4 @@ def is_catalog_database_error(exc: BaseException) -> bool:
                for cls in type(exc).__mro__)
 
 
-def open_catalog(target: dict[str, Any]) -> Catalog:
-    """The pyiceberg catalog of a job's merged ``target`` section."""
-    return choose_catalog(target).open()
-
-
-__all__ = ["CatalogChoice", "catalog_properties", "choose_catalog", "is_catalog_database_error", "open_catalog"]
+__all__ = ["CatalogChoice", "choose_catalog", "is_catalog_database_error"]

@@ -21,9 +21,9 @@ from dativo_ingest.formats import markdown_kv
 from dativo_ingest.sinks.iceberg.sink import IcebergSink
 
 
-def storage_mode(target: dict[str, Any], job_path: Any = None) -> str | None:
-    """``target.markdown_kv_storage.mode`` (None when the job does not ask for Markdown-KV in Iceberg)."""
-    block = target.get("markdown_kv_storage")
+def storage_mode(block: dict[str, Any] | None, job_path: Any = None) -> str | None:
+    """``target.markdown_kv_storage.mode`` from that ``block`` (None when the job does not ask for Markdown-KV in
+    Iceberg)."""
     if not block:
         return None
     mode = str((block if isinstance(block, dict) else {}).get("mode") or "").strip().lower()
@@ -59,10 +59,11 @@ class MarkdownKVIcebergSink(IcebergSink):
                                   "the asset's key columns (mapping them back is not implemented)")
 
 
-def iceberg_sink_class(target: dict[str, Any], *, data_columns: Sequence[str], section: str,
+def iceberg_sink_class(storage: dict[str, Any] | None, *, data_columns: Sequence[str], section: str,
                        job_path: Any = None) -> Any:
-    """What builds the job's Iceberg sink: ``IcebergSink``, or this module's sink for a Markdown-KV storage mode."""
-    mode = storage_mode(target, job_path)
+    """What builds the job's Iceberg sink: ``IcebergSink``, or this module's sink for the Markdown-KV storage
+    mode of ``storage`` (``target.markdown_kv_storage``)."""
+    mode = storage_mode(storage, job_path)
     if mode is None:
         return IcebergSink
     return functools.partial(MarkdownKVIcebergSink, mode=mode, data_columns=list(data_columns), section=section)

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from dativo_ingest.config.local_files import LocalFileAccess
+from dativo_ingest.config.models import JobSource
 from dativo_ingest.errors import ConfigError, SourceError
 from dativo_ingest.stream import Batch, Checkpoint, Message, Rejected
 
@@ -115,28 +116,25 @@ def _state_key(path: Path, project_root: Path) -> str:
         return str(path)
 
 
-def resolve_files(source: dict[str, Any], *, project_root: Path, default_stream: str,
+def resolve_files(source: JobSource, *, project_root: Path, default_stream: str,
                   access: LocalFileAccess | None = None) -> list[CsvFile]:
     """The files a job reads: ``source.files[{path, object, <csv options>}]`` (globs allowed) or ``source.path``;
     each file (a glob's matches, a symlink's target) must pass ``access`` (never secrets; cloud: data/ only)."""
-    base = CsvOptions.from_layers(
-        (source.get("engine") or {}).get("options") if isinstance(source.get("engine"), dict) else None,
-        source.get("options"),
-        source,
-    )
-    entries = source.get("files") or ([{"path": source["path"]}] if source.get("path") else [])
+    base = CsvOptions.from_layers(source.engine.options if source.engine else None, source.options,
+                                  source.as_mapping())
+    entries = source.file_entries()
     if not entries:
         raise ConfigError(None, "no files to read", field="source.files",
                           fix="add source.files: [{path: data/x.csv, object: x}]")
     out: list[CsvFile] = []
-    for i, entry in enumerate(entries):
-        entry = {"path": entry} if isinstance(entry, str) else dict(entry)
-        field_path = f"source.files[{i}].path"
-        if not entry.get("path"):
+    for i, file in enumerate(entries):
+        field_path = source.file_field(i)
+        if not file.path:
             raise ConfigError(None, "has no path", field=f"source.files[{i}]",
                               fix="the native csv engine reads local files: give path: …")
+        entry = file.model_dump(exclude_none=True)
         opts = CsvOptions.from_layers(base.__dict__, entry.get("options"), entry)
-        raw = Path(os.path.expanduser(str(entry["path"])))
+        raw = Path(os.path.expanduser(file.path))
         pattern = raw if raw.is_absolute() else project_root / raw
         if _GLOB_CHARS & set(str(raw)):
             matches = sorted(Path(p) for p in glob.glob(str(pattern), recursive=True) if Path(p).is_file())
@@ -147,7 +145,7 @@ def resolve_files(source: dict[str, Any], *, project_root: Path, default_stream:
                 raise SourceError(f"{field_path}: file not found: {pattern} "
                                   f"(paths are relative to the project root {project_root})")
             matches = [pattern]
-        stream = str(entry.get("object") or default_stream)
+        stream = str(file.object or default_stream)
         for path in matches:
             if access is not None:
                 access.check(path, where=None, field=field_path)

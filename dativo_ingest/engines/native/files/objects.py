@@ -22,6 +22,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
+from dativo_ingest.config.models import JobSource
 from dativo_ingest.engines.native.files.csv import CsvOptions
 from dativo_ingest.errors import ConfigError, InfrastructureError, SourceError
 from dativo_ingest.storage.stores import ObjectStore, make_store, store_block
@@ -44,9 +45,8 @@ class StoredObject:
     fingerprint: dict[str, Any]
 
 
-def source_store(connector: str, source: dict[str, Any], job_path: Any = None) -> ObjectStore:
-    """The store a job reads from: ``source.connection`` (flat keys, or a nested ``s3``/``azure_blob`` block)."""
-    connection = dict(source.get("connection") or {})
+def source_store(connector: str, connection: dict[str, Any], job_path: Any = None) -> ObjectStore:
+    """The store a job reads from: its ``source.connection`` (flat keys, or a nested ``s3``/``azure_blob`` block)."""
     return make_store(connector, store_block(connection, connector), "source.connection", job_path)
 
 
@@ -104,17 +104,17 @@ def _s3_listing(store: ObjectStore, folder: str) -> Iterator[tuple[str, dict[str
         raise OSError(str(exc)) from None
 
 
-def resolve_objects(store: ObjectStore, source: dict[str, Any], *, default_stream: str) -> list[StoredObject]:
+def resolve_objects(store: ObjectStore, source: JobSource, *, default_stream: str) -> list[StoredObject]:
     """``source.files[{path: <glob under the prefix>, object, format, <csv options>}]`` as a list of objects."""
-    base = CsvOptions.from_layers(source.get("options"), source)
-    entries = source.get("files") or ([{"path": source["path"]}] if source.get("path") else [])
+    base = CsvOptions.from_layers(source.options, source.as_mapping())
+    entries = source.file_entries()
     if not entries:
         raise ConfigError(None, "no objects to read", field="source.files",
                           fix="add source.files: [{path: 'raw/*.csv', object: x}] (paths under the prefix)")
     out: list[StoredObject] = []
-    for i, entry in enumerate(entries):
-        entry = {"path": entry} if isinstance(entry, str) else dict(entry)
-        pattern = str(entry.get("path") or "").lstrip("/")
+    for i, file in enumerate(entries):
+        entry = file.model_dump(exclude_none=True)
+        pattern = str(file.path or "").lstrip("/")
         if not pattern:
             raise ConfigError(None, "has no path", field=f"source.files[{i}]", fix="e.g. path: 'raw/*.csv'")
         found = _listing(store, pattern)
@@ -124,8 +124,9 @@ def resolve_objects(store: ObjectStore, source: dict[str, Any], *, default_strea
             log.warning("source.files[%d].path: pattern %s matched no object in %s", i, pattern, store.describe())
         opts = CsvOptions.from_layers(base.__dict__, entry.get("options"), entry)
         for key, fingerprint in found:
-            fmt = _format(key, entry.get("format") or source.get("format"), f"source.files[{i}].format")
-            out.append(StoredObject(str(entry.get("object") or default_stream), key, fmt, opts, fingerprint))
+            fmt = _format(key, entry.get("format") or (source.model_extra or {}).get("format"),
+                          f"source.files[{i}].format")
+            out.append(StoredObject(str(file.object or default_stream), key, fmt, opts, fingerprint))
     return out
 
 

@@ -103,13 +103,11 @@ class _Pending:
 def read_options(plan: JobPlan, source: RestSource) -> ReadOptions:
     """The streams (``source.objects``, else the asset's object) and how they are read; ``ConfigError`` when the
     job's ``cursor_field`` disagrees with the recipe."""
-    incremental = dict(plan.source.get("incremental") or {})
-    objects = plan.source.get("objects") or [plan.default_stream]
-    names = [str(o) for o in objects]
+    names = [str(o) for o in plan.source.objects or [plan.default_stream]]
     for name in names:
         source.stream(name)
     full = plan.read.full_refresh
-    job_cursor = incremental.get("cursor_field")
+    job_cursor = plan.source.incremental.cursor_field if plan.source.incremental else None
     if job_cursor and not full:
         for name in names:
             stream = source.stream(name)
@@ -130,7 +128,7 @@ def read_options(plan: JobPlan, source: RestSource) -> ReadOptions:
             raise ConfigError(plan.asset_path, f"has no field '{stream.incremental.cursor_field}', the cursor of "
                               f"stream '{name}' in {source.recipe}", field="schema",
                               fix=f"add {stream.incremental.cursor_field} to the asset's schema")
-    commit_every = int(plan.target.get("commit_every_rows") or 0)
+    commit_every = plan.target.commit_every_rows or 0
     return ReadOptions(streams=names, incremental=not full, lookback_seconds=plan.read.lookback_seconds,
                        resumable=not full,
                        batch_rows=min(BATCH_ROWS, commit_every) if commit_every > 0 else BATCH_ROWS)

@@ -62,7 +62,7 @@ class RestSource:
         recipe = recipe_path(plan)
         raw = (plan.source_recipe.model_extra or {}).get("api") if plan.source_recipe is not None else None
         spec = load_api_spec(raw, recipe)
-        return cls.build(spec, recipe, dict(plan.source.get("connection") or {}), tenant_id=plan.tenant_id,
+        return cls.build(spec, recipe, plan.source.connection_values, tenant_id=plan.tenant_id,
                          connector=plan.source_connector,
                          rate_limits=plan.source_recipe.rate_limits if plan.source_recipe is not None else None,
                          auth_fix=_auth_fix(plan, spec), redact=plan.secrets.redact)

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dativo_ingest.config.models import SourceTable
 from dativo_ingest.config.read_policy import ReadPolicy
 from dativo_ingest.errors import ConfigError, InfrastructureError
 from dativo_ingest.sqltext import quote_ident, quote_ident_mysql, quote_literal, quote_literal_mysql
@@ -90,23 +91,19 @@ def quote_qualified(name: str, quoting: Quoting = STANDARD) -> str:
     return ".".join(quoting.ident(part) for part in name.split("."))
 
 
-def resolve_tables(source: dict[str, Any], *, default_stream: str, read: ReadPolicy) -> list[SqlTable]:
+def resolve_tables(tables: Sequence[SourceTable], query: str | None, *, default_stream: str,
+                   read: ReadPolicy) -> list[SqlTable]:
     """``source.tables[{name, object}]`` or ``source.query`` (→ the asset's stream), each with the cursor the job's
     read policy gives its stream."""
-    if source.get("query"):
-        return [SqlTable(default_stream, None, str(source["query"]).strip().rstrip(";"),
-                         read.cursor_for(default_stream))]
-    entries = source.get("tables") or []
-    if not entries:
+    if query:
+        return [SqlTable(default_stream, None, query.strip().rstrip(";"), read.cursor_for(default_stream))]
+    if not tables:
         raise ConfigError(None, "no table to read", field="source.tables",
                           fix="add source.tables: [{name: public.orders, object: orders}] or source.query")
     out = []
-    for i, entry in enumerate(entries):
-        entry = {"name": entry} if isinstance(entry, str) else dict(entry)
-        if not entry.get("name"):
-            raise ConfigError(None, "has no name", field=f"source.tables[{i}]", fix="e.g. name: public.orders")
-        stream = str(entry.get("object") or entry["name"])
-        out.append(SqlTable(stream, str(entry["name"]), None, read.cursor_for(stream)))
+    for table in tables:
+        stream = str(table.object or table.name)
+        out.append(SqlTable(stream, table.name, None, read.cursor_for(stream)))
     return out
 
 

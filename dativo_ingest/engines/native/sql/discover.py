@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dativo_ingest.engines.native.sources import SQL_DIALECTS
 from dativo_ingest.errors import ConfigError, SourceError
 from dativo_ingest.sqltext import quote_literal, quote_literal_mysql
 
@@ -212,11 +213,12 @@ def discover_sqlite(conn: dict[str, Any], project_root: Path) -> list[TableInfo]
 
 def discover(connector: str, conn: dict[str, Any], *, project_root: Path) -> list[TableInfo]:
     """The tables of the database of ``connector`` (postgres, mysql, sqlite)."""
-    if connector in ("postgres", "postgresql"):
+    dialect = SQL_DIALECTS.get(connector)
+    if dialect == "postgres":
         return discover_postgres(conn)
-    if connector in ("mysql", "mariadb"):
+    if dialect == "mysql":
         return discover_mysql(conn)
-    if connector == "sqlite":
+    if dialect == "sqlite":
         return discover_sqlite(conn, project_root)
     raise NotImplementedError(f"discover supports postgres, mysql and sqlite; not '{connector}' "
                               f"(for Airbyte or Singer connectors use test-connector)")
