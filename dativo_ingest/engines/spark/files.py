@@ -46,6 +46,7 @@ def read_files(spark: SparkSession, inp: SparkInputs, state: dict[str, dict[str,
     """Every stream's changed files (globs expanded now), one DataFrame per stream and format. ``state`` maps
     stream → its committed state; a file whose size and modification time are recorded there is skipped, as
     the native engine skips it (the same ``files`` state, so either engine continues the other's)."""
+    assert inp.source is not None
     files = resolve_files(inp.source, project_root=inp.project_root, default_stream=inp.default_stream,
                           access=inp.file_access)
     seen: dict[str, dict[str, Any]] = {s: dict((st or {}).get("files") or {}) for s, st in state.items()}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from dativo_ingest.config.models import JobSource, SourceTable
 from dativo_ingest.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -89,8 +90,11 @@ class SparkInputs:
     options: SparkOptions
     #: the source's ``connection`` mapping (databases)
     connection: dict[str, Any] = field(default_factory=dict)
-    #: the job's source mapping as the native resolvers read it (tables / query / files)
-    source: dict[str, Any] = field(default_factory=dict)
+    #: the job's source section as the native resolvers read it (files, and their CSV options)
+    source: JobSource | None = None
+    #: databases: ``source.tables`` or ``source.query``
+    tables: list[SourceTable] = field(default_factory=list)
+    query: str | None = None
     #: ``source.format`` for files (csv, parquet, jsonl), None: by extension
     file_format: str | None = None
     chunk_rows: int = 1_000_000
@@ -107,16 +111,18 @@ class SparkInputs:
 
 def inputs(plan: JobPlan) -> SparkInputs:
     """The narrow, typed view of ``plan.source`` / ``plan.target`` / ``plan.engine_options`` this engine uses."""
-    source = dict(plan.source)
-    fmt = source.get("format")
+    source = plan.source
+    fmt = (source.model_extra or {}).get("format")
     return SparkInputs(
         job_path=plan.job_path,
         connector=plan.source_connector,
         options=spark_options(plan.engine_options, plan.job_path),
-        connection=dict(source.get("connection") or {}),
+        connection=source.connection_values,
         source=source,
+        tables=list(source.tables or []),
+        query=source.query,
         file_format=str(fmt).lower() if fmt else None,
-        chunk_rows=int(plan.target.get("chunk_rows") or 1_000_000),
+        chunk_rows=plan.target.chunk_rows or 1_000_000,
         project_root=plan.project_root,
         default_stream=plan.default_stream,
         file_access=plan.file_access,

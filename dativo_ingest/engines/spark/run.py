@@ -138,7 +138,7 @@ class SparkJobRun(JobRun):
         inp, plan = self.inputs, self.plan
         if inp.is_jdbc:
             out = []
-            for table in resolve_tables(inp.source, default_stream=plan.default_stream, read=plan.read):
+            for table in resolve_tables(inp.tables, inp.query, default_stream=plan.default_stream, read=plan.read):
                 entry = (self.envelope.streams.get(table.stream) or {}).get("cursor") or {}
                 after = entry.get("value") if table.cursor_field and entry.get("field") == table.cursor_field \
                     else None
