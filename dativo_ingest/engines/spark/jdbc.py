@@ -109,6 +109,17 @@ def cursor_text(value: str, kind: str) -> str:
     return parsed.isoformat()
 
 
+def text_columns(connector: str, frame: DataFrame) -> list[str]:
+    """Columns read as text: PostgreSQL ``numeric`` without a precision (Spark would force it into
+    decimal(38,18) and fail on larger values; the native engine reads it as text too)."""
+    from pyspark.sql import types as T
+
+    if JDBC_SOURCES[connector] != "postgresql":
+        return []
+    return [f.name for f in frame.schema.fields
+            if isinstance(f.dataType, T.DecimalType) and (f.dataType.precision, f.dataType.scale) == (38, 18)]
+
+
 def _kind(spark_type: Any) -> str:
     from pyspark.sql import types as T
 
@@ -178,6 +189,9 @@ def read_table(spark: SparkSession, inp: SparkInputs, table: SqlTable, *, after:
     partitions = inp.options.num_partitions or spark.sparkContext.defaultParallelism
     column = _partition_column(inp, probe, primary_key) if partitions > 1 else None
     reader = _reader(spark, inp).option("dbtable", subquery)
+    as_text = text_columns(inp.connector, probe)
+    if as_text:  # the stage casts them from text, as it casts the native engine's
+        reader = reader.option("customSchema", ", ".join(f"`{c.replace('`', '``')}` STRING" for c in as_text))
     if column is not None:
         bounds = _reader(spark, inp).option(
             "query", f"SELECT MIN(s.{q.ident(column)}) AS lo, MAX(s.{q.ident(column)}) AS hi FROM {subquery}"
