@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORTS = {"postgresql": "5432", "mariadb": "3306"}
 DEFAULT_USERS = {"postgresql": "postgres", "mariadb": "root"}
+#: MySQL's type code of YEAR
+YEAR = 13
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,27 @@ def cursor_text(value: str, kind: str) -> str:
     return parsed.isoformat()
 
 
+def select_list(inp: SparkInputs, table: SqlTable) -> str:
+    """The columns every partition selects: MySQL's through the native engine's conversions (decimals, times and
+    JSON as text, BIT as a number, geometry as WKT, zero dates as NULL), so both engines see the same values;
+    PostgreSQL's as they are (Spark's types match the native reader's, see ``text_columns``)."""
+    if JDBC_SOURCES[inp.connector] != "mariadb":
+        return "q.*"
+    from dativo_ingest.engines.native.sql import mysql
+
+    con = mysql.connect(inp.connection)
+    try:
+        columns = mysql.describe(con, table)
+    finally:
+        con.close()
+    def expr(column: mysql.Column) -> str:
+        if column.type_code == YEAR:  # Spark's MySQL dialect would make a date of it
+            return f"CAST(q.{MYSQL.ident(column.name)} AS UNSIGNED)"
+        return mysql.column_expr(column)
+
+    return ", ".join(f"{expr(c)} AS {MYSQL.ident(c.name)}" for c in columns)
+
+
 def text_columns(connector: str, frame: DataFrame) -> list[str]:
     """Columns read as text: PostgreSQL ``numeric`` without a precision (Spark would force it into
     decimal(38,18) and fail on larger values; the native engine reads it as text too)."""
@@ -185,7 +208,7 @@ def read_table(spark: SparkSession, inp: SparkInputs, table: SqlTable, *, after:
             conditions.append(f"{column_sql} <= {high['hi'] if kind == 'number' else q.literal(high['hi'])}")
             cursor_value = cursor_text(high["hi"], kind)
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    subquery = f"(SELECT q.* FROM {source}{where}) s"
+    subquery = f"(SELECT {select_list(inp, table)} FROM {source}{where}) s"
     partitions = inp.options.num_partitions or spark.sparkContext.defaultParallelism
     column = _partition_column(inp, probe, primary_key) if partitions > 1 else None
     reader = _reader(spark, inp).option("dbtable", subquery)

@@ -249,6 +249,12 @@ def spark_error(exc: Exception, origin: str) -> DativoError:
         if marker in text:
             return SourceError(text.split(marker, 1)[1].splitlines()[0])
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("at ")]
+    if "Traceback (most recent call last)" in text:  # a Python task failed: its exception is the last line of it
+        lines = [line for line in lines if not line.startswith(("File ", "^", "SQLSTATE"))]
+        tail = text.split("Traceback (most recent call last)", 1)[1]
+        found = [line.strip() for line in tail.splitlines() if ": " in line and not line.startswith(" ")]
+        if found:
+            return SourceError(f"spark: reading {origin} failed in a task: {found[0][:300]}")
     first = next((line for line in lines if "Error" in line or "Exception" in line), lines[0] if lines else "")
     return SourceError(f"spark: reading {origin} failed: {first[:300]}")
 

@@ -40,6 +40,8 @@ BASE_CONF = {
     "spark.ui.enabled": "false",
     "spark.sql.execution.arrow.maxRecordsPerBatch": "65536",
     "spark.sql.shuffle.partitions": "8",
+    # a CHAR(n)-typed JDBC column (MySQL SET, CHAR) as the database returns it, not padded to n by Spark
+    "spark.sql.readSideCharPadding": "false",
 }
 
 _lock = threading.Lock()
