@@ -111,3 +111,31 @@ def test_runs_at_once_share_the_session_and_other_options_are_refused():
         assert first is second  # two runs of the pool's threads, one JVM
         with pytest.raises(ConfigError, match=r"another job of this process runs on Spark with other options"):
             get_session(spark_options({"spark": {"master": "local[1]"}}, job), job)
+
+
+def test_quality_rules_and_two_streams_of_one_merge_table(tmp_path, monkeypatch):
+    """The quality rules judge what the commit writes (strict: nothing committed); two streams writing one merge
+    table hold each key once (they are shuffled together by key)."""
+    fields = [{"name": "id", "type": "long", "primary_key": True},
+              {"name": "country", "type": "string",
+               "quality": [{"metric": "invalidValues", "arguments": {"validValues": ["DE", "FR"]}, "mustBe": 0}]}]
+    source = {"files": [{"path": "data/eu.csv", "object": "eu"}, {"path": "data/all.csv", "object": "all"}]}
+    for mode in ("strict", "warn"):
+        project, job = spark_project(tmp_path / mode, fields, source, connector="csv",
+                                     schema_validation_mode=mode, target={"write_mode": "merge"})
+        (project / "data").mkdir(exist_ok=True)
+        (project / "data" / "eu.csv").write_text("id,country\n1,DE\n2,FR\n3,XX\n")
+        (project / "data" / "all.csv").write_text("id,country\n1,DE\n2,FR\n3,US\n4,FR\n")
+        home = tmp_path / mode / "home"
+        if mode == "strict":
+            with pytest.raises(ValidationFailed, match=r"quality rule\(s\) failed on asset t: .*nothing committed"):
+                run_here(job, home, monkeypatch)
+            assert catalog(home).load_table("acme.t").current_snapshot() is None
+            assert not list((home / "warehouse").rglob("*.parquet"))
+            continue
+        summary = run_here(job, home, monkeypatch)
+        assert summary["quality"]["failed"] == 1 and summary["exit_code"] == 1
+        ids = sorted(table_rows(home, "acme.t").column("id").to_pylist())
+        assert ids == [1, 2, 3, 4]  # 7 rows of two streams, 4 keys
+        state = catalog(home).load_table("acme.t").current_snapshot().summary.additional_properties["dativo.state"]
+        assert '"eu"' in state and '"all"' in state  # both streams' files are recorded

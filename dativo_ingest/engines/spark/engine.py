@@ -35,11 +35,6 @@ class SparkEngine:
         if plan.read.detect_deletes:
             raise ConfigError(plan.job_path, "engine spark does not detect deletes yet",
                               field="source.incremental.detect_deletes", fix="remove it, or use engine: native")
-        from dativo_ingest.quality import rules_for_asset
-
-        if rules_for_asset(plan.asset):
-            raise ConfigError(plan.asset_path, "engine spark does not measure quality rules yet", field="quality",
-                              fix="run this asset with engine: native, or move its rules to a later check")
         check_runtime(inp.options, plan.source_connector, plan.job_path)
         if plan.source_connector in JDBC_SOURCES:
             plan.notes.append(f"spark {inp.options.master}: JDBC reads split on "

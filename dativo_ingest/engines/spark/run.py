@@ -114,9 +114,14 @@ class SparkJobRun(JobRun):
         log.info("run %s: %s → %s (engine spark on %s, write mode %s, validation %s)", self.run_id, plan.job_name,
                  self.identifier, self.inputs.options.master, plan.write_mode, plan.validation_mode)
         try:
+            self.quality = self._new_quality()
             with spark_session(self.inputs.options, plan.job_path) as spark:
-                for read in self._reads(spark):
-                    self._write_stream(read)
+                reads = self._reads(spark)
+                if self.primary_key and len(reads) > 1:  # one key, one row per commit: across streams too
+                    self._write_stream(together(reads), also=reads)
+                elif reads:
+                    for read in reads:
+                        self._write_stream(read)
             self._commit(final=True)
         except BaseException:
             self.writer.close()
@@ -127,7 +132,7 @@ class SparkJobRun(JobRun):
             self.writer.close()
             for stage in self.stages.values():
                 stage.close()
-            for resource in (self.sink, self.quarantine_sink):
+            for resource in (self.quality, self.sink, self.quarantine_sink):
                 if resource is not None:
                     resource.close()
         self.result.seconds = time.monotonic() - started
@@ -174,7 +179,9 @@ class SparkJobRun(JobRun):
             return read.frame  # a key column is missing: every row is a violation, the tasks say so
         return read.frame.repartition(max(read.partitions, 1), *columns)
 
-    def _write_stream(self, read: SourceRead) -> None:
+    def _write_stream(self, read: SourceRead, also: list[SourceRead] | None = None) -> None:
+        """Run the tasks on one read (or on several streams read together: ``also`` are those streams, whose
+        state advances with it), take their files into the next commit, and advance the streams' state."""
         spec = self._spec(read)
         try:
             result = self._keyed(read).mapInArrow(task_function(spec), RESULT_DDL).toArrow()
@@ -199,11 +206,20 @@ class SparkJobRun(JobRun):
                 stream.quarantine.append(read_ipc(r["quarantine"]))
         self.adopted.update(paths)
         written = self.sink.add_written_files(paths)
+        if self.quality is not None:
+            self._measure(paths)
         stream.stats.rows_clean += written
         rows_in = sum(r["rows_in"] or 0 for r in rows if r["kind"] == "counts")
         self.result.rows_read += rows_in
         log.info("spark: %s: %d rows read, %d written in %d files, %d quarantined", read.origin, rows_in, written,
                  len(paths), stream.stats.rows_quarantined)
+        for each in [read, *(also or [])]:
+            self._advance(each)
+        if self.progress:
+            self.progress(read.stream, self.result.rows_read)
+
+    def _advance(self, read: SourceRead) -> None:
+        """The stream's state once this read is committed: its cursor, or its files' fingerprints."""
         if read.cursor_field and read.cursor_value is not None:
             entry = (self.envelope.streams.get(read.stream) or {}).get("cursor") or {}
             previous = entry.get("value") if entry.get("field") == read.cursor_field else None
@@ -213,8 +229,18 @@ class SparkJobRun(JobRun):
         if read.files_state is not None:
             self.pending_streams[read.stream] = {**self.pending_streams.get(read.stream, {}),
                                                  "files": dict(read.files_state)}
-        if self.progress:
-            self.progress(read.stream, self.result.rows_read)
+
+    def _measure(self, paths: list[str]) -> None:
+        """The asset's quality rules judge the rows of the commit: the new files, read back here batch by batch
+        (memory bounded by a row group, time by one sequential read of what the tasks wrote)."""
+        import pyarrow.parquet as pq
+
+        assert self.quality is not None and isinstance(self.sink, IcebergSink) and self.sink.table is not None
+        io = self.sink.table.io
+        for path in paths:
+            with io.new_input(path).open() as stream:
+                for batch in pq.ParquetFile(stream).iter_batches():
+                    self.quality.add(batch)
 
     def _delete_unadopted(self) -> None:
         """Delete the data files this run's tasks wrote that no commit took (failed tasks, a failed read)."""
@@ -237,6 +263,16 @@ class SparkJobRun(JobRun):
                     fs.delete_file(info.path)
         except Exception as exc:  # best effort: an unreferenced file is never read
             log.warning("could not delete the unreferenced data files of run %s: %s", self.run_id, exc)
+
+
+def together(reads: list[SourceRead]) -> SourceRead:
+    """Several streams of one table as one read (columns matched by name), so the key shuffle puts every
+    version of a key in one task whichever stream it comes from."""
+    frame = reads[0].frame
+    for other in reads[1:]:
+        frame = frame.unionByName(other.frame, allowMissingColumns=True)
+    return SourceRead(reads[0].stream, f"{len(reads)} streams ({', '.join(r.stream for r in reads)})", frame,
+                      max(sum(r.partitions for r in reads), 1), null_values=reads[0].null_values)
 
 
 def spark_error(exc: Exception, origin: str) -> DativoError:
