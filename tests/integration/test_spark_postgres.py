@@ -110,3 +110,20 @@ def test_every_postgres_type_lands_as_the_native_engine_lands_it(tmp_path, schem
                 assert json.loads(spark_row[name]) == json.loads(native_row[name]), name
             else:
                 assert spark_row[name] == native_row[name], name
+
+
+def test_detect_deletes_removes_rows_gone_from_the_source(tmp_path, schema, monkeypatch):
+    sql(f"CREATE TABLE {schema}.o (id int PRIMARY KEY, v text, amount numeric(10,2), updated_at timestamptz)")
+    sql(f"INSERT INTO {schema}.o SELECT i, 'v' || i, i, '2024-01-01Z'::timestamptz + i * interval '1 minute'"
+        f" FROM generate_series(1, 100) i")
+    source = {**_source(schema, "o"), "incremental": {"strategy": "updated_at", "cursor_field": "updated_at",
+                                                       "detect_deletes": True}}
+    project, job = spark_project(tmp_path, FIELDS, source, connector="postgres", target={"write_mode": "merge"})
+    home = tmp_path / "home"
+    assert run_here(job, home, monkeypatch)["rows_written"] == 100
+    sql(f"DELETE FROM {schema}.o WHERE id IN (5, 50)")
+    sql(f"UPDATE {schema}.o SET v = 'changed', updated_at = '2024-02-01Z' WHERE id = 7")
+    summary = run_here(job, home, monkeypatch)
+    assert summary["rows_read"] == 1 and summary["rows_deleted"] == 2
+    landed = dict(_landed(home))
+    assert len(landed) == 98 and 5 not in landed and 50 not in landed and landed[7] == "changed"

@@ -32,8 +32,8 @@ class SparkEngine:
         if plan.target_connector != "iceberg":
             raise ConfigError(plan.job_path, f"engine spark writes Iceberg tables, not '{plan.target_connector}'",
                               field="target_connector", fix="use target_connector: iceberg, or engine: native")
-        if plan.read.detect_deletes:
-            raise ConfigError(plan.job_path, "engine spark does not detect deletes yet",
+        if plan.read.detect_deletes and plan.source_connector not in JDBC_SOURCES:
+            raise ConfigError(plan.job_path, "engine spark detects deletes in databases only",
                               field="source.incremental.detect_deletes", fix="remove it, or use engine: native")
         check_runtime(inp.options, plan.source_connector, plan.job_path)
         if plan.source_connector in JDBC_SOURCES:

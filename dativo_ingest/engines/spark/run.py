@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from dativo_ingest.config.plan import JobPlan
-from dativo_ingest.engines.native.sql.common import resolve_tables
+from dativo_ingest.engines.native.sql.common import SqlTable, resolve_tables
 from dativo_ingest.engines.spark.files import read_files
 from dativo_ingest.engines.spark.jdbc import read_table
 from dativo_ingest.engines.spark.options import SparkInputs, inputs
@@ -35,9 +35,11 @@ from dativo_ingest.engines.spark.partition import (
 )
 from dativo_ingest.engines.spark.session import spark_session
 from dativo_ingest.errors import DativoError, SourceError
+from dativo_ingest.paths import scratch_dir
 from dativo_ingest.run.job import FAULT_ENV, JobRun, ProgressFn, RunResult
 from dativo_ingest.run.writer import BackgroundWriter
 from dativo_ingest.sinks.iceberg.sink import IcebergSink
+from dativo_ingest.stage.deletes import DeletedKeys
 from dativo_ingest.stage.stage import INGEST_DATE, CursorFilter, StageStats
 from dativo_ingest.state.cursor import cursor_after
 from dativo_ingest.state.envelope import StateEnvelope
@@ -122,6 +124,8 @@ class SparkJobRun(JobRun):
                 elif reads:
                     for read in reads:
                         self._write_stream(read)
+                if plan.read.detect_deletes and self.inputs.is_jdbc:
+                    self._read_keys(spark)
             self._commit(final=True)
         except BaseException:
             self.writer.close()
@@ -132,7 +136,7 @@ class SparkJobRun(JobRun):
             self.writer.close()
             for stage in self.stages.values():
                 stage.close()
-            for resource in (self.quality, self.sink, self.quarantine_sink):
+            for resource in (self.quality, self.deleted_keys, self.sink, self.quarantine_sink):
                 if resource is not None:
                     resource.close()
         self.result.seconds = time.monotonic() - started
@@ -217,6 +221,23 @@ class SparkJobRun(JobRun):
             self._advance(each)
         if self.progress:
             self.progress(read.stream, self.result.rows_read)
+
+    def _read_keys(self, spark: Any) -> None:
+        """``detect_deletes``: every primary key each table holds now, read after its rows (in parallel, the
+        keys collected here), so the commit deletes the table's rows whose key is gone from the source."""
+        inp, plan = self.inputs, self.plan
+        self.deleted_keys = DeletedKeys(self.fields, self.primary_key, spill_dir=str(scratch_dir()))
+        for table in resolve_tables(inp.tables, inp.query, default_stream=plan.default_stream, read=plan.read):
+            whole = SqlTable(table.stream, table.name, table.query, None)  # every row, not those after the cursor
+            read = read_table(spark, inp, whole, after=None, lookback_seconds=0, primary_key=self.primary_key)
+            names = {c.lower(): c for c in read.frame.columns}
+            try:
+                keys = read.frame.select(*[names.get(k.lower(), k) for k in self.primary_key]).toArrow()
+            except Exception as exc:
+                raise spark_error(exc, read.origin) from None
+            for batch in keys.to_batches():
+                self.deleted_keys.add(table.stream, batch)
+            self.deleted_keys.add(table.stream, None)
 
     def _advance(self, read: SourceRead) -> None:
         """The stream's state once this read is committed: its cursor, or its files' fingerprints."""
