@@ -139,3 +139,18 @@ def test_quality_rules_and_two_streams_of_one_merge_table(tmp_path, monkeypatch)
         assert ids == [1, 2, 3, 4]  # 7 rows of two streams, 4 keys
         state = catalog(home).load_table("acme.t").current_snapshot().summary.additional_properties["dativo.state"]
         assert '"eu"' in state and '"all"' in state  # both streams' files are recorded
+
+
+def test_a_failed_task_fails_the_run_and_its_files_are_deleted(tmp_path, monkeypatch):
+    from dativo_ingest.errors import SourceError
+
+    project, job = _project(tmp_path, "spark", "warn")
+    _files(project, {"part-1.csv": CLEAN[:20], "part-2.csv": CLEAN[20:]})
+    home = tmp_path / "spark" / "home"
+    monkeypatch.setenv("DATIVO_FAULT", "spark-task-error")
+    with pytest.raises(SourceError, match=r"failed in a task: RuntimeError: fault injection"):
+        run_here(job, home, monkeypatch)
+    assert catalog(home).load_table("acme.t").current_snapshot() is None
+    assert not list((home / "warehouse").rglob("*.parquet"))  # written, then deleted with the failed run
+    monkeypatch.delenv("DATIVO_FAULT")
+    assert run_here(job, home, monkeypatch)["rows_written"] == 40

@@ -41,6 +41,8 @@ RESULT_DDL = ("kind string, path string, rows long, rows_in long, quarantined lo
               "examples string, quarantine binary")
 #: test hook (``DATIVO_FAULT=spark-task``): a task SIGKILLs the driver once it has written a data file
 TASK_FAULT = "spark-task"
+#: test hook (``DATIVO_FAULT=spark-task-error``): a task fails once it has written a data file
+TASK_ERROR = "spark-task-error"
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,8 @@ def run_task(spec: TaskSpec, batches: Iterator[pa.RecordBatch], *, partition: in
             files.append((data_file.file_path, data_file.record_count))
         if spec.fault == TASK_FAULT and spec.driver_pid:
             os.kill(spec.driver_pid, signal.SIGKILL)
+        if spec.fault == TASK_ERROR:
+            raise RuntimeError("fault injection: a task fails after writing a data file")
 
     with tempfile.TemporaryDirectory(prefix="dativo-spark-") as spill:
         stage = Stage(list(spec.fields), run_id=spec.run_id, ingest_ts=spec.ingest_ts,
@@ -184,5 +188,5 @@ def examples(text: Any) -> list[str]:
     return list(json.loads(text)) if text else []
 
 
-__all__ = ["RESULT_DDL", "RESULT_SCHEMA", "TASK_FAULT", "TaskSpec", "examples", "read_ipc", "run_prefix_text",
-           "run_task", "task_function", "task_uuid"]
+__all__ = ["RESULT_DDL", "RESULT_SCHEMA", "TASK_ERROR", "TASK_FAULT", "TaskSpec", "examples", "read_ipc",
+           "run_prefix_text", "run_task", "task_function", "task_uuid"]

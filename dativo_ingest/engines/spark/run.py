@@ -277,10 +277,11 @@ class SparkJobRun(JobRun):
             scheme, netloc, path = PyArrowFileIO.parse_location(f"{table.location()}/data")
             fs = table.io.fs_by_scheme(scheme, netloc)
             marker = run_prefix_text(self.run_prefix)
-            prefix = f"{scheme}://{netloc}" if scheme != "file" else ""
             for info in fs.get_file_info(FileSelector(path, recursive=True, allow_not_found=True)):
+                # the listing's paths hold the bucket (s3) or start at / (file): with the scheme, the data file's
+                # URI; a file a commit may reference (its outcome unknown) is the sink's to keep
                 if info.type == FileType.File and marker in info.base_name and \
-                        f"{prefix}{info.path}" not in self.adopted and info.path not in self.adopted:
+                        f"{scheme}://{info.path}" not in self.adopted and info.path not in self.adopted:
                     fs.delete_file(info.path)
         except Exception as exc:  # best effort: an unreferenced file is never read
             log.warning("could not delete the unreferenced data files of run %s: %s", self.run_id, exc)
