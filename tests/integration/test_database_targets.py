@@ -147,6 +147,18 @@ def test_append_lands_each_row_once_typed_with_system_columns(tmp_path, db):
     assert sorted(v[0] for v in versions) == [1, 2]  # one commit per run that had something to commit
 
 
+def test_required_fields_are_not_null_columns(tmp_path, db):
+    fields = [{**f, "required": True} if f["name"] == "name" else f for f in ASSET]
+    project, job = _project(tmp_path, db, "append", fields)
+    _csv(project, "a.csv", [(1, "Ana"), (2, "")])  # an empty name is null: quarantined, never inserted
+    out = _run(project, job, tmp_path / "home")
+    assert (out["rows_written"], out["rows_quarantined"]) == (1, 1)
+    rows = db.rows(f"SELECT column_name, is_nullable FROM information_schema.columns WHERE table_schema = "
+                   f"'{db.schema}' AND table_name = 't'")
+    nullable = {str(r[0]): str(r[1]) for r in rows}
+    assert (nullable["id"], nullable["name"], nullable["amount"]) == ("NO", "NO", "YES")
+
+
 def test_overwrite_replaces_the_table(tmp_path, db):
     project, job = _project(tmp_path, db, "overwrite")
     home = tmp_path / "home"

@@ -80,7 +80,7 @@ class DatabaseSink(Sink):
 
     def __init__(self, dialect: Dialect, schema_name: str, table: str, schema: pa.Schema, *, tenant: str,
                  primary_key: Sequence[str] = (), write_mode: str = "append", json_columns: Sequence[str] = (),
-                 temporary_staging: bool = True, job_path: Path | None = None) -> None:
+                 required: Sequence[str] = (), temporary_staging: bool = True, job_path: Path | None = None) -> None:
         super().__init__(f"{dialect.describe()}/{schema_name}.{table}", schema, primary_key=primary_key,
                          write_mode=write_mode)
         self.dialect = dialect
@@ -88,6 +88,8 @@ class DatabaseSink(Sink):
         self.table = table
         self.tenant = tenant
         self.json_columns = set(json_columns)
+        #: columns created NOT NULL (the asset's required fields and its key: the stage never lets a null through)
+        self.not_null = set(required) | set(primary_key)
         self.temporary_staging = temporary_staging
         self.job_path = job_path
         self.target = dialect.qualified(schema_name, table)
@@ -180,8 +182,8 @@ class DatabaseSink(Sink):
         self._create_shared()
         existing = self._columns()
         if not existing:
-            defs = [f"{self.dialect.quote(f.name)} {self._type(f)}" + (" NOT NULL" if f.name in self.primary_key
-                                                                         else "") for f in self.schema]
+            defs = [f"{self.dialect.quote(f.name)} {self._type(f)}" + (" NOT NULL" if f.name in self.not_null else "")
+                    for f in self.schema]
             if self.primary_key and self.write_mode == "merge":  # append and overwrite keep duplicates, as Iceberg
                 defs.append(f"PRIMARY KEY ({', '.join(self.dialect.quote(k) for k in self.primary_key)})")
             self._ddl(f"creating table {self.target}",
@@ -481,7 +483,7 @@ def database_sink(plan: JobPlan, *, quarantine: pa.Schema | None, data_schema: p
     json_columns = [f.name for f in asset_fields(plan.asset) if f.type.duckdb == "JSON"]
     return DatabaseSink(dialect, schema_name, table, data_schema, tenant=plan.tenant_id,
                         primary_key=plan.asset.primary_key, write_mode=plan.write_mode, json_columns=json_columns,
-                        job_path=plan.job_path)
+                        required=sorted(plan.asset.required_names), job_path=plan.job_path)
 
 
 __all__ = ["DATABASE_TARGETS", "STATE_TABLE", "DatabaseSink", "database_sink"]
