@@ -502,6 +502,11 @@ class AssetDefinition(OpenModel):
                  for i, f in enumerate(self.fields) if f.primary_key]
         return [name for *_, name in sorted(keyed)]
 
+    @property
+    def required_names(self) -> set[str]:
+        """The fields a table of this asset requires (never null): ``required: true`` ones and the primary key."""
+        return {f.name for f in self.fields if f.required or f.primary_key}
+
 
 def check_partitioning(entries: list[str], columns: set[str], where: str) -> None:
     """Every partition entry must name a schema field (or a system column such as ``ingest_date``)."""

@@ -147,6 +147,41 @@ def test_append_lands_each_row_once_typed_with_system_columns(tmp_path, db):
     assert sorted(v[0] for v in versions) == [1, 2]  # one commit per run that had something to commit
 
 
+def test_required_fields_are_not_null_columns(tmp_path, db):
+    fields = [{**f, "required": True} if f["name"] == "name" else f for f in ASSET]
+    project, job = _project(tmp_path, db, "append", fields)
+    _csv(project, "a.csv", [(1, "Ana"), (2, "")])  # an empty name is null: quarantined, never inserted
+    out = _run(project, job, tmp_path / "home")
+    assert (out["rows_written"], out["rows_quarantined"]) == (1, 1)
+    rows = db.rows(f"SELECT column_name, is_nullable FROM information_schema.columns WHERE table_schema = "
+                   f"'{db.schema}' AND table_name = 't'")
+    nullable = {str(r[0]): str(r[1]) for r in rows}
+    assert (nullable["id"], nullable["name"], nullable["amount"]) == ("NO", "NO", "YES")
+
+
+def test_a_wider_asset_type_widens_the_column_and_another_type_is_one_line(tmp_path, db):
+    project, job = _project(tmp_path, db, "merge")
+    home = tmp_path / "home"
+    _csv(project, "a.csv", [(1, "Ana")])
+    _run(project, job, home)
+    wider = [{**f, "type": "decimal(16,2)"} if f["name"] == "amount" else f for f in ASSET]
+    write_yaml(project / "assets/csv/v1.0/t.yaml", {
+        "apiVersion": "v3.0.2", "kind": "DataContract", "name": "t", "version": "1.0", "source_type": "csv",
+        "schema": wider})
+    (project / "data/a.csv").write_text('id,name,amount,seen,meta\n2,Bo,12345678901234.25,2024-05-01T10:00:00Z,{}\n')
+    assert _run(project, job, home)["rows_written"] == 1  # did not fit decimal(10,2): numeric field overflow
+    assert db.rows(f"SELECT amount FROM {db.table('t')} WHERE id = 2") == [(Decimal("12345678901234.25"),)]
+    assert db.column_types()["amount"] in ("numeric", "decimal")
+    other = [{**f, "type": "double"} if f["name"] == "amount" else f for f in ASSET]
+    write_yaml(project / "assets/csv/v1.0/t.yaml", {
+        "apiVersion": "v3.0.2", "kind": "DataContract", "name": "t", "version": "1.0", "source_type": "csv",
+        "schema": other})
+    _csv(project, "b.csv", [(3, "Cy")])
+    out = cli("run", "--config", str(job), cwd=project, home=home)
+    assert out.returncode == 2 and "column 'amount' is decimal128(16, 2) in the table" in out.stderr
+    assert "can only widen" in out.stderr and db.ids() == [1, 2]  # nothing half-written
+
+
 def test_overwrite_replaces_the_table(tmp_path, db):
     project, job = _project(tmp_path, db, "overwrite")
     home = tmp_path / "home"

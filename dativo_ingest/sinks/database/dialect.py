@@ -99,9 +99,32 @@ class Dialect(ABC):
         """How a staging table is named in SQL (a temporary one may live outside the schema)."""
         return self.qualified(schema, table)
 
-    @abstractmethod
     def columns_sql(self) -> str:
-        """The column names of table ``PARAM`` in schema ``PARAM``, in order."""
+        """(name, data_type, numeric precision, numeric scale, is_nullable) of each column of table ``PARAM`` in
+        schema ``PARAM``, in order (``information_schema``: the same in both products)."""
+        return (f"SELECT column_name, data_type, numeric_precision, numeric_scale, is_nullable FROM "
+                f"information_schema.columns WHERE table_name = {PARAM} AND table_schema = {PARAM} "
+                f"ORDER BY ordinal_position")
+
+    def arrow_type(self, data_type: str, precision: Any, scale: Any) -> pa.DataType | None:
+        """The Arrow type of a numeric column as ``information_schema`` describes it (None: not numeric, or a
+        type no promotion involves), to compare with the asset's."""
+        kind = data_type.lower()
+        if kind in ("integer", "int"):
+            return pa.int32()
+        if kind == "bigint":
+            return pa.int64()
+        if kind in ("real", "float"):
+            return pa.float32()
+        if kind in ("double precision", "double"):
+            return pa.float64()
+        if kind in ("numeric", "decimal") and precision is not None:
+            return pa.decimal128(int(precision), int(scale or 0))
+        return None
+
+    @abstractmethod
+    def alter_type_sql(self, qualified: str, column: str, type_sql: str, *, not_null: bool) -> str:
+        """Change a column's type to ``type_sql`` (a widening), keeping it ``NOT NULL`` when it was."""
 
     @abstractmethod
     def unique_keys_sql(self) -> str:

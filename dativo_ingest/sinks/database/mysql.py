@@ -106,9 +106,8 @@ class Mysql(Dialect):
     def drop_sql(self, qualified: str, *, temporary: bool) -> str:
         return f"DROP {'TEMPORARY ' if temporary else ''}TABLE IF EXISTS {qualified}"
 
-    def columns_sql(self) -> str:
-        return (f"SELECT column_name FROM information_schema.columns WHERE table_name = {PARAM} "
-                f"AND table_schema = {PARAM} ORDER BY ordinal_position")
+    def alter_type_sql(self, qualified: str, column: str, type_sql: str, *, not_null: bool) -> str:
+        return f"ALTER TABLE {qualified} MODIFY COLUMN {self.quote(column)} {type_sql}{' NOT NULL' if not_null else ''}"
 
     def unique_keys_sql(self) -> str:
         return (f"SELECT index_name, column_name FROM information_schema.statistics WHERE non_unique = 0 AND "

@@ -78,9 +78,8 @@ class Postgres(Dialect):
     def stage_name(self, schema: str, table: str, *, temporary: bool) -> str:
         return self.quote(table) if temporary else self.qualified(schema, table)
 
-    def columns_sql(self) -> str:
-        return (f"SELECT column_name FROM information_schema.columns WHERE table_name = {PARAM} "
-                f"AND table_schema = {PARAM} ORDER BY ordinal_position")
+    def alter_type_sql(self, qualified: str, column: str, type_sql: str, *, not_null: bool) -> str:
+        return f"ALTER TABLE {qualified} ALTER COLUMN {self.quote(column)} TYPE {type_sql}"
 
     def unique_keys_sql(self) -> str:
         return (f"SELECT i.indexrelid::regclass::text, a.attname FROM pg_index i JOIN pg_attribute a ON "

@@ -49,6 +49,7 @@ from dativo_ingest.sinks.database.dialect import PARAM, Dialect, check_name
 from dativo_ingest.sinks.database.mysql import Mysql
 from dativo_ingest.sinks.database.postgres import Postgres
 from dativo_ingest.sinks.layout import QUARANTINE_SUFFIX, quarantine_name
+from dativo_ingest.sinks.promotion import PROMOTIONS, reconcile
 from dativo_ingest.stage.stage import asset_fields
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class DatabaseSink(Sink):
 
     def __init__(self, dialect: Dialect, schema_name: str, table: str, schema: pa.Schema, *, tenant: str,
                  primary_key: Sequence[str] = (), write_mode: str = "append", json_columns: Sequence[str] = (),
-                 temporary_staging: bool = True, job_path: Path | None = None) -> None:
+                 required: Sequence[str] = (), temporary_staging: bool = True, job_path: Path | None = None) -> None:
         super().__init__(f"{dialect.describe()}/{schema_name}.{table}", schema, primary_key=primary_key,
                          write_mode=write_mode)
         self.dialect = dialect
@@ -88,6 +89,8 @@ class DatabaseSink(Sink):
         self.table = table
         self.tenant = tenant
         self.json_columns = set(json_columns)
+        #: columns created NOT NULL (the asset's required fields and its key: the stage never lets a null through)
+        self.not_null = set(required) | set(primary_key)
         self.temporary_staging = temporary_staging
         self.job_path = job_path
         self.target = dialect.qualified(schema_name, table)
@@ -169,19 +172,40 @@ class DatabaseSink(Sink):
                     raise self._fail(action, exc) from None
 
     def _columns(self) -> list[str]:
+        return list(self._column_info())
+
+    def _column_info(self) -> dict[str, tuple[pa.DataType | None, bool]]:
+        """{column: (its Arrow type when numeric, whether it is NOT NULL)} of the table as it is now."""
         rows = self._sql(self.dialect.columns_sql(), [self.table, self.schema_name])
         self._end_read()
-        return [str(r[0]) for r in rows]
+        return {str(name): (self.dialect.arrow_type(str(kind), precision, scale), str(nullable).upper() == "NO")
+                for name, kind, precision, scale, nullable in rows}
+
+    def _widen(self, info: dict[str, tuple[pa.DataType | None, bool]]) -> None:
+        """Widen the columns whose asset type is now wider (the promotions Iceberg allows); refuse, in one line,
+        a type no promotion reaches (before any row moves)."""
+        result = reconcile({name: kind for name, (kind, _) in info.items() if kind is not None}, self.schema)
+        for name, have, want in result.refused[:1]:
+            raise ConfigError(self.job_path, f"{self.identifier}: column '{name}' is {have} in the table but the "
+                              f"asset now declares {want}; a column can only widen ({PROMOTIONS})",
+                              field="schema", fix="keep the column's type in the asset, or give the asset a new name "
+                                                  "(a new table) and load it again")
+        if result.widen:
+            self._ddl(f"widening columns of {self.target}",
+                      [self.dialect.alter_type_sql(self.target, name, self._type(self.schema.field(name)),
+                                                   not_null=info[name][1]) for name in result.widen])
+            log.info("widened columns %s of %s", sorted(result.widen), self.identifier)
 
     def open(self) -> None:
         """Create the schema, the state table and the table (or add the asset's new columns)."""
         if self._opened:
             return
         self._create_shared()
-        existing = self._columns()
+        info = self._column_info()
+        existing = list(info)
         if not existing:
-            defs = [f"{self.dialect.quote(f.name)} {self._type(f)}" + (" NOT NULL" if f.name in self.primary_key
-                                                                         else "") for f in self.schema]
+            defs = [f"{self.dialect.quote(f.name)} {self._type(f)}" + (" NOT NULL" if f.name in self.not_null else "")
+                    for f in self.schema]
             if self.primary_key and self.write_mode == "merge":  # append and overwrite keep duplicates, as Iceberg
                 defs.append(f"PRIMARY KEY ({', '.join(self.dialect.quote(k) for k in self.primary_key)})")
             self._ddl(f"creating table {self.target}",
@@ -189,6 +213,7 @@ class DatabaseSink(Sink):
             log.info("created table %s", self.identifier)
         else:
             self._check_merge_key()
+            self._widen(info)
             new = [f for f in self.schema if f.name not in existing]
             if new:
                 self._ddl(f"adding columns to {self.target}",
@@ -481,7 +506,7 @@ def database_sink(plan: JobPlan, *, quarantine: pa.Schema | None, data_schema: p
     json_columns = [f.name for f in asset_fields(plan.asset) if f.type.duckdb == "JSON"]
     return DatabaseSink(dialect, schema_name, table, data_schema, tenant=plan.tenant_id,
                         primary_key=plan.asset.primary_key, write_mode=plan.write_mode, json_columns=json_columns,
-                        job_path=plan.job_path)
+                        required=sorted(plan.asset.required_names), job_path=plan.job_path)
 
 
 __all__ = ["DATABASE_TARGETS", "STATE_TABLE", "DatabaseSink", "database_sink"]

@@ -24,14 +24,9 @@ from dativo_ingest.config.models import AssetDefinition
 DOC_KEY = b"doc"
 
 
-def required_fields(asset: AssetDefinition) -> set[str]:
-    """The fields a table of ``asset`` requires: ``required: true`` ones and the primary key."""
-    return {f.name for f in asset.fields if f.required or f.primary_key} | set(asset.primary_key)
-
-
 def contract_schema(schema: pa.Schema, asset: AssetDefinition) -> pa.Schema:
     """``schema`` (the staged rows) with the asset's required fields not nullable and its descriptions as docs."""
-    required = required_fields(asset)
+    required = asset.required_names
     docs = {f.name: f.description for f in asset.fields if f.description}
     out = []
     for f in schema:
@@ -103,4 +98,4 @@ def _owner(team: Any) -> str | None:
 
 
 __all__ = ["DOC_KEY", "contract_properties", "contract_schema", "docs_to_update",
-           "identifier_fields", "nullable_as_table", "required_fields"]
+           "identifier_fields", "nullable_as_table"]

@@ -17,8 +17,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.types import DecimalType, DoubleType, IcebergType, LongType
 
 from dativo_ingest.errors import ConfigError
-
-PROMOTIONS = "int → long, float → double, decimal(P,S) → decimal(P',S) with P' > P"
+from dativo_ingest.sinks.promotion import PROMOTIONS, reconcile
 
 
 @dataclass
@@ -29,23 +28,6 @@ class TypeChanges:
     widen: dict[str, IcebergType] = field(default_factory=dict)
     #: the schema rows are written in (the table's wider types where the asset's are narrower); None: as given
     write_schema: pa.Schema | None = None
-
-
-def _same(a: pa.DataType, b: pa.DataType) -> bool:
-    text = (pa.string(), pa.large_string())
-    blob = (pa.binary(), pa.large_binary())
-    return a == b or (a in text and b in text) or (a in blob and b in blob)
-
-
-def _wider(narrow: pa.DataType, wide: pa.DataType) -> bool:
-    """Whether Iceberg promotes ``narrow`` to ``wide``."""
-    if pa.types.is_int32(narrow) and pa.types.is_int64(wide):
-        return True
-    if pa.types.is_float32(narrow) and pa.types.is_float64(wide):
-        return True
-    if pa.types.is_decimal(narrow) and pa.types.is_decimal(wide):
-        return narrow.scale == wide.scale and wide.precision > narrow.precision
-    return False
 
 
 def _iceberg(arrow: pa.DataType) -> IcebergType:
@@ -60,29 +42,14 @@ def _iceberg(arrow: pa.DataType) -> IcebergType:
 def type_changes(table_schema: Schema, wanted: pa.Schema, *, identifier: str, where: object = None) -> TypeChanges:
     """How rows of ``wanted`` (the asset's staged schema) go into a table of ``table_schema`` (see the module)."""
     current = table_schema.as_arrow()
-    changes = TypeChanges()
-    write_fields = []
-    for f in wanted:
-        if f.name not in current.names:
-            write_fields.append(f)
-            continue
-        have = current.field(f.name).type
-        if _same(f.type, have):
-            write_fields.append(f)
-        elif _wider(f.type, have):  # the table is wider: write in its type
-            write_fields.append(pa.field(f.name, have, f.nullable))
-        elif _wider(have, f.type):  # the asset is wider: widen the table
-            changes.widen[f.name] = _iceberg(f.type)
-            write_fields.append(f)
-        else:
-            held = table_schema.find_field(f.name).field_type
-            raise ConfigError(where, f"{identifier}: column '{f.name}' is {held} in the table but the asset now "
-                              f"declares {f.type}; Iceberg can only widen a column ({PROMOTIONS})",
-                              fix="keep the column's type in the asset, or give the asset a new name (a new table) "
-                                  "and load it again")
-    if any(not _same(a.type, b.type) for a, b in zip(write_fields, wanted, strict=True)):
-        changes.write_schema = pa.schema(write_fields)
-    return changes
+    result = reconcile({f.name: f.type for f in current}, wanted)
+    for name, _have, want in result.refused[:1]:
+        held = table_schema.find_field(name).field_type
+        raise ConfigError(where, f"{identifier}: column '{name}' is {held} in the table but the asset now "
+                          f"declares {want}; Iceberg can only widen a column ({PROMOTIONS})",
+                          fix="keep the column's type in the asset, or give the asset a new name (a new table) "
+                              "and load it again")
+    return TypeChanges({name: _iceberg(t) for name, t in result.widen.items()}, result.write_schema)
 
 
 __all__ = ["PROMOTIONS", "TypeChanges", "type_changes"]
