@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from dativo_ingest.engines.native.sql.common import MYSQL, NUMBER, STANDARD, Quoting, SqlTable, base_select
 from dativo_ingest.engines.spark.options import JDBC_SOURCES, SparkInputs
-from dativo_ingest.engines.spark.session import driver_class
+from dativo_ingest.engines.spark.session import driver_class, parallelism
 from dativo_ingest.errors import SourceError
 
 if TYPE_CHECKING:
@@ -209,7 +209,7 @@ def read_table(spark: SparkSession, inp: SparkInputs, table: SqlTable, *, after:
             cursor_value = cursor_text(high["hi"], kind)
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     subquery = f"(SELECT {select_list(inp, table)} FROM {source}{where}) s"
-    partitions = inp.options.num_partitions or spark.sparkContext.defaultParallelism
+    partitions = inp.options.num_partitions or parallelism(spark)
     column = _partition_column(inp, probe, primary_key) if partitions > 1 else None
     reader = _reader(spark, inp).option("dbtable", subquery)
     as_text = text_columns(inp.connector, probe)

@@ -33,7 +33,7 @@ from dativo_ingest.engines.spark.partition import (
     run_prefix_text,
     task_function,
 )
-from dativo_ingest.engines.spark.session import spark_session
+from dativo_ingest.engines.spark.session import parallelism, spark_session
 from dativo_ingest.errors import DativoError, SourceError
 from dativo_ingest.paths import scratch_dir
 from dativo_ingest.run.job import FAULT_ENV, JobRun, ProgressFn, RunResult
@@ -157,8 +157,9 @@ class SparkJobRun(JobRun):
                                       read.cursor_value))
             return out
         reads = read_files(spark, inp, self.envelope.streams, skip_unchanged=plan.read.skip_unchanged_files)
-        return [SourceRead(r.stream, r.origin, r.frame, max(r.frame.rdd.getNumPartitions(), 1),
-                           null_values=r.null_values, files_state=r.files_state) for r in reads]
+        partitions = inp.options.num_partitions or parallelism(spark)
+        return [SourceRead(r.stream, r.origin, r.frame, partitions, null_values=r.null_values,
+                           files_state=r.files_state) for r in reads]
 
     def _spec(self, read: SourceRead) -> TaskSpec:
         assert isinstance(self.sink, IcebergSink)

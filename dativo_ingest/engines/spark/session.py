@@ -93,8 +93,13 @@ def check_runtime(options: SparkOptions, connector: str, job_path: Path) -> None
     except ImportError:
         raise ConfigError(job_path, "engine spark needs pyspark, which is not installed", field="engine",
                           fix="pip install 'dativo-ingest[spark]'") from None
-    if options.is_connect:
-        return  # the remote server runs the JVM and holds the drivers
+    if options.is_connect:  # the remote server runs the JVM and holds the drivers; we need the gRPC client
+        try:
+            import grpc_status  # noqa: F401
+        except ImportError:
+            raise ConfigError(job_path, "a Spark Connect master needs pyspark[connect], which is not installed",
+                              field="engine.options.spark.master", fix="pip install 'dativo-ingest[spark]'") from None
+        return
     problem = java_problem()
     if problem:
         raise InfrastructureError(f"{job_path}: engine spark: {problem}")
@@ -110,7 +115,10 @@ def check_runtime(options: SparkOptions, connector: str, job_path: Path) -> None
 
 
 def session_conf(options: SparkOptions) -> dict[str, str]:
-    """The session's conf: ours, the drivers found, then the job's ``conf``."""
+    """The session's conf: ours, the drivers found, then the job's ``conf`` (Spark Connect: only the session's
+    time zone and the job's ``conf``; the server was started with its own jars and JVM options)."""
+    if options.is_connect:
+        return {"spark.sql.session.timeZone": "UTC", "spark.sql.readSideCharPadding": "false", **options.conf}
     conf = dict(BASE_CONF)
     jars = [str(j) for j in options.jars]
     for family in DRIVERS:
@@ -173,6 +181,14 @@ def get_session(options: SparkOptions, job_path: Path | None = None) -> SparkSes
         return session
 
 
+def parallelism(spark: SparkSession) -> int:
+    """How many tasks Spark runs at once by default (Spark Connect: ``spark.default.parallelism``, else 4)."""
+    try:
+        return int(spark.sparkContext.defaultParallelism)
+    except Exception:  # noqa: BLE001 - a Spark Connect session has no SparkContext
+        return int(spark.conf.get("spark.default.parallelism", "4") or 4)
+
+
 def stop_session() -> None:
     """Stop this process's SparkSession, if one was made."""
     global _session, _session_key, _users
@@ -182,5 +198,5 @@ def stop_session() -> None:
         _session, _session_key, _users = None, None, 0
 
 
-__all__ = ["check_runtime", "driver_class", "driver_jar", "get_session", "java_problem", "session_conf",
-           "spark_session", "stop_session"]
+__all__ = ["check_runtime", "driver_class", "driver_jar", "get_session", "java_problem", "parallelism",
+           "session_conf", "spark_session", "stop_session"]
