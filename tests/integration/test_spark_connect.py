@@ -16,7 +16,7 @@ import pytest
 
 from tests.acceptance.helpers import table_rows
 from tests.integration.spark_helpers import run_here, spark_project, spark_session_per_module  # noqa: F401
-from tests.integration.test_spark_postgres import FIELDS, _source, pytestmark, schema, sql  # noqa: F401
+from tests.integration.test_spark_postgres import FIELDS, pg_source, pytestmark, schema, sql  # noqa: F401
 
 pytest.importorskip("grpc_status", reason="Spark Connect needs pyspark[connect] (the spark extra has it)")
 
@@ -66,7 +66,7 @@ def test_a_job_runs_through_spark_connect(tmp_path, schema, monkeypatch, connect
     sql(f"CREATE TABLE {schema}.o (id int PRIMARY KEY, v text, amount numeric(10,2), updated_at timestamptz)")
     sql(f"INSERT INTO {schema}.o SELECT i, 'v' || i, i * 1.5, '2024-01-01Z'::timestamptz + i * interval '1 minute'"
         f" FROM generate_series(1, 1000) i")
-    project, job = spark_project(tmp_path, FIELDS, _source(schema, "o"), connector="postgres",
+    project, job = spark_project(tmp_path, FIELDS, pg_source(schema, "o"), connector="postgres",
                                  target={"write_mode": "merge"}, spark={"master": connect_server})
     home = tmp_path / "home"
     assert run_here(job, home, monkeypatch)["rows_written"] == 1000

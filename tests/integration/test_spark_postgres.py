@@ -14,7 +14,7 @@ FIELDS = [{"name": "id", "type": "long", "primary_key": True}, {"name": "v", "ty
           {"name": "amount", "type": "decimal(10,2)"}, {"name": "updated_at", "type": "timestamptz"}]
 
 
-def _source(schema_name: str, table: str) -> dict:
+def pg_source(schema_name: str, table: str) -> dict:
     return {"connection": {"host": "127.0.0.1", "port": "5432", "database": "test", "user": "postgres",
                            "password": ""},
             "tables": [{"name": f"{schema_name}.{table}", "object": "o", "cursor_field": "updated_at"}]}
@@ -35,7 +35,7 @@ def test_full_then_incremental_merge_in_one_commit_each(tmp_path, schema, monkey
     sql(f"CREATE TABLE {schema}.o (id int PRIMARY KEY, v text, amount numeric(10,2), updated_at timestamptz)")
     sql(f"INSERT INTO {schema}.o SELECT i, 'v' || i, i * 1.5, '2024-01-01Z'::timestamptz + i * interval '1 minute'"
         f" FROM generate_series(1, 1000) i")
-    project, job = spark_project(tmp_path, FIELDS, _source(schema, "o"), connector="postgres",
+    project, job = spark_project(tmp_path, FIELDS, pg_source(schema, "o"), connector="postgres",
                                  target={"write_mode": "merge"})
     home = tmp_path / "home"
     first = run_here(job, home, monkeypatch)
@@ -61,12 +61,12 @@ def test_full_then_incremental_merge_in_one_commit_each(tmp_path, schema, monkey
     assert run_here(job, home, monkeypatch)["rows_read"] == 0  # nothing new: the state holds
 
     # the same job on the native engine resumes from the cursor Spark committed, and back
-    native_job = spark_project(tmp_path, FIELDS, _source(schema, "o"), connector="postgres", engine="native",
+    native_job = spark_project(tmp_path, FIELDS, pg_source(schema, "o"), connector="postgres", engine="native",
                                target={"write_mode": "merge"})[1]
     sql(f"UPDATE {schema}.o SET v = 'native', updated_at = '2024-03-01Z' WHERE id = 7")
     assert run_here(native_job, home, monkeypatch)["rows_read"] == 1
     sql(f"UPDATE {schema}.o SET v = 'spark again', updated_at = '2024-04-01Z' WHERE id = 8")
-    spark_job = spark_project(tmp_path, FIELDS, _source(schema, "o"), connector="postgres",
+    spark_job = spark_project(tmp_path, FIELDS, pg_source(schema, "o"), connector="postgres",
                               target={"write_mode": "merge"})[1]
     assert run_here(spark_job, home, monkeypatch)["rows_read"] == 1
     landed = dict(_landed(home))
@@ -91,7 +91,7 @@ def test_every_postgres_type_lands_as_the_native_engine_lands_it(tmp_path, schem
          '\\x00ff', '{{1,2,3}}', 123456789012345678901234567890.25),
         (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)""")
     fields = [{"name": c, "type": a, **({"primary_key": True} if c == "i" else {})} for c, _, a in types]
-    source = {**_source(schema, "t"), "tables": [{"name": f"{schema}.t", "object": "t"}]}
+    source = {**pg_source(schema, "t"), "tables": [{"name": f"{schema}.t", "object": "t"}]}
     landed = {}
     for engine in ("native", "spark"):
         job = spark_project(tmp_path / engine, fields, source, connector="postgres", engine=engine)[1]
@@ -116,7 +116,7 @@ def test_detect_deletes_removes_rows_gone_from_the_source(tmp_path, schema, monk
     sql(f"CREATE TABLE {schema}.o (id int PRIMARY KEY, v text, amount numeric(10,2), updated_at timestamptz)")
     sql(f"INSERT INTO {schema}.o SELECT i, 'v' || i, i, '2024-01-01Z'::timestamptz + i * interval '1 minute'"
         f" FROM generate_series(1, 100) i")
-    source = {**_source(schema, "o"), "incremental": {"strategy": "updated_at", "cursor_field": "updated_at",
+    source = {**pg_source(schema, "o"), "incremental": {"strategy": "updated_at", "cursor_field": "updated_at",
                                                        "detect_deletes": True}}
     project, job = spark_project(tmp_path, FIELDS, source, connector="postgres", target={"write_mode": "merge"})
     home = tmp_path / "home"
