@@ -321,9 +321,9 @@ class Stage:
         for name in self._quarantine_names():
             src = name if name in data.schema.names else lower.get(name.lower())
             if raw_source is not None and src is not None:
-                columns[name] = self._protect_raw(name, pc.cast(raw_source.column(src), pa.string()))
+                columns[name] = self._protect_raw(name, quarantine_text(raw_source.column(src)))
             else:
-                columns[name] = pc.cast(bad.column(name), pa.string())  # already protected by the cast SQL
+                columns[name] = quarantine_text(bad.column(name))  # already protected by the cast SQL
         rows = pc.add(positions, offset + 1)
         columns["_dativo_reason"] = bad.column("_dativo_reason")
         columns["_dativo_origin"] = pa.array([origin] * bad.num_rows, pa.string())
@@ -371,6 +371,15 @@ def asset_fields(asset: AssetDefinition, protect: dict[str, str] | None = None) 
 
 def _quarantine_names(fields: Sequence[StageField]) -> list[str]:
     return [f.name for f in fields if f.name not in QUARANTINE_COLUMNS]
+
+
+def quarantine_text(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """A column of quarantined rows as text: bytes as ``\\x`` + hex (they need not be UTF-8), others cast. Only
+    violating rows come here, so the per-value pass over bytes is off the hot path."""
+    kind = values.type
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind):
+        return pa.array([None if v is None else "\\x" + v.hex() for v in values.to_pylist()], pa.string())
+    return pc.cast(values, pa.string())
 
 
 def quarantine_schema(fields: Sequence[StageField]) -> pa.Schema:

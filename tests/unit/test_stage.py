@@ -116,3 +116,14 @@ def test_rejected_records_go_to_quarantine_with_raw_text():
 def test_bad_types_are_refused(text):
     with pytest.raises(ValueError):
         parse_type(text)
+
+
+def test_a_violating_row_with_bytes_that_are_not_utf8_is_quarantined_with_the_bytes_as_hex():
+    fields = [StageField("id", parse_type("long")), StageField("blob", parse_type("binary"))]
+    stage = Stage(fields, run_id="r", ingest_ts=TS)
+    data = pa.RecordBatch.from_pydict({"id": pa.array(["1", "x"]), "blob": pa.array([b"ok", b"\xff\xfe\x00"])})
+    stage.add(Batch("s", data, origin="t"))  # raised ArrowInvalid: Invalid UTF8 payload
+    (clean,) = list(stage.drain())
+    assert clean.column("blob").to_pylist() == [b"ok"]
+    q = stage.take_quarantine()
+    assert q.column("id").to_pylist() == ["x"] and q.column("blob").to_pylist() == ["\\xfffe00"]
