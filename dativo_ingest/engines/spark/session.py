@@ -164,6 +164,7 @@ def get_session(options: SparkOptions, job_path: Path | None = None) -> SparkSes
         if _session is not None:
             _session.stop()
             _session = None
+        _forget_connect_mode()
         from pyspark.sql import SparkSession
 
         if options.master.startswith("local"):
@@ -173,7 +174,10 @@ def get_session(options: SparkOptions, job_path: Path | None = None) -> SparkSes
         for name, value in conf.items():
             builder = builder.config(name, value)
         logging.getLogger("py4j").setLevel(logging.WARNING)  # its connection chatter, also at interpreter exit
+        was_set = CONNECT_MODE_VARIABLE in os.environ
         session = builder.getOrCreate()
+        if options.is_connect and not was_set:  # pyspark set it, process-wide: unset when this session goes
+            _set_by_us.add(CONNECT_MODE_VARIABLE)
         if not options.is_connect:
             session.sparkContext.setLogLevel("ERROR")
         _session, _session_key = session, key
@@ -196,6 +200,20 @@ def stop_session() -> None:
         if _session is not None:
             _session.stop()
         _session, _session_key, _users = None, None, 0
+        _forget_connect_mode()
+
+
+#: pyspark marks the whole process as "Spark Connect" in this variable when a Connect session is made; a classic
+#: session made after it would then ask for a Connect URL (CONNECT_URL_NOT_SET)
+CONNECT_MODE_VARIABLE = "SPARK_CONNECT_MODE_ENABLED"
+_set_by_us: set[str] = set()
+
+
+def _forget_connect_mode() -> None:
+    """Unset what pyspark set for a Connect session of ours that is gone (never a variable the user set)."""
+    for name in list(_set_by_us):
+        os.environ.pop(name, None)
+        _set_by_us.discard(name)
 
 
 __all__ = ["check_runtime", "driver_class", "driver_jar", "get_session", "java_problem", "parallelism",
