@@ -1,6 +1,8 @@
 """DuckDB stage: cast each batch to the asset's types, validate, dedup by primary key, quarantine.
 
-Every batch is cast in one DuckDB query over the Arrow data (zero copy, no per-row Python). Rows
+A batch whose columns already hold the asset's types, with nothing to check, filter or protect, is taken as it is
+(``stage.exact``: no query). Every other batch is cast in one DuckDB query over the Arrow data (zero copy, no
+per-row Python). Rows
 that violate the contract (a required value missing, a value that does not cast) are split off
 with a reason. Clean rows are buffered into chunks for the sink; when the asset declares a
 primary key they go to a DuckDB table instead (spilling to disk when large) and are deduplicated
@@ -24,6 +26,7 @@ from dativo_ingest.config.policy import MASK_TEXT
 from dativo_ingest.errors import SourceError
 from dativo_ingest.sqltext import quote_ident, quote_literal
 from dativo_ingest.stage.casts import cast_sql
+from dativo_ingest.stage.exact import exact_columns
 from dativo_ingest.stage.keyed import KeyedRows
 from dativo_ingest.stage.types import LogicalType, parse_type
 from dativo_ingest.stream import Batch, Rejected
@@ -118,6 +121,8 @@ class Stage:
                 raise ValueError("a hashed field needs the policy's salt")
             self.con.execute(f"SET VARIABLE {SALT_VARIABLE} = ?", [salt])
         self.output_schema = self._output_schema()
+        #: a field is masked or hashed: every batch takes the DuckDB path
+        self._protected = any(f.protect for f in self.fields)
         #: rows waiting for dedup by key: shared by every stream writing one table (``keyed``), else our own
         self.keyed: KeyedRows | None = keyed
         self._owns_keyed = False
@@ -156,12 +161,7 @@ class Stage:
 
     # -- SQL -------------------------------------------------------------------------------------
     def _cast_sql(self, batch_schema: pa.Schema, origin: str = "the source", *, filter_cursor: bool = True) -> str:
-        names: dict[str, str] = {}
-        for n in batch_schema.names:
-            if n.lower() in names:
-                raise SourceError(f"{origin}: two columns of the source are named '{names[n.lower()]}' and "
-                                  f"'{n}' (fields are matched to columns ignoring case) — rename one of them")
-            names[n.lower()] = n
+        names = self._batch_names(batch_schema, origin)
         selects: list[str] = []
         reasons: list[str] = []
         cursor_expr: str | None = None
@@ -222,19 +222,9 @@ class Stage:
         offset = self._origin_rows.get(origin, 0)
         self._origin_rows[origin] = offset + n
         self.stats.rows_in += n
-        batch = data  # noqa: F841 - referenced by name in the SQL below
-        out = self.con.sql(self._cast_sql(data.schema, origin, filter_cursor=not message.cursor_applied)
-                           ).to_arrow_table()
-        self.stats.rows_skipped_by_cursor += n - out.num_rows
-        reason = out.column("_dativo_reason")
-        bad_count = out.num_rows - reason.null_count
-        if bad_count:
-            ok_mask = pc.is_null(reason)
-            self._quarantine_rows(data, out, ok_mask, origin, offset)
-            out = out.filter(ok_mask)
-        clean = out.drop_columns(["_dativo_reason"])
-        if clean.schema != self.output_schema:
-            clean = clean.cast(self.output_schema)
+        clean = self._exact(data, origin, filter_cursor=not message.cursor_applied)
+        if clean is None:
+            clean = self._cast(data, origin, offset, filter_cursor=not message.cursor_applied)
         self.stats.rows_clean += clean.num_rows
         if not message.cursor_applied:  # else the source reports its position in its own order
             self._track_cursor(clean)
@@ -246,6 +236,52 @@ class Stage:
         if self._buffer_rows >= self.chunk_rows:
             return [self._take_buffer()]
         return []
+
+    def _cast(self, data: pa.RecordBatch, origin: str, offset: int, *, filter_cursor: bool) -> pa.Table:
+        """The DuckDB path: cast and check every row; violations go to quarantine, the clean rows come back."""
+        batch = data  # noqa: F841 - referenced by name in the SQL below
+        out = self.con.sql(self._cast_sql(data.schema, origin, filter_cursor=filter_cursor)).to_arrow_table()
+        self.stats.rows_skipped_by_cursor += data.num_rows - out.num_rows
+        reason = out.column("_dativo_reason")
+        bad_count = out.num_rows - reason.null_count
+        if bad_count:
+            ok_mask = pc.is_null(reason)
+            self._quarantine_rows(data, out, ok_mask, origin, offset)
+            out = out.filter(ok_mask)
+        clean = out.drop_columns(["_dativo_reason"])
+        if clean.schema != self.output_schema:
+            clean = clean.cast(self.output_schema)
+        return clean
+
+    def _exact(self, data: pa.RecordBatch, origin: str, *, filter_cursor: bool) -> pa.Table | None:
+        """The Arrow path (``stage.exact``): the clean rows when every column already holds its field's type and
+        nothing is to check, filter or protect; else None (the DuckDB path decides)."""
+        if self._protected or (filter_cursor and self.cursor is not None and self.cursor.after is not None):
+            return None
+        names = self._batch_names(data.schema, origin)
+        columns = exact_columns(data, [
+            (f.name, f.name if f.name in data.schema.names else names.get(f.name.lower()), f.type.duckdb,
+             f.type.arrow, f.required or f.name in self.primary_key) for f in self.fields])
+        if columns is None:
+            return None
+        n = data.num_rows
+        columns.append(pa.repeat(pa.scalar(self.ingest_ts, pa.timestamp("us", tz="UTC")), n))
+        columns.append(pa.repeat(pa.scalar(self.run_id, pa.string()), n))
+        if self.add_ingest_date:
+            columns.append(pa.repeat(pa.scalar(self.ingest_ts.date(), pa.date32()), n))
+        return pa.Table.from_arrays(columns, schema=self.output_schema)
+
+    @staticmethod
+    def _batch_names(batch_schema: pa.Schema, origin: str) -> dict[str, str]:
+        """The batch's columns by their lower-case name (fields are matched ignoring case); two that differ only
+        in case are an error."""
+        names: dict[str, str] = {}
+        for n in batch_schema.names:
+            if n.lower() in names:
+                raise SourceError(f"{origin}: two columns of the source are named '{names[n.lower()]}' and "
+                                  f"'{n}' (fields are matched to columns ignoring case) — rename one of them")
+            names[n.lower()] = n
+        return names
 
     def reject(self, rejected: Rejected) -> None:
         """A record the source could not parse: it goes to quarantine with its raw text."""
