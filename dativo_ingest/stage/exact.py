@@ -1,9 +1,9 @@
 """The stage's Arrow path: a batch whose every column already holds the asset's type (or one that widens into it
 exactly) needs no DuckDB query — the cast would carry each value over unchanged and find no violation.
 
-``exact_columns`` answers for one batch: the asset's columns taken (and, where the storage type differs only in
-width or unit, converted) from the batch; or None, and the stage runs its DuckDB cast, which also names every
-violation. The rules are those of ``stage.casts`` where they change nothing:
+``exact_column`` answers for one column: the column as the asset's type (converted where the storage type differs
+only in width or unit), or None, and the stage casts that column in DuckDB. The rules are those of
+``stage.casts`` where they change nothing:
 
 | asset type           | batch column                                   | checked here                       |
 |----------------------|------------------------------------------------|------------------------------------|
@@ -14,13 +14,12 @@ violation. The rules are those of ``stage.casts`` where they change nothing:
 | date                 | date32                                         | year 1–9999                        |
 | timestamp, timestamptz | timestamp in s, ms or µs (any zone or none)  | year 1–9999                        |
 
-Anything else (text to convert, decimals, JSON, nanoseconds, a policy's mask or hash, a missing value of a
-required field, a field the batch lacks) takes the DuckDB path.
+Anything else (text to convert, decimals, JSON, nanoseconds, a policy's mask or hash, a field the batch lacks)
+is cast by DuckDB.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date, datetime, timezone
 
 import pyarrow as pa
@@ -75,25 +74,4 @@ def exact_column(array: pa.Array, duckdb_type: str, target: pa.DataType) -> pa.A
     return None
 
 
-def exact_columns(batch: pa.RecordBatch | pa.Table, columns: Sequence[tuple[str, str | None, str, pa.DataType, bool]]
-                  ) -> list[pa.Array] | None:
-    """The asset's columns from ``batch`` without a cast, or None (see the module docstring). ``columns``: per
-    asset field, ``(name, the batch's column for it or None, DuckDB type, Arrow type, required)``; a field with a
-    policy's protection must not be given (the caller takes the DuckDB path)."""
-    out: list[pa.Array] = []
-    for _, raw_name, duck, arrow, required in columns:
-        if raw_name is None:
-            return None
-        array = batch.column(raw_name)
-        if isinstance(array, pa.ChunkedArray):
-            array = array.combine_chunks()
-        if required and array.null_count:
-            return None
-        column = exact_column(array, duck, arrow)
-        if column is None:
-            return None
-        out.append(column)
-    return out
-
-
-__all__ = ["exact_column", "exact_columns"]
+__all__ = ["exact_column"]

@@ -50,31 +50,45 @@ def test_typed_columns_take_the_arrow_path_with_the_duckdb_result() -> None:
     assert fast.schema == slow.schema and fast.to_pylist() == slow.to_pylist()
 
 
-def test_what_needs_a_check_takes_the_duckdb_path() -> None:
+def test_columns_to_convert_go_through_duckdb_alone_with_the_same_result() -> None:
     cases = {
-        "a required value missing": {"id": pa.array([1, None, 3], pa.int64())},
         "text to convert": {"amount": pa.array(["1.5", "2", None])},
-        "a year past 9999": {"at": pa.array([0, 1, 253402300800], pa.timestamp("s", tz="UTC"))},
         "nanoseconds": {"local": pa.array([1, 2, 3], pa.timestamp("ns"))},
-        "a uint64 that may not fit": {"n": pa.array([1, 2, 3], pa.uint64())},
+        "a uint64": {"n": pa.array([1, 2, 3], pa.uint64())},
+        "text date-times": {"at": pa.array(["2024-01-01T10:00:00+05:00", None, "2024-02-01"]),
+                            "local": pa.array(["2024-01-01 10:00:00", "2024-01-02", None])},
     }
     for what, columns in cases.items():
-        fast, _ = _both(_batch(**columns))
-        assert fast is None, what
+        fast, slow = _both(_batch(**columns))
+        assert fast is not None, what
+        assert fast.schema == slow.schema and fast.to_pylist() == slow.to_pylist(), what
+
+
+def test_a_row_that_may_violate_the_contract_takes_the_whole_duckdb_path() -> None:
+    cases = {
+        "a required value missing": {"id": pa.array([1, None, 3], pa.int64())},
+        "text that is no number": {"amount": pa.array(["1.5", "x", None])},
+        "a year past 9999": {"at": pa.array([0, 1, 253402300800], pa.timestamp("s", tz="UTC"))},
+    }
+    for what, columns in cases.items():
+        assert _both(_batch(**columns))[0] is None, what
     missing = _batch().to_pydict()
     del missing["local"]
-    assert _both(pa.RecordBatch.from_pydict(missing))[0] is None  # a field the batch lacks
+    assert _both(pa.RecordBatch.from_pydict(missing))[0] is None  # only a field the batch lacks: nothing to gain
 
 
-def test_a_cursor_filter_or_a_protected_field_takes_the_duckdb_path() -> None:
+def test_a_cursor_filter_takes_the_duckdb_path_and_a_masked_field_is_masked_alike() -> None:
     stage = _stage(cursor=CursorFilter("id", "1"))
     assert stage._exact(_batch(), "test", filter_cursor=True) is None
     assert stage._exact(_batch(), "test", filter_cursor=False) is not None  # the source filtered already
     stage.close()
-    masked = Stage([*FIELDS[:-1], StageField("local", parse_type("timestamp"), protect="mask")], run_id="r",
+    masked = Stage([*FIELDS[:1], StageField("name", parse_type("string"), protect="mask"), *FIELDS[2:]], run_id="r",
                    ingest_ts=TS)
-    assert masked._exact(_batch(), "test", filter_cursor=True) is None
+    fast = masked._exact(_batch(), "test", filter_cursor=True)
+    slow = masked._cast(_batch(), "test", 0, filter_cursor=True)
     masked.close()
+    assert fast is not None and fast.to_pylist() == slow.to_pylist()
+    assert fast.column("name").to_pylist()[1] is None and fast.column("name").to_pylist()[0] != "a"
 
 
 def test_add_counts_and_buffers_rows_of_the_arrow_path() -> None:
