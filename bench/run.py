@@ -22,6 +22,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import resource
 import shlex
 import shutil
@@ -35,6 +36,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peers import DLT, PeerUnavailable, ensure_venv, sling_command  # noqa: E402 - bench/ is not a package
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -96,7 +100,7 @@ FLOOR_SCRIPT = textwrap.dedent(
 )
 
 # Peer: dlt, filesystem destination with table_format="iceberg" (pyiceberg underneath), fed Arrow
-# batches streamed from pyarrow's CSV reader.  Only run when dlt is importable in this venv.
+# batches streamed from pyarrow's CSV reader.  Run by the python of its own venv (bench/peers.py).
 DLT_SCRIPT = textwrap.dedent(
     """
     import os, sys
@@ -457,6 +461,32 @@ class Runner:
     def __init__(self, cli: list[str], keep: bool) -> None:
         self.cli = cli
         self.keep = keep
+        #: the python of dlt's venv (None: dlt is not compared)
+        self.dlt_python: Path | None = None
+
+    def sling(self, csv_path: Path, rows: int, run: int) -> Measurement:
+        """Sling (Go), CSV -> one Parquet file: it has no Iceberg target that runs without a catalog service."""
+        run_dir = self._run_dir("sling")
+        try:
+            home = run_dir / "home"
+            home.mkdir()
+            out = run_dir / "out" / f"{TABLE}.parquet"
+            out.parent.mkdir()
+            cmd, env = sling_command(home)
+            cmd += ["run", "--src-stream", f"file://{csv_path}", "--tgt-object", f"file://{out}"]
+            res = run_measured(cmd, env, run_dir, run_dir / "logs")
+            if res.returncode != 0 or not out.exists():
+                said = re.sub(r"\x1b\[[0-9;]*m", "", _tail(res.stderr_path) + "\n" + _tail(res.stdout_path))
+                fatal = said[said.find("fatal:"):] if "fatal:" in said else said[-600:]
+                raise BenchError(f"sling exited {res.returncode}: " + " ".join(fatal.split())[:500])
+            import pyarrow.dataset as ds
+
+            loaded = ds.dataset(out, format="parquet").count_rows()
+            if loaded != rows:
+                raise BenchError(f"sling: its Parquet output holds {loaded:,} rows, expected {rows:,}")
+            return measurement("sling", rows, run, res, loaded)
+        finally:
+            self._finish(run_dir)
 
     def _run_dir(self, case: str) -> Path:
         return Path(tempfile.mkdtemp(prefix=f"dativo-bench-{case}-"))
@@ -507,7 +537,7 @@ class Runner:
         try:
             home = run_dir / "home"
             home.mkdir()
-            cmd = [sys.executable, "-c", DLT_SCRIPT, str(csv_path), str(home), NAMESPACE, TABLE]
+            cmd = [str(self.dlt_python or sys.executable), "-c", DLT_SCRIPT, str(csv_path), str(home), NAMESPACE, TABLE]
             env = clean_env(home)
             env.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
             res = run_measured(cmd, env, run_dir, run_dir / "logs")
@@ -538,6 +568,31 @@ def measure_once(case: CaseResult, fn: Any, csv_path: Path) -> None:
         f"  {case.case:<14} {case.rows:>11,} rows  run {run}: {m.seconds:7.2f}s  "
         f"CPU {m.cpu_seconds:6.2f}s  peak RSS {m.peak_rss_mb:6.0f} MB (ru_maxrss {m.maxrss_mb:.0f} MB)"
     )
+
+
+PEERS = ("dlt", "sling")
+
+
+def ready_peers(runner: Runner, wanted: str, rows: int) -> tuple[list[tuple[CaseResult, Any]], dict[str, str]]:
+    """The peers to compare (each installed into its own venv, then tried once on a tiny file), and the reason
+    each of the others is skipped."""
+    peers: list[tuple[CaseResult, Any]] = []
+    skipped: dict[str, str] = {}
+    names = [n.strip() for n in wanted.split(",") if n.strip()] if wanted != "none" else []
+    for name in PEERS:
+        if name not in names:
+            skipped[name] = "not asked for (--peers)"
+            continue
+        try:
+            if name == "dlt":
+                runner.dlt_python = ensure_venv(DLT)
+            fn = runner.dlt if name == "dlt" else runner.sling
+            fn(generate_csv(FIXED_COST_ROWS), FIXED_COST_ROWS, 0)  # it runs here at all
+        except (PeerUnavailable, BenchError, subprocess.CalledProcessError) as exc:
+            skipped[name] = " ".join(str(exc).split())[:400]
+            continue
+        peers.append((CaseResult(name, rows), fn))
+    return peers, skipped
 
 
 def human_rows(n: int) -> str:
@@ -594,6 +649,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fixed-repeat", type=int, default=5,
                         help=f"runs per case of the fixed-cost case ({FIXED_COST_ROWS} rows; 0 skips it)")
     parser.add_argument("--json", type=Path, help="write machine-readable results to this file")
+    parser.add_argument("--peers", default="dlt,sling",
+                        help="peers to compare at --rows, each from its own venv under bench/out/ ('none': no peer)")
     parser.add_argument(
         "--cli",
         help="command to run instead of the venv's dativo_ingest, e.g. 'python -m dativo_ingest' (shell-split)",
@@ -615,21 +672,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     floor = CaseResult("floor", args.rows)
     ours = CaseResult("dativo_ingest", args.rows)
-    peers: list[CaseResult] = []
-    have_dlt = importlib.util.find_spec("dlt") is not None
-    if have_dlt:
-        peers.append(CaseResult("dlt", args.rows))
+    peers, skipped = ready_peers(runner, args.peers, args.rows)
 
     print(f"\n[time] {args.rows:,} rows, best of {args.repeat} (interleaved)")
     for _ in range(args.repeat):  # interleaved, so drift on the machine hits every case alike
         measure_once(floor, runner.floor, small_csv)
         measure_once(ours, runner.ours, small_csv)
-        for peer in peers:
-            measure_once(peer, runner.dlt, small_csv)
-    if not have_dlt:
-        print("  dlt: not importable in this venv, skipped (pip install 'dlt[pyiceberg]' to compare)")
+        for peer, fn in peers:
+            measure_once(peer, fn, small_csv)
+    for name, reason in skipped.items():
+        print(f"  {name}: skipped — {reason}")
 
-    cases = [floor, ours, *peers]
+    cases = [floor, ours, *(peer for peer, _ in peers)]
     fixed_floor = fixed_ours = None
     if args.fixed_repeat > 0:  # what a small job costs: interpreter, imports, catalog, one commit
         fixed_csv = generate_csv(FIXED_COST_ROWS)
@@ -702,8 +756,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {c.case} {c.rows:,} rows: FAILED - {c.error.splitlines()[0]}")
     if big_csv is None:
         print("  memory goals: not measured (--skip-big)")
-    if not have_dlt:
-        print("  peers: dlt not installed in this venv, not compared")
+    for name, reason in skipped.items():
+        print(f"  peers: {name} not compared: {reason.splitlines()[0]}")
     children_maxrss = _maxrss_mb(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     print(f"  getrusage(RUSAGE_CHILDREN).ru_maxrss over all bench subprocesses: {children_maxrss:.0f} MB")
 
@@ -718,7 +772,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cli": cli,
             "cases": [c.to_json() for c in cases],
             "goals": goals,
-            "peers_skipped": [] if have_dlt else ["dlt"],
+            "peers_skipped": skipped,
             "rusage_children_maxrss_mb": children_maxrss,
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)

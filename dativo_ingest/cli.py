@@ -5,12 +5,13 @@ Exit codes: 0 ok, 1 partial (rows quarantined in warn mode), 2 failure.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
@@ -406,9 +407,33 @@ def start_orchestrated(
     raise typer.Exit(code)
 
 
+def _exit_now(code: object) -> NoReturn:
+    """End the process without the interpreter's teardown, which frees every object of every module one by one
+    (~0.25 s after a run, a sixth of a small job): logging shut down, output flushed and the ``atexit``
+    handlers run first, as a normal exit does. Threads still alive then are idle pool workers (a run joins its
+    own), which a normal exit would only wake to end."""
+    status = code if isinstance(code, int) else 0 if code is None else 1
+    if not isinstance(code, int | None):
+        sys.stderr.write(f"{code}\n")
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    atexit._run_exitfuncs()
+    os._exit(status)
+
+
 def main() -> None:
+    """The ``dativo_ingest`` command. A ``run`` ends without the interpreter's teardown (``_exit_now``)."""
     os.environ.setdefault("PYICEBERG_DOWNCAST_NS_TIMESTAMP_TO_US_ON_WRITE", "true")
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        if sys.argv[1:2] == ["run"]:
+            _exit_now(exc.code)
+        raise
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """DuckDB stage: cast each batch to the asset's types, validate, dedup by primary key, quarantine.
 
-Every batch is cast in one DuckDB query over the Arrow data (zero copy, no per-row Python). Rows
+Columns that already hold the asset's types are taken as they are (``stage.exact``); the others are cast in one
+DuckDB query over the Arrow data (zero copy, no per-row Python). A batch where a row may violate the contract, or
+whose rows the cursor filters, is cast whole in DuckDB. Rows
 that violate the contract (a required value missing, a value that does not cast) are split off
 with a reason. Clean rows are buffered into chunks for the sink; when the asset declares a
 primary key they go to a DuckDB table instead (spilling to disk when large) and are deduplicated
@@ -24,6 +26,7 @@ from dativo_ingest.config.policy import MASK_TEXT
 from dativo_ingest.errors import SourceError
 from dativo_ingest.sqltext import quote_ident, quote_literal
 from dativo_ingest.stage.casts import cast_sql
+from dativo_ingest.stage.exact import exact_column
 from dativo_ingest.stage.keyed import KeyedRows
 from dativo_ingest.stage.types import LogicalType, parse_type
 from dativo_ingest.stream import Batch, Rejected
@@ -155,17 +158,15 @@ class Stage:
                          chunk_rows=chunk_rows, spill_dir=spill_dir, memory_limit=memory_limit)
 
     # -- SQL -------------------------------------------------------------------------------------
-    def _cast_sql(self, batch_schema: pa.Schema, origin: str = "the source", *, filter_cursor: bool = True) -> str:
-        names: dict[str, str] = {}
-        for n in batch_schema.names:
-            if n.lower() in names:
-                raise SourceError(f"{origin}: two columns of the source are named '{names[n.lower()]}' and "
-                                  f"'{n}' (fields are matched to columns ignoring case) — rename one of them")
-            names[n.lower()] = n
+    def _cast_sql(self, batch_schema: pa.Schema, origin: str = "the source", *, filter_cursor: bool = True,
+                  fields: Sequence[StageField] | None = None, system: bool = True) -> str:
+        """The query casting ``batch``: ``fields`` (default: all), the system columns unless told not to, and the
+        reason a row violates the contract (NULL: it does not)."""
+        names = self._batch_names(batch_schema, origin)
         selects: list[str] = []
         reasons: list[str] = []
         cursor_expr: str | None = None
-        for f in self.fields:
+        for f in self.fields if fields is None else fields:
             raw_name = f.name if f.name in batch_schema.names else names.get(f.name.lower())
             duck = f.type.duckdb
             if raw_name is None:
@@ -182,10 +183,11 @@ class Stage:
             selects.append(f"{protected_sql(cast, f.protect)} AS {quote_ident(f.name)}")
             if self.cursor and f.name == self.cursor.field:
                 cursor_expr = cast
-        selects.append(f"TIMESTAMPTZ {quote_literal(self.ingest_ts.isoformat())} AS _dativo_ingest_ts")
-        selects.append(f"{quote_literal(self.run_id)} AS _dativo_run_id")
-        if self.add_ingest_date:
-            selects.append(f"DATE {quote_literal(self.ingest_ts.date().isoformat())} AS {INGEST_DATE}")
+        if system:
+            selects.append(f"TIMESTAMPTZ {quote_literal(self.ingest_ts.isoformat())} AS _dativo_ingest_ts")
+            selects.append(f"{quote_literal(self.run_id)} AS _dativo_run_id")
+            if self.add_ingest_date:
+                selects.append(f"DATE {quote_literal(self.ingest_ts.date().isoformat())} AS {INGEST_DATE}")
         reason = f"NULLIF(concat_ws('; ', {', '.join(reasons)}), '')" if reasons else "CAST(NULL AS VARCHAR)"
         selects.append(f"{reason} AS _dativo_reason")
         sql = f"SELECT {', '.join(selects)} FROM batch"
@@ -222,19 +224,9 @@ class Stage:
         offset = self._origin_rows.get(origin, 0)
         self._origin_rows[origin] = offset + n
         self.stats.rows_in += n
-        batch = data  # noqa: F841 - referenced by name in the SQL below
-        out = self.con.sql(self._cast_sql(data.schema, origin, filter_cursor=not message.cursor_applied)
-                           ).to_arrow_table()
-        self.stats.rows_skipped_by_cursor += n - out.num_rows
-        reason = out.column("_dativo_reason")
-        bad_count = out.num_rows - reason.null_count
-        if bad_count:
-            ok_mask = pc.is_null(reason)
-            self._quarantine_rows(data, out, ok_mask, origin, offset)
-            out = out.filter(ok_mask)
-        clean = out.drop_columns(["_dativo_reason"])
-        if clean.schema != self.output_schema:
-            clean = clean.cast(self.output_schema)
+        clean = self._exact(data, origin, filter_cursor=not message.cursor_applied)
+        if clean is None:
+            clean = self._cast(data, origin, offset, filter_cursor=not message.cursor_applied)
         self.stats.rows_clean += clean.num_rows
         if not message.cursor_applied:  # else the source reports its position in its own order
             self._track_cursor(clean)
@@ -246,6 +238,76 @@ class Stage:
         if self._buffer_rows >= self.chunk_rows:
             return [self._take_buffer()]
         return []
+
+    def _cast(self, data: pa.RecordBatch, origin: str, offset: int, *, filter_cursor: bool) -> pa.Table:
+        """The DuckDB path: cast and check every row; violations go to quarantine, the clean rows come back."""
+        batch = data  # noqa: F841 - referenced by name in the SQL below
+        out = self.con.sql(self._cast_sql(data.schema, origin, filter_cursor=filter_cursor)).to_arrow_table()
+        self.stats.rows_skipped_by_cursor += data.num_rows - out.num_rows
+        reason = out.column("_dativo_reason")
+        bad_count = out.num_rows - reason.null_count
+        if bad_count:
+            ok_mask = pc.is_null(reason)
+            self._quarantine_rows(data, out, ok_mask, origin, offset)
+            out = out.filter(ok_mask)
+        clean = out.drop_columns(["_dativo_reason"])
+        if clean.schema != self.output_schema:
+            clean = clean.cast(self.output_schema)
+        return clean
+
+    def _exact(self, data: pa.RecordBatch, origin: str, *, filter_cursor: bool) -> pa.Table | None:
+        """The Arrow path (``stage.exact``): every column that already holds its field's type is taken as it is;
+        only the others (text to convert, JSON to check, a value to mask…) go through DuckDB. None when that saves
+        nothing, or a row may violate the contract, or rows are filtered: then the whole batch takes the DuckDB
+        path, which names each violation."""
+        if filter_cursor and self.cursor is not None and self.cursor.after is not None:
+            return None
+        names = self._batch_names(data.schema, origin)
+        columns: list[pa.ChunkedArray | None] = []
+        rest: list[StageField] = []
+        raw_names: list[str] = []
+        for f in self.fields:
+            raw = f.name if f.name in data.schema.names else names.get(f.name.lower())
+            column = None
+            if raw is not None and not f.protect:
+                array = data.column(raw)
+                if (f.required or f.name in self.primary_key) and array.null_count:
+                    return None
+                column = exact_column(array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array,
+                                      f.type.duckdb, f.type.arrow)
+            if column is None:
+                rest.append(f)
+                if raw is not None and raw not in raw_names:
+                    raw_names.append(raw)
+            columns.append(None if column is None else pa.chunked_array([column]))
+        if len(rest) == len(self.fields) or (rest and not raw_names):
+            return None
+        if rest:
+            batch = data.select(raw_names)
+            out = self.con.sql(self._cast_sql(batch.schema, origin, fields=rest, system=False)).to_arrow_table()
+            if out.column("_dativo_reason").null_count != out.num_rows:
+                return None
+            columns = [out.column(f.name) if c is None else c for f, c in zip(self.fields, columns, strict=True)]
+        n = data.num_rows
+        system = [pa.repeat(pa.scalar(self.ingest_ts, pa.timestamp("us", tz="UTC")), n),
+                  pa.repeat(pa.scalar(self.run_id, pa.string()), n)]
+        if self.add_ingest_date:
+            system.append(pa.repeat(pa.scalar(self.ingest_ts.date(), pa.date32()), n))
+        table = pa.Table.from_arrays([*columns, *(pa.chunked_array([a]) for a in system)],
+                                     names=self.output_schema.names)
+        return table if table.schema == self.output_schema else table.cast(self.output_schema)
+
+    @staticmethod
+    def _batch_names(batch_schema: pa.Schema, origin: str) -> dict[str, str]:
+        """The batch's columns by their lower-case name (fields are matched ignoring case); two that differ only
+        in case are an error."""
+        names: dict[str, str] = {}
+        for n in batch_schema.names:
+            if n.lower() in names:
+                raise SourceError(f"{origin}: two columns of the source are named '{names[n.lower()]}' and "
+                                  f"'{n}' (fields are matched to columns ignoring case) — rename one of them")
+            names[n.lower()] = n
+        return names
 
     def reject(self, rejected: Rejected) -> None:
         """A record the source could not parse: it goes to quarantine with its raw text."""

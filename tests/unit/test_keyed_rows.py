@@ -48,13 +48,24 @@ def test_a_repeated_key_is_deduplicated_last_row_wins() -> None:
     store.close()
 
 
-def test_past_the_hold_limit_rows_go_to_duckdb_in_order() -> None:
+def test_past_the_hold_limit_rows_spill_to_a_file_and_still_dedup_in_order() -> None:
     first = _rows(list(range(100)), 1)
     store = KeyedRows(SCHEMA, DUCK, ["id"], hold_bytes=first.nbytes)  # the first table fits, the second not
     store.add(first)
-    assert _in_duckdb(store) == 0
     store.add(_rows([7], 2))
-    assert _in_duckdb(store) == 101
+    assert _in_duckdb(store) == 0 and store.pending_rows == 101
     rows, dropped = _drain(store)
     assert len(rows) == 100 and dict((r[0], r[2]) for r in rows)[7] == 2 and dropped == 1
+    store.close()
+
+
+def test_spilled_rows_with_unique_keys_come_back_as_they_went_in(tmp_path) -> None:
+    store = KeyedRows(SCHEMA, DUCK, ["id"], hold_bytes=1, chunk_rows=4, spill_dir=str(tmp_path))
+    for start in range(0, 10, 3):
+        store.add(_rows(list(range(start, min(start + 3, 10))), start))
+    assert list(tmp_path.iterdir()) and _in_duckdb(store) == 0
+    chunks = list(store.drain())
+    assert [c.num_rows for c, _ in chunks] == [4, 4, 2] and all(d == 0 for _, d in chunks)
+    assert [r["id"] for c, _ in chunks for r in c.to_pylist()] == list(range(10))
+    assert not list(tmp_path.iterdir())  # the spill file is gone after the drain
     store.close()

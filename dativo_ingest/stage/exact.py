@@ -1,0 +1,77 @@
+"""The stage's Arrow path: a batch whose every column already holds the asset's type (or one that widens into it
+exactly) needs no DuckDB query — the cast would carry each value over unchanged and find no violation.
+
+``exact_column`` answers for one column: the column as the asset's type (converted where the storage type differs
+only in width or unit), or None, and the stage casts that column in DuckDB. The rules are those of
+``stage.casts`` where they change nothing:
+
+| asset type           | batch column                                   | checked here                       |
+|----------------------|------------------------------------------------|------------------------------------|
+| string               | string, large_string                           | —                                  |
+| integer/long         | int8…int64, uint8…uint32                       | —                                  |
+| double               | float32/64, int8…int64, uint8…uint32 (rounded as DuckDB rounds) | —                 |
+| boolean              | bool                                           | —                                  |
+| date                 | date32                                         | year 1–9999                        |
+| timestamp, timestamptz | timestamp in s, ms or µs (any zone or none)  | year 1–9999                        |
+
+Anything else (text to convert, decimals, JSON, nanoseconds, a policy's mask or hash, a field the batch lacks)
+is cast by DuckDB.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: the smallest and largest values a date-time of years 1–9999 has, in µs since the epoch (UTC)
+_MIN_US = int((datetime(1, 1, 1, tzinfo=timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds()
+              ) * 1_000_000
+_MAX_US = int((datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+               - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds()) * 1_000_000 + 999_999
+_MIN_DAY = (date(1, 1, 1) - date(1970, 1, 1)).days
+_MAX_DAY = (date(9999, 12, 31) - date(1970, 1, 1)).days
+_SMALL_INTS = (pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32())
+
+
+def _within(array: pa.Array, low: int, high: int, storage: pa.DataType) -> bool:
+    if array.null_count == len(array):
+        return True
+    bounds = pc.min_max(array.cast(storage))
+    return low <= bounds["min"].as_py() and bounds["max"].as_py() <= high
+
+
+def exact_column(array: pa.Array, duckdb_type: str, target: pa.DataType) -> pa.Array | None:
+    """``array`` as a column of ``target`` when the DuckDB cast to ``duckdb_type`` would carry every value over
+    unchanged and flag none; else None."""
+    t = array.type
+    if duckdb_type == "VARCHAR":
+        if pa.types.is_string(t):
+            return array
+        return array.cast(pa.string()) if pa.types.is_large_string(t) else None
+    if duckdb_type == "BIGINT":
+        return (array if t == pa.int64() else array.cast(pa.int64())) if t in _SMALL_INTS else None
+    if duckdb_type == "DOUBLE":
+        if t == pa.float64():
+            return array
+        if t == pa.float32() or t in _SMALL_INTS:
+            return array.cast(pa.float64(), safe=False)  # int64 → nearest double, as DuckDB's CAST rounds
+        return None
+    if duckdb_type == "BOOLEAN":
+        return array if pa.types.is_boolean(t) else None
+    if duckdb_type == "DATE":
+        if t == pa.date32() and _within(array, _MIN_DAY, _MAX_DAY, pa.int32()):
+            return array
+        return None
+    if duckdb_type in ("TIMESTAMP", "TIMESTAMPTZ"):
+        if not pa.types.is_timestamp(t) or t.unit not in ("s", "ms", "us"):
+            return None
+        micros = array.cast(pa.timestamp("us", tz=t.tz))  # s and ms widen exactly
+        if not _within(micros, _MIN_US, _MAX_US, pa.int64()):
+            return None
+        return micros.cast(target)  # the same instant (a zoneless value is read as UTC, as the stage does)
+    return None
+
+
+__all__ = ["exact_column"]
