@@ -27,7 +27,6 @@ import platform
 import resource
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -38,6 +37,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peers  # noqa: E402  (bench/peers.py: the peers' own venvs)
 import run as common  # noqa: E402  (bench/run.py: process measurement, verification, report helpers)
 from run import BenchError, CaseResult, Measurement  # noqa: E402
 
@@ -55,11 +55,6 @@ NAMESPACE = common.NAMESPACE  # "bench"
 TABLE = common.TABLE  # "bench_rows"
 TABLE_ID = common.TABLE_ID
 
-# The dlt peer, installed by this script into its own venv (never into the project's).  psycopg2 rather
-# than SQLAlchemy 2.1's default psycopg 3 driver: it was the faster of the two for dlt (22 s vs 40 s).
-DLT_VERSION = "1.31.0"
-DLT_REQUIREMENTS = [f"dlt[filesystem,pyiceberg,sql_database]=={DLT_VERSION}", "psycopg2-binary>=2.9,<3"]
-DLT_VENV = OUT_DIR / "venv-dlt"
 
 # (name, PostgreSQL type, SQL over r = 1..n, asset type, Iceberg type as pyiceberg prints it)
 COLUMNS: list[tuple[str, str, str, str, str]] = [
@@ -210,29 +205,14 @@ def pg_settings(uri: str) -> dict[str, str]:
 
 
 def ensure_dlt_python(explicit: str | None) -> str:
-    """An interpreter with dlt: ``--dlt-python``, or bench/out/venv-dlt, installed here when missing."""
+    """An interpreter with dlt: ``--dlt-python``, or bench/out/venv-dlt (``peers.DLT``), installed when missing."""
     if explicit:
         return explicit
-    python = DLT_VENV / "bin" / "python"
-    probe = "import dlt, psycopg2, pyiceberg, sqlalchemy; print(dlt.__version__)"
-    if python.exists():
-        got = subprocess.run([str(python), "-c", probe], capture_output=True, text=True)
-        if got.returncode == 0 and got.stdout.strip() == DLT_VERSION:
-            print(f"[dlt] using {DLT_VENV} (dlt {DLT_VERSION})")
-            return str(python)
-        shutil.rmtree(DLT_VENV, ignore_errors=True)
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    log = OUT_DIR / "venv-dlt-install.log"
-    print(f"[dlt] installing {' '.join(DLT_REQUIREMENTS)} into {DLT_VENV} (log: {log})")
-    started = time.perf_counter()
-    with open(log, "wb") as out:
-        steps = [[sys.executable, "-m", "venv", str(DLT_VENV)],
-                 [str(python), "-m", "pip", "install", "-q", *DLT_REQUIREMENTS]]
-        for step in steps:
-            if subprocess.run(step, stdout=out, stderr=subprocess.STDOUT).returncode != 0:
-                shutil.rmtree(DLT_VENV, ignore_errors=True)
-                raise BenchError(f"could not install dlt ({' '.join(step)}); see {log}:\n{common._tail(log, 15)}")
-    print(f"[dlt] installed in {time.perf_counter() - started:.0f}s")
+    try:
+        python = peers.ensure_venv(peers.DLT)
+    except peers.PeerUnavailable as exc:
+        raise BenchError(str(exc)) from None
+    print(f"[dlt] using {peers.DLT.path} (dlt {peers.DLT_VERSION})")
     return str(python)
 
 
@@ -557,7 +537,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "pg_uri"},
             "source": {"uri": redact_uri(args.pg_uri), "table": pg_table},
             "cli": cli,
-            "dlt": {"requirements": DLT_REQUIREMENTS, "python": runner.dlt_python} if not args.skip_dlt else None,
+            "dlt": ({"requirements": list(peers.DLT.requirements), "python": runner.dlt_python}
+                    if not args.skip_dlt else None),
             "cases": [c.to_json() for c in cases],
             "goals": goals,
             "phases": phase_reports,
