@@ -80,6 +80,23 @@ def test_strict_fails_and_leaves_no_commit_and_no_data_file(tmp_path, monkeypatc
     assert not list((home / "warehouse").rglob("*.parquet"))  # the tasks' files were deleted on abort
 
 
+def test_a_line_with_too_many_fields_is_quarantined_or_refused_not_cut(tmp_path, monkeypatch):
+    # Spark's CSV parser drops the fields beyond its schema without a word: the line must not land cut short
+    line = "47,7,1.00,true,2024-01-01,2024-01-01T00:00:00Z,shifted,extra\n"
+    project, job = _project(tmp_path, "spark", "warn")
+    _files(project, {"part-1.csv": CLEAN[:5] + [line]})
+    home = tmp_path / "spark" / "home"
+    summary = run_here(job, home, monkeypatch)
+    assert (summary["rows_written"], summary["rows_quarantined"]) == (5, 1)
+    assert 47 not in [r["id"] for r in _landed(home)]
+    reason = table_rows(home, "acme.t__quarantine").column("_dativo_reason").to_pylist()
+    assert reason == ["more fields than the header's 7 (the line is not read)"]
+    project, job = _project(tmp_path / "strict", "spark", "strict")
+    _files(project, {"part-1.csv": CLEAN[:5] + [line]})
+    with pytest.raises(ValidationFailed):
+        run_here(job, tmp_path / "strict" / "home", monkeypatch)
+
+
 def test_parquet_files_by_glob(tmp_path, monkeypatch):
     project, job = spark_project(tmp_path, [{"name": "id", "type": "long"}, {"name": "v", "type": "double"}],
                                  {"files": [{"path": "data/p/*.parquet", "object": "t"}]}, connector="csv")

@@ -17,6 +17,11 @@ from dativo_ingest.errors import ConfigError
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+#: a last column the CSV schema gets beyond the header's: Spark's parser drops the fields of a line beyond its
+#: schema without a word, so this one catches the first of them and the task quarantines (or, strict, refuses)
+#: the line, as the native reader does with a line of too many fields
+EXTRA_FIELDS = "_dativo_extra_fields"
+
 
 @dataclass(frozen=True)
 class FileRead:
@@ -65,9 +70,13 @@ def read_files(spark: SparkSession, inp: SparkInputs, state: dict[str, dict[str,
         paths = [p for p, _ in entries]
         options = entries[0][1]
         if fmt == "csv":
-            frame = (spark.read.option("header", str(options.header).lower()).option("sep", options.delimiter)
-                     .option("quote", options.quote_char or "\u0000").option("encoding", options.encoding)
-                     .option("inferSchema", "false").option("mode", "PERMISSIVE").csv(paths))
+            from pyspark.sql.types import StringType, StructField, StructType
+
+            reader = (spark.read.option("header", str(options.header).lower()).option("sep", options.delimiter)
+                      .option("quote", options.quote_char or "\u0000").option("encoding", options.encoding)
+                      .option("inferSchema", "false").option("mode", "PERMISSIVE"))
+            header = reader.csv(paths).schema  # the header's names, every column text (reads one line)
+            frame = reader.schema(StructType([*header.fields, StructField(EXTRA_FIELDS, StringType())])).csv(paths)
             nulls = tuple(options.null_values)
         elif fmt == "parquet":
             frame, nulls = spark.read.parquet(*paths), ()

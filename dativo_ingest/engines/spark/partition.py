@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 
 from dativo_ingest.stage.stage import Stage, StageField
-from dativo_ingest.stream import Batch
+from dativo_ingest.stream import Batch, Rejected
 
 #: what every task returns: one row per data file, then one row of counts
 RESULT_SCHEMA = pa.schema([
@@ -131,7 +131,7 @@ def run_task(spec: TaskSpec, batches: Iterator[pa.RecordBatch], *, partition: in
                       chunk_rows=spec.chunk_rows, spill_dir=spill, salt=spec.salt)
         try:
             for batch in batches:
-                batch = _plain(batch, spec.null_values)
+                batch = _without_extra_fields(_plain(batch, spec.null_values), stage, spec.stream, origin)
                 for chunk in stage.add(Batch(spec.stream, batch, origin=origin, cursor_applied=spec.cursor_applied)):
                     write(chunk)
             for chunk in stage.drain():
@@ -151,6 +151,29 @@ def run_task(spec: TaskSpec, batches: Iterator[pa.RecordBatch], *, partition: in
         "examples": [None] * n + [json.dumps(stats.examples)],
         "quarantine": [None] * n + [_ipc(quarantine)],
     }, schema=RESULT_SCHEMA)
+
+
+def _without_extra_fields(batch: pa.RecordBatch, stage: Stage, stream: str, origin: str) -> pa.RecordBatch:
+    """The batch without the CSV lines that had more fields than the header (``files.EXTRA_FIELDS`` holds the
+    first extra one): each goes to the stage as a record that could not be parsed (quarantined in warn mode, a
+    failure in strict), as the native reader sends it; the column itself is dropped."""
+    import pyarrow.compute as pc
+
+    from dativo_ingest.engines.spark.files import EXTRA_FIELDS
+
+    if EXTRA_FIELDS not in batch.schema.names:
+        return batch
+    extra = batch.column(EXTRA_FIELDS)
+    rest = batch.drop_columns([EXTRA_FIELDS])
+    if extra.null_count == len(extra):
+        return rest
+    bad = pc.is_valid(extra)
+    width = rest.num_columns
+    for row in rest.filter(bad).to_pylist():
+        values = ["" if v is None else str(v) for v in row.values()]
+        stage.reject(Rejected(stream, origin, None, f"more fields than the header's {width} (the line is not read)",
+                              ",".join(values) + ",…"))
+    return rest.filter(pc.invert(bad))
 
 
 def _plain(batch: pa.RecordBatch, null_values: tuple[str, ...] = ()) -> pa.RecordBatch:
