@@ -134,6 +134,16 @@ def test_a_connector_runs_through_the_docker_launcher(tmp_path: Path, monkeypatc
     assert not conn.workdir.exists()
 
 
+def test_a_read_streams_the_containers_records_in_blocks(tmp_path: Path, monkeypatch) -> None:
+    # the read path takes a process's blocks(): a container's are its log lines, not a local pipe
+    monkeypatch.setenv("DATIVO_HOME", str(tmp_path))
+    client = FakeClient([b'{"type": "RECORD", "record": {"stream": "s", "data": {"i": 1}}}\n', b'{"type": "REC',
+                         b'ORD", "record": {"stream": "s", "data": {"i": 2}}}\n'])
+    with AirbyteConnector("faker", DockerLauncher("airbyte/source-faker:7.2.1", client=client)) as conn:
+        assert b"".join(conn.read_blocks(["read"])).count(b'"RECORD"') == 2
+        assert conn.finish()[0] == 0
+
+
 def test_without_the_sdk_or_the_daemon_the_error_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "docker", None)  # import docker → ImportError
     with pytest.raises(InfrastructureError, match=r"pip install 'dativo-ingest\[docker\]'"):

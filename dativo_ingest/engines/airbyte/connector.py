@@ -29,7 +29,6 @@ from dativo_ingest.engines.airbyte.protocol import (
     trace_error,
 )
 from dativo_ingest.engines.common.files import write_atomic, write_json_atomic
-from dativo_ingest.engines.common.pipes import stdout_blocks
 from dativo_ingest.engines.common.workdir import make_workdir
 from dativo_ingest.engines.launchers.base import ConnectorProcess, Launcher
 from dativo_ingest.errors import SourceError
@@ -199,7 +198,7 @@ class AirbyteConnector:
     def read_blocks(self, args: list[str]) -> Iterator[bytes]:
         """Raw stdout of ``read`` in blocks of whole lines; the caller splits them, then calls ``finish``."""
         proc = self.start(args)
-        yield from stdout_blocks(proc)
+        yield from proc.blocks()
 
     def finish(self) -> tuple[int, list[str]]:
         """Wait for the running command: (exit code, last stderr lines)."""

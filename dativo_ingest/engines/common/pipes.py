@@ -14,7 +14,7 @@ import fcntl
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 #: bytes a read asks for
 READ_BYTES = 1 << 20
@@ -57,13 +57,4 @@ def line_blocks(stream: BinaryIO, *, size: int = READ_BYTES, low_water: int = LO
         yield b"".join(pending)
 
 
-
-
-def stdout_blocks(process: Any) -> Iterator[bytes]:
-    """A running connector's stdout (``ConnectorProcess``) in blocks of whole lines (``line_blocks``)."""
-    stdout = process.popen.stdout
-    assert stdout is not None
-    return line_blocks(stdout)
-
-
-__all__ = ["LOW_WATER", "NAP_SECONDS", "PIPE_BYTES", "READ_BYTES", "line_blocks", "stdout_blocks", "widen_pipe"]
+__all__ = ["LOW_WATER", "NAP_SECONDS", "PIPE_BYTES", "READ_BYTES", "line_blocks", "widen_pipe"]

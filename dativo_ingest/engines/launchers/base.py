@@ -12,6 +12,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from dativo_ingest.engines.common.pipes import READ_BYTES, line_blocks
+
 STDERR_TAIL_LINES = 40
 
 #: run before the connector (in a tiny Python that then becomes it): ask Linux to SIGKILL it when the process
@@ -61,19 +63,11 @@ class ConnectorProcess:
             if raw.strip():
                 yield raw
 
-    def blocks(self, size: int = 1 << 20) -> Iterator[bytes]:
-        """stdout in blocks of about ``size`` bytes that end at a line end (for readers splitting lines in bulk)."""
+    def blocks(self, size: int = READ_BYTES) -> Iterator[bytes]:
+        """stdout in blocks of about ``size`` bytes that end at a line end (for readers splitting lines in bulk),
+        read so that a connector flushing line by line is not slowed down (``engines.common.pipes``)."""
         assert self.popen.stdout is not None
-        pending: list[bytes] = []
-        while chunk := self.popen.stdout.read1(size):  # type: ignore[attr-defined]
-            cut = chunk.rfind(b"\n")
-            if cut < 0:
-                pending.append(chunk)
-                continue
-            yield b"".join([*pending, chunk[: cut + 1]])
-            pending = [chunk[cut + 1:]] if cut + 1 < len(chunk) else []
-        if pending:
-            yield b"".join(pending)
+        return line_blocks(self.popen.stdout, size=size)
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the process (and its stderr reader): its exit code."""

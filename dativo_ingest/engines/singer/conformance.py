@@ -19,7 +19,6 @@ from dativo_ingest.engines.common.conformance import (
     StreamStats,
     load_config_file,
 )
-from dativo_ingest.engines.common.pipes import stdout_blocks
 from dativo_ingest.engines.common.read_ahead import run_ahead
 from dativo_ingest.engines.singer.catalog import (
     Selection,
@@ -136,7 +135,7 @@ def _sync(tap: SingerTap, catalog: dict[str, Any], capabilities: frozenset[str],
     unknown: set[str] = set()
     with tap.start_sync(catalog, copy.deepcopy(state), capabilities) as proc:
         try:
-            for event in run_ahead(reader.read_blocks(stdout_blocks(proc)), stop=proc.kill, name="singer-conformance"):
+            for event in run_ahead(reader.read_blocks(proc.blocks()), stop=proc.kill, name="singer-conformance"):
                 if isinstance(event, RecordsEvent):
                     report.streams[event.stream].count(event.batch, first=first, saved=saved.get(event.stream))
                 elif isinstance(event, SchemaEvent):

@@ -25,7 +25,6 @@ import orjson
 
 from dativo_ingest.engines.common.checkpoints import CheckpointBuffer
 from dativo_ingest.engines.common.files import write_json_atomic
-from dativo_ingest.engines.common.pipes import stdout_blocks
 from dativo_ingest.engines.common.read_ahead import run_ahead
 from dativo_ingest.engines.common.workdir import make_workdir
 from dativo_ingest.engines.launchers.base import ConnectorProcess, Launcher
@@ -365,7 +364,7 @@ def _sync(tap: SingerTap, plan: JobPlan, envelope: StateEnvelope) -> Iterator[Me
     held = CheckpointBuffer(covers_all=True)
     try:
         try:
-            for event in run_ahead(reader.read_blocks(stdout_blocks(proc), flush_at_end=False), stop=proc.kill,
+            for event in run_ahead(reader.read_blocks(proc.blocks(), flush_at_end=False), stop=proc.kill,
                                    name="singer-read-ahead"):
                 if isinstance(event, RecordsEvent):
                     yield from _hold(held, event, ours, plugin)
