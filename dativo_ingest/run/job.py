@@ -191,8 +191,7 @@ class JobRun:
         after = None
         cursor_field = self.plan.read.cursor_for(stream)
         if cursor_field:
-            committed = (self.envelope.streams.get(stream) or {}).get("cursor") or {}
-            after = committed.get("value") if committed.get("field") == cursor_field else None
+            after = self.envelope.cursor_value(stream, cursor_field)
         stage = Stage(
             self.fields,
             run_id=self.run_id,

@@ -78,6 +78,12 @@ class StateEnvelope:
         """A copy of one stream's entry (empty when the stream has none)."""
         return copy.deepcopy(self.streams.get(name) or {})
 
+    def cursor_value(self, stream: str, cursor_field: str | None) -> Any:
+        """The committed cursor of ``stream`` when it was kept on ``cursor_field`` (None: no such cursor, or one
+        on another field, which must not filter this one)."""
+        entry = (self.streams.get(stream) or {}).get("cursor") or {}
+        return entry.get("value") if cursor_field and entry.get("field") == cursor_field else None
+
     def advanced(self, *, run_id: str, streams: dict[str, dict[str, Any]], engine: str, dialect: str
                  ) -> StateEnvelope:
         """A copy with the given streams replaced, stamped for a commit now."""

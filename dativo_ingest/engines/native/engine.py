@@ -82,11 +82,8 @@ def _read_markdown_kv(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
 def _read_sql(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
     tables = resolve_tables(plan.source.tables or [], plan.source.query, default_stream=plan.default_stream,
                             read=plan.read)
-    cursors: dict[str, str | None] = {}
-    for table in tables:  # a full refresh has no cursor (the read policy gives none)
-        committed = (state.streams.get(table.stream) or {}).get("cursor") or {}
-        if table.cursor_field and committed.get("field") == table.cursor_field:
-            cursors[table.stream] = committed.get("value")
+    # a full refresh has no cursor (the read policy gives none)
+    cursors = {table.stream: state.cursor_value(table.stream, table.cursor_field) for table in tables}
     reader = _sql_reader(plan, plan.read.lookback_seconds)
     yield from reader(tables, cursors)
     if plan.read.detect_deletes:

@@ -40,7 +40,7 @@ from dativo_ingest.run.job import FAULT_ENV, JobRun, ProgressFn, RunResult
 from dativo_ingest.run.writer import BackgroundWriter
 from dativo_ingest.sinks.iceberg.sink import IcebergSink
 from dativo_ingest.stage.deletes import DeletedKeys
-from dativo_ingest.stage.stage import INGEST_DATE, CursorFilter, StageStats
+from dativo_ingest.stage.stage import INGEST_DATE, MAX_EXAMPLES, CursorFilter, StageStats
 from dativo_ingest.state.cursor import cursor_after
 from dativo_ingest.state.envelope import StateEnvelope
 
@@ -148,9 +148,7 @@ class SparkJobRun(JobRun):
         if inp.is_jdbc:
             out = []
             for table in resolve_tables(inp.tables, inp.query, default_stream=plan.default_stream, read=plan.read):
-                entry = (self.envelope.streams.get(table.stream) or {}).get("cursor") or {}
-                after = entry.get("value") if table.cursor_field and entry.get("field") == table.cursor_field \
-                    else None
+                after = self.envelope.cursor_value(table.stream, table.cursor_field)
                 read = read_table(spark, inp, table, after=after, lookback_seconds=plan.read.lookback_seconds,
                                   primary_key=self.primary_key)
                 out.append(SourceRead(read.stream, read.origin, read.frame, read.partitions, table.cursor_field,
@@ -205,7 +203,7 @@ class SparkJobRun(JobRun):
             stream.stats.rows_quarantined += r["quarantined"] or 0
             stream.stats.rows_deduplicated += r["deduplicated"] or 0
             for example in examples(r["examples"]):
-                if len(stream.stats.examples) < 5:
+                if len(stream.stats.examples) < MAX_EXAMPLES:
                     stream.stats.examples.append(example)
             if r["quarantine"]:
                 stream.quarantine.append(read_ipc(r["quarantine"]))
@@ -243,8 +241,7 @@ class SparkJobRun(JobRun):
     def _advance(self, read: SourceRead) -> None:
         """The stream's state once this read is committed: its cursor, or its files' fingerprints."""
         if read.cursor_field and read.cursor_value is not None:
-            entry = (self.envelope.streams.get(read.stream) or {}).get("cursor") or {}
-            previous = entry.get("value") if entry.get("field") == read.cursor_field else None
+            previous = self.envelope.cursor_value(read.stream, read.cursor_field)
             if cursor_after(read.cursor_value, previous):
                 self.pending_streams[read.stream] = {"cursor": {"field": read.cursor_field,
                                                                 "value": read.cursor_value}}
