@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from dativo_ingest.engines.native.sql.common import MYSQL, NUMBER, STANDARD, Quoting, SqlTable, base_select
+from dativo_ingest.engines.native.sql.common import (
+    MYSQL,
+    NUMBER,
+    STANDARD,
+    Quoting,
+    SqlTable,
+    base_select,
+    utc_bound,
+)
 from dativo_ingest.engines.spark.options import JDBC_SOURCES, SparkInputs
 from dativo_ingest.engines.spark.session import driver_class, parallelism
 from dativo_ingest.errors import SourceError
@@ -83,16 +91,8 @@ def threshold_literal(after: str, kind: str, lookback_seconds: int, q: Quoting) 
     if kind == "number" and NUMBER.fullmatch(after):
         return after
     if kind == "temporal":
-        text = after[:-1] + "+00:00" if after[-1:] in ("Z", "z") else after
-        try:
-            value: datetime | date = datetime.fromisoformat(text)
-        except ValueError:
-            return q.literal(after)
-        assert isinstance(value, datetime)
-        if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
-        value -= timedelta(seconds=lookback_seconds)
-        return q.literal(value.isoformat(sep=" "))
+        value = utc_bound(after, lookback_seconds)
+        return q.literal(after if value is None else value.isoformat(sep=" "))
     return q.literal(after)
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dativo_ingest.config.models import JobSource, SourceTable
+from dativo_ingest.engines.native.sources import SQL_DIALECTS
 from dativo_ingest.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -17,8 +18,10 @@ if TYPE_CHECKING:
 
 #: what ``master`` may be: local threads, a standalone master, YARN, Kubernetes, or Spark Connect
 MASTER = re.compile(r"^(local(\[(\d+|\*)\])?|spark://\S+|yarn|k8s://\S+|sc://\S+)$")
-#: database connectors Spark reads over JDBC, by the name a job gives them → the driver family
-JDBC_SOURCES = {"postgres": "postgresql", "postgresql": "postgresql", "mysql": "mariadb", "mariadb": "mariadb"}
+#: the JDBC driver family of each SQL dialect Spark reads (SQLite is a local file: the native engine's)
+JDBC_FAMILIES = {"postgres": "postgresql", "mysql": "mariadb"}
+#: database connectors Spark reads over JDBC, by the name a job gives them (``SQL_DIALECTS``) → the driver family
+JDBC_SOURCES = {name: JDBC_FAMILIES[dialect] for name, dialect in SQL_DIALECTS.items() if dialect in JDBC_FAMILIES}
 #: file connectors Spark reads (local paths and globs)
 FILE_SOURCES = frozenset({"csv"})
 #: file formats Spark reads, by ``source.format`` or the file's extension
@@ -129,4 +132,5 @@ def inputs(plan: JobPlan) -> SparkInputs:
     )
 
 
-__all__ = ["FILE_FORMATS", "FILE_SOURCES", "JDBC_SOURCES", "SparkInputs", "SparkOptions", "inputs", "spark_options"]
+__all__ = ["FILE_FORMATS", "FILE_SOURCES", "JDBC_FAMILIES", "JDBC_SOURCES", "SparkInputs", "SparkOptions", "inputs",
+           "spark_options"]

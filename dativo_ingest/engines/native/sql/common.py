@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -89,6 +90,19 @@ def quote_qualified(name: str, quoting: Quoting = STANDARD) -> str:
     if quoting.mark in name:
         return name
     return ".".join(quoting.ident(part) for part in name.split("."))
+
+
+def utc_bound(after: str, lookback_seconds: int = 0) -> datetime | None:
+    """A committed date-time cursor (ISO 8601, maybe with an offset or ``Z``) as a zoneless UTC date-time less the
+    lookback, for a SQL literal (the sessions run in UTC); None when ``after`` is not a date-time."""
+    text = after[:-1] + "+00:00" if after[-1:] in ("Z", "z") else after
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value - timedelta(seconds=lookback_seconds)
 
 
 def resolve_tables(tables: Sequence[SourceTable], query: str | None, *, default_stream: str,

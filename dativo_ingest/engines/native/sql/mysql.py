@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pyarrow as pa
@@ -33,6 +32,7 @@ from dativo_ingest.engines.native.sql.common import (
     base_select,
     build_select,
     driver_text,
+    utc_bound,
     with_commit_points,
 )
 from dativo_ingest.errors import InfrastructureError, SourceError
@@ -136,14 +136,8 @@ def column_expr(column: Column) -> str:
 
 def _temporal_bound(after: str, lookback_seconds: int) -> str:
     """The committed cursor (ISO 8601, maybe with an offset) as a UTC 'YYYY-MM-DD HH:MM:SS.ffffff' literal."""
-    try:
-        value = datetime.fromisoformat(after)
-    except ValueError:
-        return quote_literal(after)
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
-    value -= timedelta(seconds=lookback_seconds)
-    return quote_literal(value.strftime("%Y-%m-%d %H:%M:%S.%f"))
+    value = utc_bound(after, lookback_seconds)
+    return quote_literal(after if value is None else value.strftime("%Y-%m-%d %H:%M:%S.%f"))
 
 
 def threshold(type_code: int, lookback_seconds: int) -> Callable[[str, str], str]:
