@@ -284,7 +284,10 @@ class Stage:
             return None
         if rest:
             batch = data.select(raw_names)
-            out = self.con.sql(self._cast_sql(batch.schema, origin, fields=rest, system=False)).to_arrow_table()
+            # no row is filtered here (a batch the cursor filters takes the DuckDB path whole): every column keeps
+            # the batch's rows
+            out = self.con.sql(self._cast_sql(batch.schema, origin, fields=rest, system=False, filter_cursor=False)
+                               ).to_arrow_table()
             if out.column("_dativo_reason").null_count != out.num_rows:
                 return None
             columns = [out.column(f.name) if c is None else c for f, c in zip(self.fields, columns, strict=True)]

@@ -127,3 +127,15 @@ def test_a_violating_row_with_bytes_that_are_not_utf8_is_quarantined_with_the_by
     assert clean.column("blob").to_pylist() == [b"ok"]
     q = stage.take_quarantine()
     assert q.column("id").to_pylist() == ["x"] and q.column("blob").to_pylist() == ["\\xfffe00"]
+
+
+def test_a_batch_whose_source_applied_the_cursor_keeps_every_row_when_only_some_columns_need_a_cast():
+    # the source filtered by the cursor (with its lookback): the stage must not filter again, whether the batch
+    # takes the Arrow path for some columns and DuckDB for the cursor's, or DuckDB for all
+    fields = [StageField("id", parse_type("long")), StageField("day", parse_type("date"))]
+    stage = Stage(fields, run_id="r", ingest_ts=TS, cursor=CursorFilter("day", "2024-01-05", 0))
+    data = pa.RecordBatch.from_pydict({"id": pa.array([1, 2], pa.int64()),
+                                       "day": pa.array(["2024-01-04", "2024-01-06"])})
+    stage.add(Batch("s", data, origin="t", cursor_applied=True))  # raised: all columns must have equal length
+    (clean,) = list(stage.drain())
+    assert clean.column("id").to_pylist() == [1, 2]
