@@ -104,9 +104,10 @@ def _changed(raw: str, raw_type: pa.DataType, duck: str, logical: LogicalType, v
         return f"({raw} NOT IN (0, 1))" if _is_number(raw_type) else None
     if duck == "DATE":
         if text:
-            dropped = f"COALESCE(TRY_CAST({raw} AS TIMESTAMP) <> CAST({value} AS TIMESTAMP), false)"
+            # TRY_CAST throughout: a date past the timestamp range (``510000-01-01``) is a violation, not an error
+            dropped = f"COALESCE(TRY_CAST({raw} AS TIMESTAMP) <> TRY_CAST({value} AS TIMESTAMP), false)"
         elif pa.types.is_timestamp(raw_type):
-            dropped = f"(CAST({raw} AS TIMESTAMP) <> CAST({value} AS TIMESTAMP))"
+            dropped = f"COALESCE(TRY_CAST({raw} AS TIMESTAMP) <> TRY_CAST({value} AS TIMESTAMP), false)"
         else:
             dropped = "false"
         return f"({dropped} OR {_year_out_of_range(value)})"
