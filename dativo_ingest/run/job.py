@@ -56,6 +56,9 @@ QUARANTINE_PROPERTY = "dativo.quarantine"
 RECENT_COMMITS = 5
 
 
+#: rows per chunk handed to a sink that appends to an open file: one Parquet row group
+STREAMED_CHUNK_ROWS = 128 * 1024
+
 ProgressFn = Callable[[str, int], None]
 
 
@@ -227,7 +230,11 @@ class JobRun:
 
     @property
     def _chunk_rows(self) -> int:
-        return self.plan.target.chunk_rows or 1_000_000
+        """Rows the stage gathers before handing them to the writer: a row group when the sink appends to an open
+        file (so encoding overlaps reading), else what makes a file (``target.chunk_rows`` decides when set)."""
+        if self.plan.target.chunk_rows:
+            return self.plan.target.chunk_rows
+        return STREAMED_CHUNK_ROWS if self.sink.streams_rows else 1_000_000
 
     def _new_quality(self) -> QualityEvaluator | None:
         if not rules_for_asset(self.plan.asset):

@@ -247,6 +247,12 @@ class Sink(ABC):
             self._pending.deletes += keys.num_rows
 
     @property
+    def streams_rows(self) -> bool:
+        """Whether ``write`` appends to an open file (closed at the target size or a commit), so small chunks cost
+        no extra files: the runner then hands rows over as they are staged, and encoding overlaps reading."""
+        return False
+
+    @property
     def pending_rows(self) -> int:
         """Rows written since the last commit."""
         return self._pending.rows

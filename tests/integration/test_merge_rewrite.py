@@ -302,9 +302,11 @@ def test_a_kill_at_each_step_leaves_the_table_before_or_after(tmp_path, step):
 
 
 def test_an_unknown_pyiceberg_release_is_refused_in_one_line(monkeypatch):
-    monkeypatch.setattr(rewrite, "package_version", lambda name: "0.99.1")
+    from dativo_ingest.sinks.iceberg import datafiles
+
+    monkeypatch.setattr(datafiles, "package_version", lambda name: "0.99.1")
     with pytest.raises(Exception, match=r"needs pyiceberg 0\.12\.\*, found 0\.99\.1") as failure:
-        rewrite.check_pyiceberg()
+        datafiles.check_pyiceberg()
     assert "\n" not in str(failure.value)
 
 

@@ -104,7 +104,7 @@ def run_task(spec: TaskSpec, batches: Iterator[pa.RecordBatch], *, partition: in
     from pyiceberg.io import load_file_io
     from pyiceberg.table.metadata import TableMetadataUtil
 
-    from dativo_ingest.sinks.iceberg.rewrite import write_data_files
+    from dativo_ingest.sinks.iceberg.datafiles import write_data_files
 
     metadata = TableMetadataUtil.parse_raw(spec.metadata_json)
     io = load_file_io(spec.io_properties, spec.location)

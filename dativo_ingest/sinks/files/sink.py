@@ -262,6 +262,11 @@ class FileSink(Sink):
             offset += piece.num_rows
         self._track(data)
 
+    @property
+    def streams_rows(self) -> bool:
+        """Rows go on into the open data file."""
+        return True
+
     def _piece_rows(self) -> int:
         """Rows for the next row group / document batch: what fills the open file to the target size."""
         room = self.target.target_bytes - (self._open.size if self._open is not None else 0)

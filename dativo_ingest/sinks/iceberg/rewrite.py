@@ -13,20 +13,17 @@ A merge (or a ``detect_deletes`` commit) removes the table's older rows whose ke
    files and the run's new files added, with the run's snapshot properties (the state).
 
 The commit asserts the head it was planned on: a concurrent commit (which may have touched a rewritten
-file) makes it fail as a conflict, and the sink plans again on the new head. The project's only use of
-pyiceberg's private API (writing data files, checking a schema, reading one file with its deletes applied)
-lives here, behind ``check_pyiceberg``.
+file) makes it fail as a conflict, and the sink plans again on the new head. Data files are written,
+and one file is read with its deletes applied, through ``datafiles`` (pyiceberg's private API, version-checked).
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import version as package_version
 from typing import Any
 
 import duckdb
@@ -35,41 +32,20 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.conversions import from_bytes
 from pyiceberg.expressions import AlwaysTrue
-from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import ArrowScan, pyarrow_to_schema
 from pyiceberg.manifest import DataFile, FileFormat
 from pyiceberg.table import FileScanTask, Table, Transaction
-from pyiceberg.table.metadata import TableMetadata
 
 from dativo_ingest.errors import DativoError
+from dativo_ingest.sinks.iceberg.datafiles import data_files, pyiceberg_internals
 
 log = logging.getLogger(__name__)
 
-#: the pyiceberg releases whose private API this module was written against (major, minor)
-PYICEBERG_SUPPORTED = ((0, 12),)
 #: surviving rows are written out whenever this many bytes of them are held
 CHUNK_BYTES = 128 * 1024 * 1024
 #: rows per batch when a file is read row group by row group
 BATCH_ROWS = 128 * 1024
 _POS = "__dativo_pos"
-
-
-def check_pyiceberg() -> None:
-    """Raise unless the installed pyiceberg is one whose private write/scan API this module uses."""
-    found = tuple(int(p) for p in package_version("pyiceberg").split(".")[:2])
-    if found not in PYICEBERG_SUPPORTED:
-        wanted = " or ".join(f"{major}.{minor}.*" for major, minor in PYICEBERG_SUPPORTED)
-        raise DativoError(f"merge by primary key needs pyiceberg {wanted}, found {package_version('pyiceberg')}: "
-                          f"install the version pinned in requirements.txt")
-
-
-@functools.cache
-def _private() -> Any:
-    """pyiceberg's module holding the private functions used here, once its version is checked."""
-    check_pyiceberg()
-    import pyiceberg.io.pyarrow as private
-
-    return private
 
 
 @dataclass
@@ -214,7 +190,7 @@ def _scan(table: Table, task: FileScanTask, columns: Sequence[str] | None) -> It
         return
     schema = table.schema() if columns is None else table.schema().select(*columns)
     scan = ArrowScan(table.metadata, table.io, schema, AlwaysTrue())
-    deletes = _private()._read_all_delete_files(table.io, [task])
+    deletes = pyiceberg_internals()._read_all_delete_files(table.io, [task])
     yield from scan._record_batches_from_scan_tasks_and_deletes([task], deletes)
 
 
@@ -299,25 +275,6 @@ def _write(table: Table, batches: list[pa.RecordBatch], write_uuid: uuid.UUID,
     return data_files(table, pa.Table.from_batches(batches), write_uuid=write_uuid, counter=counter)
 
 
-def data_files(table: Table, data: pa.Table, *, write_uuid: uuid.UUID, counter: itertools.count[int]) -> list[DataFile]:
-    """Write ``data`` as Parquet data files of ``table`` (split by partition and target size), not yet committed."""
-    return write_data_files(table.metadata, table.io, data, write_uuid=write_uuid, counter=counter)
-
-
-def write_data_files(metadata: TableMetadata, io: FileIO, data: pa.Table, *, write_uuid: uuid.UUID,
-                     counter: itertools.count[int]) -> list[DataFile]:
-    """``data_files`` from a table's metadata and file IO alone (where no catalog is at hand: a Spark task)."""
-    files = _private()._dataframe_to_data_files(table_metadata=metadata, df=data, io=io, write_uuid=write_uuid,
-                                                counter=counter)
-    return list(files)
-
-
-def check_schema(table: Table, schema: pa.Schema) -> None:
-    """Raise pyiceberg's own error unless rows of ``schema`` can be written to ``table`` as they are."""
-    _private()._check_pyarrow_schema_compatible(table.metadata.schema(), provided_schema=schema,
-                                                format_version=table.metadata.format_version)
-
-
 def rewrite(table: Table, keys: pa.Table, primary_key: Sequence[str], *, write_uuid: uuid.UUID | None = None,
             counter: itertools.count[int] | None = None) -> Rewrite:
     """Plan and rewrite, file by file, every data file holding one of ``keys`` (any table in the key columns)."""
@@ -359,5 +316,4 @@ def stage_overwrite(tx: Transaction, change: Rewrite, new_files: Sequence[DataFi
             overwrite.append_data_file(data_file)
 
 
-__all__ = ["CHUNK_BYTES", "Rewrite", "check_pyiceberg", "check_schema", "data_files", "hit_mask", "key_columns",
-           "plan", "rewrite", "rewrite_file", "stage_overwrite"]
+__all__ = ["CHUNK_BYTES", "Rewrite", "hit_mask", "key_columns", "plan", "rewrite", "rewrite_file", "stage_overwrite"]

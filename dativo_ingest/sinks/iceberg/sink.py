@@ -57,6 +57,7 @@ from dativo_ingest.sinks.checks import check_catalog
 from dativo_ingest.sinks.iceberg import rewrite
 from dativo_ingest.sinks.iceberg.catalog import CatalogChoice, is_catalog_database_error
 from dativo_ingest.sinks.iceberg.contract import docs_to_update, identifier_fields, nullable_as_table
+from dativo_ingest.sinks.iceberg.datafiles import RollingDataFile, check_schema, data_files
 from dativo_ingest.sinks.iceberg.evolution import type_changes
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,8 @@ class IcebergSink(Sink):
         self._checked_schema: pa.Schema | None = None
         #: the schema rows are written in: the table's wider types where the asset's are narrower, its nullability
         self._write_schema: pa.Schema | None = None
+        #: the data file rows are being appended to (unpartitioned tables)
+        self._rolling: RollingDataFile | None = None
 
     @property
     def catalog(self) -> Catalog:
@@ -258,10 +261,41 @@ class IcebergSink(Sink):
         if self._write_schema is not None and not data.schema.equals(self._write_schema):
             data = data.cast(self._write_schema)  # the table's wider types (lossless), its required columns
         if self._checked_schema is None or not self._checked_schema.equals(data.schema):
-            rewrite.check_schema(table, data.schema)
+            check_schema(table, data.schema)
             self._checked_schema = data.schema
-        files = rewrite.data_files(table, data, write_uuid=self._write_uuid, counter=self._counter)
+        if table.metadata.spec().is_unpartitioned():  # rows go on into the open file, as row groups
+            if self._rolling is None:
+                self._rolling = RollingDataFile(table.metadata, table.io, write_uuid=self._write_uuid,
+                                                counter=self._counter)
+            files = self._rolling.write(data)
+        else:
+            files = data_files(table, data, write_uuid=self._write_uuid, counter=self._counter)
         self._track(data, files)
+
+    @property
+    def streams_rows(self) -> bool:
+        """Whether rows written here go on into an open file (an unpartitioned table): small chunks cost no
+        extra files, and encoding them overlaps reading."""
+        return not self.partitioning
+
+    def _seal(self) -> None:
+        """Close the open data file: it belongs to the coming commit."""
+        if self._rolling is not None:
+            self._pending.files.extend(self._rolling.finish())
+            self._rolling = None  # the next write may see a changed table (a commit, a schema update)
+
+    def close(self) -> None:
+        """Delete a data file still open: its rows were never committed."""
+        if self._rolling is not None:
+            self._rolling.abandon()
+            self._rolling = None
+
+    def abort(self) -> None:
+        """Delete the open data file and every file written since the last commit."""
+        if self._rolling is not None:
+            self._rolling.abandon()
+            self._rolling = None
+        super().abort()
 
     @property
     def write_schema(self) -> pa.Schema:
