@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from dativo_ingest.engines.common.read_ahead import run_ahead
 from dativo_ingest.engines.native.checks import check_source, object_source
 from dativo_ingest.engines.native.files.csv import read_csv, resolve_files
 from dativo_ingest.engines.native.sources import OBJECT_SOURCES, SQL_DIALECTS, SQL_SOURCES
@@ -29,7 +30,13 @@ class NativeEngine:
         check_source(plan)
 
     def read(self, plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
-        """The job's files or tables as Arrow batches, from the files' and cursors' committed state."""
+        """The job's files or tables as Arrow batches, from the files' and cursors' committed state. Read in a
+        thread of their own (``run_ahead``: the same messages, in order), so parsing or fetching the next batch
+        overlaps staging and writing this one; a bad job fails here, before the thread starts."""
+        return run_ahead(self._messages(plan, state), name=f"native-{plan.source_connector}")
+
+    @staticmethod
+    def _messages(plan: JobPlan, state: StateEnvelope) -> Iterator[Message]:
         connector = plan.source_connector
         if connector == "csv":
             files = resolve_files(plan.source, project_root=plan.project_root, default_stream=plan.default_stream,
