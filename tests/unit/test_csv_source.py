@@ -84,3 +84,12 @@ def test_wrong_encoding_is_a_clear_error(tmp_path):
     (tmp_path / "u16.csv").write_bytes("id\n1\n".encode("utf-16-le"))
     with pytest.raises(SourceError, match="u16.csv"):
         _run({"files": [{"path": "u16.csv"}]}, tmp_path)
+
+
+def test_a_row_longer_than_the_block_size_names_the_option_that_fixes_it(tmp_path):
+    (tmp_path / "wide.csv").write_text("id,notes\n1," + "x" * 3000 + "\n2,y\n")
+    with pytest.raises(SourceError, match=r"wide.csv: a row is longer than the block size \(1024 bytes\).*"
+                                          r"source.options.block_size") as failure:
+        _run({"files": [{"path": "wide.csv"}], "options": {"block_size": 1024}}, tmp_path)
+    assert "\n" not in str(failure.value)
+    assert _table(_run({"files": [{"path": "wide.csv"}], "options": {"block_size": 8192}}, tmp_path)).num_rows == 2

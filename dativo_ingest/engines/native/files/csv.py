@@ -40,7 +40,8 @@ class CsvOptions:
     header: bool = True
     null_values: tuple[str, ...] = DEFAULT_NULLS
     skip_rows: int = 0
-    block_size: int = 8 << 20
+    #: bytes parsed at a time, and the longest row; Arrow reads ~32 blocks ahead, so this bounds memory (~64 MB)
+    block_size: int = 2 << 20
 
     @classmethod
     def from_layers(cls, *layers: dict[str, Any] | None) -> CsvOptions:
@@ -276,5 +277,9 @@ def _read_one(file: CsvFile, column_names: Sequence[str]) -> Iterator[Message]:
         if "Empty CSV file" in msg:
             log.warning("%s has no rows", where)
             return
+        if "straddl" in msg:
+            raise SourceError(f"{where}: a row is longer than the block size ({file.options.block_size} bytes), or a "
+                              f"quote is never closed; set source.options.block_size to more than the longest row "
+                              f"(bytes), or fix the quote") from None
         raise SourceError(f"{where}: cannot parse CSV: {msg} (check delimiter, quote_char and encoding "
                           f"in source.engine.options)") from None
