@@ -21,6 +21,7 @@ one value outside that common ground goes to DuckDB whole. The common ground (nu
 - double: decimal and exponent forms, ``nan``, ``inf``; an infinite result goes to DuckDB, which tells ``inf``
   from an overflow (``1e400``);
 - boolean: ``true`` / ``false`` / ``1`` / ``0`` in any case (``t``, ``yes``: DuckDB);
+- decimal(p,s): plain decimal forms (no exponent, at most p digits) with no non-zero digit past the scale;
 - date: ``YYYY-MM-DD``;
 - timestamp, timestamptz: ``YYYY-MM-DD`` or ``YYYY-MM-DD[T ]hh:mm[:ss[.f]]`` with up to 6 fraction digits and no
   offset, read as UTC (an offset, ``hh`` alone, sub-µs digits: DuckDB).
@@ -75,6 +76,13 @@ def _parse_text(array: pa.Array, duckdb_type: str, target: pa.DataType) -> pa.Ar
         return None
     parse_as = {"BIGINT": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_(), "DATE": pa.date32(),
                 "TIMESTAMP": pa.timestamp("us"), "TIMESTAMPTZ": pa.timestamp("us")}.get(duckdb_type)
+    if duckdb_type.startswith("DECIMAL") and pa.types.is_decimal(target):
+        # Arrow rounds a tiny exponent (1e-95) to 0, and wraps a value whose digits rescaled pass 38: plain text
+        # short enough that neither can happen, only
+        if (pc.max(pc.utf8_length(array)).as_py() > min(target.precision + 2, 38 - target.scale)
+                or pc.any(pc.match_substring(array, "e", ignore_case=True)).as_py()):
+            return None
+        parse_as = target  # Arrow refuses what would lose digits or overflow: DuckDB then names it
     if parse_as is None:
         return None
     try:

@@ -37,6 +37,12 @@ CORPUS: dict[str, list[str]] = {
                   "2024-01-01  10:00:00"],
 }
 CORPUS["timestamptz"] = CORPUS["timestamp"]
+CORPUS["decimal(12,2)"] = ["1.5", "1.005", "1.000", "-0.01", "+1.5", "1e3", "1E-2", "12345678901.23", "123456789012.3",
+                           "1234567890.123", " 1.5", "1.", "0.", ".5", "-.5", "1,5", "NaN", "inf", "", "0001.50",
+                           "1.50000000000000000000000001", "-0", "1.2.3", "0x1", "1e-5", "9999999999.99",
+                           "-9999999999.995", "1e10", "1e11"]
+CORPUS["decimal(38,9)"] = CORPUS["decimal(12,2)"] + ["12345678901234567890123456789.123456789",
+                                                     "123456789012345678901234567890.1"]
 
 
 def _fuzz(seeds: list[str], n: int, rng: random.Random) -> list[str]:
@@ -83,7 +89,13 @@ def _comparable(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArra
 @pytest.mark.parametrize("kind", sorted(CORPUS))
 def test_every_value_the_arrow_path_accepts_is_the_value_duckdb_gives_without_a_violation(kind: str) -> None:
     logical = parse_type(kind)
-    values = CORPUS[kind] + _fuzz(CORPUS[kind], 1500, random.Random(kind))
+    rng = random.Random(kind)
+    values = CORPUS[kind] + _fuzz(CORPUS[kind], 1500, rng)
+    if kind.startswith("decimal"):  # plain numbers of every length around the precision, the dot anywhere
+        for _ in range(1500):
+            digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 42)))
+            dot = rng.randint(0, len(digits))
+            values.append(rng.choice(["", "-", "+"]) + digits[:dot] + rng.choice([".", ""]) + digits[dot:])
     answers = _duckdb_answers(kind, values)
     accepted = 0
     for value, (duck_value, reason) in zip(values, answers, strict=True):
