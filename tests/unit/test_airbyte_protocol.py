@@ -288,3 +288,29 @@ def test_the_arrow_reader_and_the_python_pass_give_the_same_batch() -> None:
     for broken in (b'{"type":"RECORD","record":{"stream":"users","data":{"id":\n', b'{"type":"RECORD","record":{}}\n'):
         with pytest.raises(ProtocolError):
             columns.from_lines([lines[0], broken])
+
+
+def test_a_big_batch_parsed_as_two_halves_is_the_batch_the_python_pass_gives(monkeypatch) -> None:
+    from dativo_ingest.engines.common.records import SPLIT_BYTES, StreamColumns
+
+    parsed: list[int] = []
+    whole_parse = StreamColumns._parse
+    monkeypatch.setattr(StreamColumns, "_parse", lambda self, data: parsed.append(data.size) or whole_parse(self, data))
+
+    columns = record_columns(USERS.json_schema, [*USERS.properties, "undeclared"])
+    rows = [{"id": i, "Name": f"n{i}" * 20, "age": i % 90, "score": i / 4, "active": i % 2 == 0,
+             "updated_at": "2024-01-01T10:00:00+02:00", "address": {"city": f"c{i}"}, "tags": [str(i)],
+             # the first half has no value of this undeclared field: its halves infer two types, and are read whole
+             "undeclared": None if i < 12_000 else f"u{i}"} for i in range(24_000)]
+    lines = [orjson.dumps({"type": "RECORD", "record": {"stream": "users", "data": r}}) + b"\n" for r in rows]
+    assert sum(map(len, lines)) > SPLIT_BYTES
+    fast, slow = columns.from_lines(lines, len(lines)), columns.to_batch(rows)
+    assert fast.schema == slow.schema and fast.to_pylist() == slow.to_pylist()
+    same = [line.replace(b',"undeclared":null', b',"undeclared":"x"') for line in lines]  # halves alike: split
+    parsed.clear()
+    assert columns.from_lines(same, len(same)).column("undeclared").to_pylist() == \
+        ["x"] * 12_000 + [f"u{i}" for i in range(12_000, 24_000)]
+    assert len(parsed) == 2 and abs(parsed[0] - parsed[1]) < 1000  # two halves, not the whole again
+    assert columns.from_lines(same, len(same)).column("id").to_pylist() == list(range(24_000))
+    bad = [*lines[:-1], b'{"type":"RECORD","record":{"stream":"users","data":{"id":"x"}}}\n']  # in the second half
+    assert columns.from_lines(bad, len(bad)).column("id").to_pylist()[-2:] == ["23998", "x"]

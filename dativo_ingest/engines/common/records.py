@@ -11,7 +11,10 @@ is not JSON, or a line is not a record. ``PendingLines`` gathers one stream's li
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -37,6 +40,8 @@ BATCH_ROWS = 50_000
 BATCH_BYTES = 32 << 20
 #: bytes of input Arrow's JSON reader parses per block (blocks are parsed in parallel)
 READ_BLOCK = 8 << 20
+#: input bytes from which a batch is parsed as two halves at once
+SPLIT_BYTES = 4 << 20
 #: the kinds Arrow's JSON reader is told exactly; with only these, undeclared keys are skipped unparsed
 _EXACT = frozenset({INT, NUMBER, BOOL, STRING, *TEMPORAL})
 _CONVERT_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError,
@@ -74,7 +79,7 @@ class StreamColumns:
         #: every column asked for is declared exactly, the rest inferred
         self.message_schema = pa.schema([(self.path[0], data)])
         self.unexpected = "ignore" if exact else "infer"
-        self._duck: Any = None
+        self._duck = threading.local()
 
     def from_lines(self, chunks: Sequence[bytes], rows: int | None = None,
                    firsts: Sequence[int] | None = None) -> pa.RecordBatch:
@@ -91,13 +96,28 @@ class StreamColumns:
         return self.to_batch(records)
 
     def _fast(self, chunks: Sequence[bytes], rows: int | None) -> pa.RecordBatch | None:
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        data = pa.py_buffer(raw)  # sliced below without a copy
+        batch = None
+        if data.size >= SPLIT_BYTES:  # Arrow's JSON reader keeps to one core: two halves at once use both
+            cut = raw.find(b"\n", data.size // 2) + 1
+            if 0 < cut < data.size:
+                first, second = _halves().map(self._parse, (data.slice(0, cut), data.slice(cut)))
+                if first is not None and second is not None and first.schema.equals(second.schema):
+                    batch = pa.concat_batches([first, second])
+        if batch is None:
+            batch = self._parse(data)
+        if batch is None or (rows is not None and batch.num_rows != rows):
+            return None
+        return batch
+
+    def _parse(self, data: pa.Buffer) -> pa.RecordBatch | None:
+        """Lines of RECORDs parsed by Arrow and shaped into this stream's columns; None: the fast path cannot."""
         try:
-            table = pj.read_json(pa.BufferReader(data), read_options=pj.ReadOptions(block_size=READ_BLOCK),
+            table = pj.read_json(pa.BufferReader(data),
+                                 read_options=pj.ReadOptions(block_size=READ_BLOCK, use_threads=False),
                                  parse_options=pj.ParseOptions(explicit_schema=self.message_schema,
                                                                unexpected_field_behavior=self.unexpected))
-            if rows is not None and table.num_rows != rows:
-                return None
             record: pa.Array = table.column(self.path[0]).combine_chunks()
             for name in self.path[1:]:
                 if record.null_count:
@@ -137,12 +157,13 @@ class StreamColumns:
     def _json_text(self, array: pa.Array) -> pa.Array:
         if pa.types.is_null(array.type):
             return array.cast(pa.string())
-        if self._duck is None:
+        duck = getattr(self._duck, "con", None)
+        if duck is None:  # one connection per thread: the halves of a batch are shaped at the same time
             import duckdb
 
-            self._duck = duckdb.connect(config={"threads": 1})
+            duck = self._duck.con = duckdb.connect(config={"threads": 1})
         nested = pa.table({"v": array})  # noqa: F841 - read by name in the SQL below
-        return self._duck.sql("SELECT to_json(v)::VARCHAR AS v FROM nested").to_arrow_table().column(0).combine_chunks()
+        return duck.sql("SELECT to_json(v)::VARCHAR AS v FROM nested").to_arrow_table().column(0).combine_chunks()
 
     def to_batch(self, rows: Sequence[dict[str, Any]]) -> pa.RecordBatch:
         """Decoded records → a batch of these columns (a column whose values do not fit its kind becomes text)."""
@@ -259,6 +280,12 @@ def _beyond_doubles(array: pa.Array) -> bool:
 
 
 _EXACT_DOUBLE = float(2 ** 53)
+
+
+@functools.cache
+def _halves() -> ThreadPoolExecutor:
+    """The two threads parsing the halves of a big batch (Arrow's JSON parser releases the GIL)."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="dativo-json")
 
 
 class _FallBack(Exception):
