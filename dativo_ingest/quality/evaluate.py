@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from dativo_ingest.config.models import AssetDefinition
 from dativo_ingest.errors import ConfigError
+from dativo_ingest.machine import worker_threads
 from dativo_ingest.quality.rules import Rule, rules_for_asset
 from dativo_ingest.sqltext import quote_ident, quote_literal
 from dativo_ingest.stage.types import parse_type
@@ -150,7 +151,7 @@ class QualityEvaluator:
         self._errors: dict[str, str] = {}
         self._dup_tables: dict[tuple[str, ...], str] = {}
         self._queries: dict[str, str] = {}
-        self.con = duckdb.connect(config={"threads": 2, "memory_limit": memory_limit})
+        self.con = duckdb.connect(config={"threads": worker_threads(), "memory_limit": memory_limit})
         try:
             self._prepare(spill_dir)
         except BaseException:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import duckdb
 import pyarrow as pa
 
+from dativo_ingest.machine import worker_threads
 from dativo_ingest.sqltext import quote_ident, quote_literal
 from dativo_ingest.stage.stage import StageField
 
@@ -23,7 +24,7 @@ class DeletedKeys:
         self.primary_key = list(primary_key)
         self.types = {k: by_name[k].type.duckdb if by_name[k].type.duckdb != "JSON" else "VARCHAR"
                       for k in self.primary_key}
-        self.con = duckdb.connect(config={"threads": 2, "memory_limit": memory_limit})
+        self.con = duckdb.connect(config={"threads": worker_threads(), "memory_limit": memory_limit})
         self.con.execute("SET TimeZone='UTC'")
         if spill_dir:
             self.con.execute(f"SET temp_directory={quote_literal(spill_dir)}")

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 import duckdb
 import pyarrow as pa
 
+from dativo_ingest.machine import worker_threads
 from dativo_ingest.sqltext import quote_ident, quote_literal
 
 #: rows of one commit held in memory as Arrow up to this many bytes (the rest waits in a spill file)
@@ -42,7 +43,7 @@ class KeyedRows:
         self._spill: _SpillFile | None = None
         #: the key columns of every row of this commit (held and spilled), in arrival order
         self._keys: list[pa.Table] = []
-        self.con = duckdb.connect(config={"threads": 2, "memory_limit": memory_limit})
+        self.con = duckdb.connect(config={"threads": worker_threads(), "memory_limit": memory_limit})
         self.con.execute("SET TimeZone='UTC'")
         if spill_dir:
             self.con.execute(f"SET temp_directory={quote_literal(spill_dir)}")

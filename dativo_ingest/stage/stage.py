@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from dativo_ingest.config.models import AssetDefinition
 from dativo_ingest.config.policy import MASK_TEXT
 from dativo_ingest.errors import SourceError
+from dativo_ingest.machine import worker_threads
 from dativo_ingest.sqltext import quote_ident, quote_literal
 from dativo_ingest.stage.casts import cast_sql
 from dativo_ingest.stage.exact import exact_column
@@ -114,7 +115,7 @@ class Stage:
         self._buffer_rows = 0
         self._quarantine: list[pa.Table] = []
         self._origin_rows: dict[str, int] = {}
-        self.con = duckdb.connect(config={"threads": 2, "memory_limit": memory_limit})
+        self.con = duckdb.connect(config={"threads": worker_threads(), "memory_limit": memory_limit})
         self.con.execute("SET TimeZone='UTC'")
         if any(f.protect == "hash" for f in self.fields):
             if not salt:

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from dativo_ingest.engines.native.sql.mysql import connect as mysql_connect
 from dativo_ingest.errors import InfrastructureError
+from dativo_ingest.machine import worker_threads
 from dativo_ingest.paths import scratch_dir
 from dativo_ingest.sinks.database.dialect import PARAM, Dialect
 from dativo_ingest.sqltext import quote_ident, quote_ident_mysql, quote_literal, quote_literal_mysql
@@ -135,7 +136,7 @@ class Mysql(Dialect):
         fd, path = tempfile.mkstemp(prefix="dativo-load-", suffix=".csv", dir=scratch_dir())
         os.close(fd)
         try:
-            duck = duckdb.connect(config={"threads": 2})
+            duck = duckdb.connect(config={"threads": worker_threads()})
             try:
                 duck.execute("SET TimeZone='UTC'")
                 duck.register("batch", data)

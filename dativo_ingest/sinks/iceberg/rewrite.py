@@ -37,6 +37,7 @@ from pyiceberg.manifest import DataFile, FileFormat
 from pyiceberg.table import FileScanTask, Table, Transaction
 
 from dativo_ingest.errors import DativoError
+from dativo_ingest.machine import worker_threads
 from dativo_ingest.sinks.iceberg.datafiles import data_files, pyiceberg_internals
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def _range_join(files: pa.Table, keys: pa.Table, n_keys: int, n_parts: int) -> l
     partition value of a key-derived partition field, when the file has one)."""
     conds = [f"k.k{i} BETWEEN f.lo{i} AND f.hi{i}" for i in range(n_keys)]
     conds += [f"(f.p{j} IS NULL OR f.p{j} = k.p{j})" for j in range(n_parts)]
-    con = duckdb.connect(config={"threads": 2, "memory_limit": "256MB"})
+    con = duckdb.connect(config={"threads": worker_threads(), "memory_limit": "256MB"})
     try:
         con.register("f", files)
         con.register("k", keys)
