@@ -8,7 +8,7 @@
     records/s end to end and CPU seconds (ours + the tap's). Goal ≥ 300k records/s.
 (b) live: meltanolabs-tap-postgres reading ``--live-rows`` rows of PostgreSQL (schema ``bench_singer``,
     127.0.0.1:5432, db ``test``), full table: the tap alone writing to /dev/null against ours end to end
-    (a warm run: catalog cached), in the same run. Goal: ours ≥ 0.9 of its rate.
+    (a warm run: catalog cached), in the same run. Goal (issue 16): ours ≥ 0.95 of its rate.
 
 Wall is the best of ``--repeat`` runs; CPU seconds and ru_maxrss (the largest single process of the tree)
 come from ``os.wait4`` of that run. The load average is printed with each result: the machine is shared.
@@ -265,7 +265,7 @@ def bench_live(rows: int, repeat: int) -> dict:
     return {"rows": rows, "tap_alone_s": a.seconds, "tap_alone_cpu_s": a.cpu_seconds, "ours_s": o.seconds,
             "ours_cpu_s": o.cpu_seconds, "ours_maxrss_mb": o.maxrss_mb, "ours_first_run_s": first.seconds,
             "tap_rate": round(rows / a.seconds), "our_rate": round(rows / o.seconds),
-            "ratio_of_its_rate": round(a.seconds / o.seconds, 3), "goal_ratio": 0.9, "load": o.load,
+            "ratio_of_its_rate": round(a.seconds / o.seconds, 3), "goal_ratio": 0.95, "load": o.load,
             "runs": {"alone": [asdict(r) for r in alone], "ours": [asdict(r) for r in ours]}}
 
 
