@@ -276,6 +276,8 @@ class IcebergSink(Sink):
     def streams_rows(self) -> bool:
         """Whether rows written here go on into an open file (an unpartitioned table): small chunks cost no
         extra files, and encoding them overlaps reading."""
+        if self.table is not None:  # a table partitioned by an earlier config stays partitioned
+            return self.table.metadata.spec().is_unpartitioned()
         return not self.partitioning
 
     def _seal(self) -> None:
