@@ -58,9 +58,10 @@ def start_early(engine: Engine, plan: JobPlan, guess: Callable[[], StateEnvelope
     early: the local mirror's state), before the committed state is read
     (``engines.launchers.early``), or None: the engine cannot start early (it has no ``start_early``, or that would
     run another connector command first), or it failed to — then the run starts the connector as usual, after the
-    committed state is read, and meets the same failure where it always did."""
+    committed state is read, and meets the same failure where it always did. A job whose connector does something
+    at the source merely by starting sets ``engine.options.start_early: false``."""
     start = getattr(engine, "start_early", None)
-    if start is None:
+    if start is None or plan.engine_options.get("start_early") is False:  # the job's opt-out
         return None
     try:
         early: EarlyStart | None = start(plan, guess())

@@ -121,6 +121,7 @@ class _Engine:
 
 class _Plan:
     job_name = "job"
+    engine_options: dict[str, Any] = {}
 
     class secrets:  # noqa: N801 - stands in for plan.secrets
         @staticmethod
@@ -143,3 +144,36 @@ def test_an_engine_without_start_early_does_not_read_the_mirror() -> None:
         name = "native"
 
     assert start_early(Native(), _Plan(), guess) is None  # type: ignore[arg-type]
+
+
+def test_a_job_may_opt_out() -> None:
+    engine = _Engine(NeedsConnector("never asked"))
+    plan = _Plan()
+    plan.engine_options = {"start_early": False}  # type: ignore[attr-defined]
+    assert start_early(engine, plan, StateEnvelope) is None  # type: ignore[arg-type]
+    assert not engine.guessed
+
+
+def test_cdc_connectors_are_never_started_on_a_guess() -> None:
+    from dativo_ingest.engines.airbyte.engine import uses_cdc
+
+    assert uses_cdc({"host": "db", "replication_method": {"method": "CDC", "replication_slot": "s"}})
+    assert uses_cdc({"replication_method": "cdc"})
+    assert not uses_cdc({"count": 20, "seed": 42, "replication_method": {"method": "Standard"}})
+    assert not uses_cdc({"note": "CDC"})
+
+
+def test_log_based_singer_streams_are_never_started_on_a_guess() -> None:
+    from dativo_ingest.engines.singer.engine import PreparedSync
+    from dativo_ingest.engines.singer.plugins import TapStream
+
+    def sync(method: str | None, catalog_method: str | None) -> PreparedSync:
+        prepared = object.__new__(PreparedSync)  # the method reads only the streams and the catalog
+        prepared.streams = [TapStream("events", "public-events", method, None)]
+        prepared.catalog = {"streams": [{"tap_stream_id": "public-events", "metadata": [
+            {"breadcrumb": [], "metadata": {"selected": True, "replication-method": catalog_method}}]}]}
+        return prepared
+
+    assert sync("LOG_BASED", None).log_based()
+    assert sync(None, "LOG_BASED").log_based()
+    assert not sync("INCREMENTAL", "INCREMENTAL").log_based()

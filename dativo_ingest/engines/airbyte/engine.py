@@ -289,6 +289,8 @@ class AirbyteEngine:
         connector = AirbyteConnector(entry.name, launcher, redact=_redactor(plan))
         try:
             prepared = PreparedRead(plan, entry, connector, options, cached_only=True)
+            if guess.dialect == "airbyte.global" or uses_cdc(prepared.config):
+                raise NeedsConnector("CDC: the connector may acknowledge its log position as it starts")
             given = prepared.state_doc(guess)
             process = prepared.start(given)
         except NeedsConnector:
@@ -304,6 +306,18 @@ class AirbyteEngine:
 
         return EarlyStart(f"airbyte {entry.name}", process, given, translate=prepared.state_doc,
                           start=prepared.start, consume=consume, cleanup=connector.close)
+
+
+def uses_cdc(config: Any) -> bool:
+    """Whether a connector's config asks for change data capture (``replication_method: {method: CDC}``, as
+    Airbyte's database sources spell it): such a connector may acknowledge its log position from the state it is
+    given as soon as it starts, so it is never started on a guessed state."""
+    if isinstance(config, dict):
+        return any((k in ("method", "replication_method") and isinstance(v, str) and v.upper() == "CDC")
+                   or uses_cdc(v) for k, v in config.items())
+    if isinstance(config, list):
+        return any(uses_cdc(v) for v in config)
+    return False
 
 
 class PreparedRead:

@@ -360,6 +360,8 @@ class SingerEngine:
         tap = SingerTap(plugin, tap_config(plan, plugin), project_root=plan.project_root)
         try:
             sync = PreparedSync(tap, plan, cached_only=True)
+            if sync.log_based():
+                raise NeedsConnector("LOG_BASED: the tap may acknowledge its log position as it starts")
             given = sync.state_for(guess)
             process = sync.start(given)
         except NeedsConnector:
@@ -401,6 +403,17 @@ class PreparedSync:
                 if sid in ours and entry.get("stream"):
                     ours.setdefault(str(entry["stream"]), ours[sid])
         self.ours = ours
+
+    def log_based(self) -> bool:
+        """Whether a selected stream replicates from the database's log (``LOG_BASED``, in the job or the catalog)."""
+        methods = {str(s.replication_method or "").upper() for s in self.streams}
+        if self.catalog is not None:
+            entries = catalog_streams(self.catalog)
+            for s in self.streams:
+                for item in (entries.get(s.tap_stream_id) or {}).get("metadata") or []:  # read only: it goes to the tap
+                    if isinstance(item, dict) and not item.get("breadcrumb") and isinstance(item.get("metadata"), dict):
+                        methods.add(str(item["metadata"].get("replication-method") or "").upper())
+        return "LOG_BASED" in methods
 
     def state_for(self, envelope: StateEnvelope) -> dict[str, Any]:
         """The Singer state the tap is given for an envelope (``{}``: none)."""
