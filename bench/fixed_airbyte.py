@@ -86,8 +86,8 @@ def main() -> None:
                       flush=True)
     for name, runs in results.items():
         walls, cpus = [r["wall_s"] for r in runs], [r["cpu_s"] for r in runs]
-        print(f"{name}: wall best {min(walls)} median {statistics.median(walls)} s; CPU best {min(cpus)} median "
-              f"{statistics.median(cpus)} s ({len(runs)} runs, {args.count} rows)")
+        print(f"{name}: wall best {min(walls):.3f} median {statistics.median(walls):.3f} s; CPU best {min(cpus):.3f} "
+              f"median {statistics.median(cpus):.3f} s ({len(runs)} runs, {args.count} rows)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
