@@ -15,7 +15,8 @@ not import this one (it imports them, when asked for an engine).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,7 +26,10 @@ from dativo_ingest.stream import Message
 if TYPE_CHECKING:
     from dativo_ingest.config.plan import JobPlan
     from dativo_ingest.engines.common.conformance import Report
+    from dativo_ingest.engines.launchers.early import EarlyStart
     from dativo_ingest.state.envelope import StateEnvelope
+
+log = logging.getLogger(__name__)
 
 
 class Engine(Protocol):
@@ -44,6 +48,38 @@ class Engine(Protocol):
         """Refuse up front what ``read`` would refuse, without reading data or installing anything (``check`` and
         every run call it in ``startup_sequence``): a ``DativoError`` naming the file, the field and the fix."""
         ...
+
+    # optional: ``start_early(plan, guess) -> EarlyStart | None`` — start the connector with the state ``guess``
+    # gives (the local mirror's) while the runner reads the committed one; see ``start_early`` below.
+
+
+def start_early(engine: Engine, plan: JobPlan, guess: Callable[[], StateEnvelope]) -> EarlyStart | None:
+    """The engine's connector started with the state ``guess()`` gives (called only for an engine that can start
+    early: the local mirror's state), before the committed state is read
+    (``engines.launchers.early``), or None: the engine cannot start early (it has no ``start_early``, or that would
+    run another connector command first), or it failed to — then the run starts the connector as usual, after the
+    committed state is read, and meets the same failure where it always did. A job whose connector does something
+    at the source merely by starting sets ``engine.options.start_early: false``."""
+    start = getattr(engine, "start_early", None)
+    if start is None or plan.engine_options.get("start_early") is False:  # the job's opt-out
+        return None
+    try:
+        early: EarlyStart | None = start(plan, guess())
+    except Exception as exc:  # noqa: BLE001 - the usual start reports it, at its usual place
+        log.debug("%s: not started early (%s: %s)", plan.job_name, type(exc).__name__, plan.secrets.redact(str(exc)))
+        return None
+    if early is not None:
+        log.debug("%s: started early with the state of the local mirror (pid %d), before the committed state is read",
+                  early.name, early.process.popen.pid)
+    return early
+
+
+def read_from(engine: Engine, plan: JobPlan, state: StateEnvelope, early: EarlyStart | None) -> Iterator[Message]:
+    """The engine's messages from the committed ``state``: the early connector's when ``early`` is given (started
+    again with ``state`` when it was started with another), else ``engine.read``."""
+    if early is not None:
+        return early.messages(state)
+    return engine.read(plan, state)
 
 
 def get_engine(name: str) -> Engine:
@@ -91,4 +127,4 @@ def conformance_report(engine: str, connector: str, *, project_root: Path, confi
                               f"native)")
 
 
-__all__ = ["ALIASES", "ENGINES", "Engine", "conformance_report", "get_engine"]
+__all__ = ["ALIASES", "ENGINES", "Engine", "conformance_report", "get_engine", "read_from", "start_early"]

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.config.read_policy import check_read_policy
 from dativo_ingest.engines import get_engine
+from dativo_ingest.engines.base import read_from, start_early
 from dativo_ingest.errors import EXIT_OK, EXIT_PARTIAL, DativoError, ValidationFailed
 from dativo_ingest.paths import scratch_dir
 from dativo_ingest.quality import (
@@ -44,7 +45,7 @@ from dativo_ingest.stage.keyed import KeyedRows
 from dativo_ingest.stage.stage import CursorFilter, Stage, asset_fields, quarantine_schema
 from dativo_ingest.state.cursor import cursor_after, cursor_to_text
 from dativo_ingest.state.envelope import StateEnvelope
-from dativo_ingest.state.mirror import write_mirror
+from dativo_ingest.state.mirror import read_mirror, write_mirror
 from dativo_ingest.stream import Batch, Checkpoint, Log, Rejected, SourceKeys, Trace
 
 log = logging.getLogger(__name__)
@@ -143,17 +144,26 @@ class JobRun:
     def execute(self) -> RunResult:
         started = time.monotonic()
         plan = self.plan
-        committed = self.sink.current_state()  # stored with ${NAME} for secrets (Secrets.conceal): revealed here
-        self.envelope = committed.mapped(plan.secrets.reveal) if committed else StateEnvelope(engine=plan.engine)
-        self._check_committed_cursors()
-        self._complete_quarantine()
-        self.quality = self._new_quality()
         engine = get_engine(plan.engine)
+        # the connector's process starts (with the local mirror's state) while the catalog is opened and the committed
+        # state read; it is read only once that state is known to be the one it was given (engines.launchers.early)
+        early = start_early(engine, plan, self._mirrored_state)
+        try:
+            committed = self.sink.current_state()  # stored with ${NAME} for secrets (Secrets.conceal): revealed here
+            log.debug("committed state of %s read", self.identifier)
+            self.envelope = committed.mapped(plan.secrets.reveal) if committed else StateEnvelope(engine=plan.engine)
+            self._check_committed_cursors()
+            self._complete_quarantine()
+            self.quality = self._new_quality()
+        except BaseException:
+            if early is not None:
+                early.close()
+            raise
         log.info("run %s: %s → %s (engine %s, write mode %s, validation %s)", self.run_id, plan.job_name,
                  self.identifier, plan.engine, plan.write_mode, plan.validation_mode)
         self.writer = BackgroundWriter(self.sink.write)
         try:
-            for message in engine.read(plan, self.envelope):
+            for message in read_from(engine, plan, self.envelope, early):
                 if isinstance(message, Batch):
                     self._on_batch(message)
                 elif isinstance(message, Checkpoint):
@@ -177,6 +187,8 @@ class JobRun:
             self.sink.abort()
             raise
         finally:
+            if early is not None:
+                early.close()
             self.writer.close()
             for stage in self.stages.values():
                 stage.close()
@@ -185,6 +197,11 @@ class JobRun:
                     resource.close()
         self.result.seconds = time.monotonic() - started
         return self.result
+
+    def _mirrored_state(self) -> StateEnvelope:
+        """The local mirror's state, revealed as the committed one is: what a connector started early is given."""
+        mirrored = read_mirror(self.plan.tenant_id, self.plan.job_name)
+        return mirrored.mapped(self.plan.secrets.reveal) if mirrored else StateEnvelope(engine=self.plan.engine)
 
     # -- messages --------------------------------------------------------------------------------
     def _stage(self, stream: str) -> Stage:

@@ -25,5 +25,14 @@ def write_mirror(tenant_id: str, job_name: str, envelope: StateEnvelope) -> Path
     return path
 
 
+def read_mirror(tenant_id: str, job_name: str) -> StateEnvelope | None:
+    """The envelope of the mirror file as the last commit of this machine stored it (secrets concealed as
+    ``${NAME}``), or None when there is none or it cannot be read — a guess only, to start a connector early."""
+    try:
+        return StateEnvelope.from_json(mirror_path(tenant_id, job_name).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def remove_mirror(tenant_id: str, job_name: str) -> None:
     mirror_path(tenant_id, job_name).unlink(missing_ok=True)

@@ -31,6 +31,7 @@ from dativo_ingest.engines.airbyte.protocol import (
 from dativo_ingest.engines.common.files import write_atomic, write_json_atomic
 from dativo_ingest.engines.common.workdir import make_workdir
 from dativo_ingest.engines.launchers.base import ConnectorProcess, Launcher
+from dativo_ingest.engines.launchers.early import NeedsConnector
 from dativo_ingest.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -157,8 +158,11 @@ class AirbyteConnector:
                                            f"'{args[0]}' (is it an Airbyte source?)", self.redact))
         return messages, found
 
-    def spec(self, *, cached: bool = True) -> dict[str, Any]:
-        """The connector's ``connectionSpecification`` (cached in its venv: a package version's spec is fixed)."""
+    def spec(self, *, cached: bool = True, cached_only: bool = False) -> dict[str, Any]:
+        """The connector's ``connectionSpecification`` (cached in its venv: a package version's spec is fixed);
+        ``cached_only``: ``NeedsConnector`` rather than install the connector or run ``spec``."""
+        if cached_only and not _installed(self.launcher):
+            raise NeedsConnector("install")
         self.launcher.ensure_ready()
         cache = _spec_cache(self.launcher) if cached else None
         if cache is not None and cache.is_file():
@@ -166,6 +170,8 @@ class AirbyteConnector:
                 return dict(orjson.loads(cache.read_bytes()))
             except orjson.JSONDecodeError:
                 cache.unlink(missing_ok=True)
+        if cached_only:
+            raise NeedsConnector("spec")
         _, message = self._command(["spec"], SPEC)
         assert message is not None
         spec = connection_specification(message)
@@ -193,12 +199,19 @@ class AirbyteConnector:
                 "--catalog", str(self.write_file("catalog.json", catalog))]
         if state is not None:
             args += ["--state", str(self.write_file("state.json", state))]
+        else:
+            (self.workdir / "state.json").unlink(missing_ok=True)  # one written for an earlier start
         return args
 
     def read_blocks(self, args: list[str]) -> Iterator[bytes]:
         """Raw stdout of ``read`` in blocks of whole lines; the caller splits them, then calls ``finish``."""
         proc = self.start(args)
         yield from proc.blocks()
+
+    def blocks(self) -> Iterator[bytes]:
+        """Like ``read_blocks``, from the command already started (``start``)."""
+        assert self.process is not None, "no command started"
+        yield from self.process.blocks()
 
     def finish(self) -> tuple[int, list[str]]:
         """Wait for the running command: (exit code, last stderr lines)."""
@@ -209,6 +222,12 @@ class AirbyteConnector:
         tail = proc.stderr_tail()
         self.process = None
         return rc, tail
+
+
+def _installed(launcher: Launcher) -> bool:
+    from dativo_ingest.engines.launchers.venv import VenvLauncher
+
+    return not isinstance(launcher, VenvLauncher) or launcher.is_installed()
 
 
 def _spec_cache(launcher: Launcher) -> Path | None:

@@ -61,8 +61,10 @@ from dativo_ingest.engines.common.files import write_json_atomic
 from dativo_ingest.engines.common.read_ahead import run_ahead
 from dativo_ingest.engines.common.records import BATCH_BYTES, BATCH_ROWS
 from dativo_ingest.engines.common.schema import INT, NUMBER, column_kind
-from dativo_ingest.engines.launchers.base import Launcher
+from dativo_ingest.engines.launchers.base import ConnectorProcess, Launcher
 from dativo_ingest.engines.launchers.choose import LauncherSpec, choose_launcher
+from dativo_ingest.engines.launchers.early import EarlyStart, NeedsConnector
+from dativo_ingest.engines.launchers.local import LocalLauncher
 from dativo_ingest.engines.launchers.venv import VenvLauncher
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.logs import redact
@@ -202,10 +204,12 @@ def catalog_cache(entry: ConnectorEntry, config: dict[str, Any]) -> Path:
 
 
 def discover_cached(connector: AirbyteConnector, entry: ConnectorEntry, config: dict[str, Any], wanted: list[str],
-                    *, fields: Sequence[str] = (), refresh: bool = False) -> list[AirbyteStream]:
+                    *, fields: Sequence[str] = (), refresh: bool = False, cached_only: bool = False
+                    ) -> list[AirbyteStream]:
     """``discover``, once per connector and config: the catalog is kept (no secrets in it, only a hash of the
     config in its name) and discovered again when a wanted stream or one of the asset's ``fields`` is missing
-    from it (a file that gained a column), or ``refresh`` is asked (``run --refresh-catalog``)."""
+    from it (a file that gained a column), or ``refresh`` is asked (``run --refresh-catalog``). ``cached_only``:
+    ``NeedsConnector`` instead of discovering."""
     path = catalog_cache(entry, config)
     if not refresh and path.is_file():
         try:
@@ -215,6 +219,8 @@ def discover_cached(connector: AirbyteConnector, entry: ConnectorEntry, config: 
                 return list(streams.values())
         except (orjson.JSONDecodeError, ProtocolError, TypeError):
             pass
+    if cached_only:
+        raise NeedsConnector("discover")
     streams = connector.discover(config)
     write_json_atomic(path, [s.raw for s in streams])
     return streams
@@ -263,44 +269,119 @@ class AirbyteEngine:
               options: dict[str, Any]) -> Iterator[Message]:
         connector = AirbyteConnector(entry.name, launcher, redact=_redactor(plan))
         try:
-            yield from self._run(plan, state, entry, connector, options)
+            prepared = PreparedRead(plan, entry, connector, options)
+            yield from prepared.notes()
+            prepared.start(prepared.state_doc(state))
+            yield from prepared.messages()
         finally:
             connector.close()
 
-    def _run(self, plan: JobPlan, state: StateEnvelope, entry: ConnectorEntry, connector: AirbyteConnector,
-             options: dict[str, Any]) -> Iterator[Message]:
+    def start_early(self, plan: JobPlan, guess: StateEnvelope) -> EarlyStart | None:
+        """Start ``read`` with the state ``guess`` gives (the local mirror's) before the committed state is known
+        (``engines.launchers.early``); None when that would run another connector command first (spec or
+        discover not cached, a venv not installed) or the connector runs in Docker."""
+        options = engine_options(plan)
+        entry = connector_entry(plan.source_connector, plan.project_root, options, job_path=plan.job_path)
+        launcher = make_launcher(entry, docker_client=self.docker_client)
+        if not isinstance(launcher, (VenvLauncher, LocalLauncher)) or \
+                (isinstance(launcher, VenvLauncher) and not launcher.is_installed()):
+            return None
+        connector = AirbyteConnector(entry.name, launcher, redact=_redactor(plan))
+        try:
+            prepared = PreparedRead(plan, entry, connector, options, cached_only=True)
+            if guess.dialect == "airbyte.global" or uses_cdc(prepared.config):
+                raise NeedsConnector("CDC: the connector may acknowledge its log position as it starts")
+            given = prepared.state_doc(guess)
+            process = prepared.start(given)
+        except NeedsConnector:
+            connector.close()
+            return None
+        except BaseException:
+            connector.close()
+            raise
+
+        def consume(committed: StateEnvelope, process: ConnectorProcess) -> Iterator[Message]:
+            yield from prepared.notes()
+            yield from prepared.messages()
+
+        return EarlyStart(f"airbyte {entry.name}", process, given, translate=prepared.state_doc,
+                          start=prepared.start, consume=consume, cleanup=connector.close)
+
+
+def uses_cdc(config: Any) -> bool:
+    """Whether a connector's config asks for change data capture (``replication_method: {method: CDC}``, as
+    Airbyte's database sources spell it): such a connector may acknowledge its log position from the state it is
+    given as soon as it starts, so it is never started on a guessed state."""
+    if isinstance(config, dict):
+        return any((k in ("method", "replication_method") and isinstance(v, str) and v.upper() == "CDC")
+                   or uses_cdc(v) for k, v in config.items())
+    if isinstance(config, list):
+        return any(uses_cdc(v) for v in config)
+    return False
+
+
+class PreparedRead:
+    """Everything a ``read`` needs but the state: the connector's config (mapped, checked against its spec), the
+    configured catalog, the record buffers. ``start(state_doc)`` starts it, ``messages()`` reads it.
+    ``cached_only``: ``NeedsConnector`` rather than install the connector or run ``spec`` or ``discover``."""
+
+    def __init__(self, plan: JobPlan, entry: ConnectorEntry, connector: AirbyteConnector, options: dict[str, Any], *,
+                 cached_only: bool = False) -> None:
+        self.entry = entry
+        self.connector = connector
         connection = plan.source.connection_values
-        spec = connector.spec()
+        spec = connector.spec(cached_only=cached_only)
         mapped = coerce_to_spec(render_config(entry, connection, extra=template_context(plan),
                                               overrides=options.get("config")), spec)
-        control_file = control_path(plan.tenant_id, plan.job_name)
-        config, kept = apply_control_config(control_file, mapped)
-        validate_config(config, spec, connector=entry.name, path=plan.job_path)
-        redact.add(secret_values(config, spec))
-        if kept:
-            yield Log("INFO", f"{entry.name}: using the config the connector updated earlier ({control_file})")
-
-        full_refresh = plan.read.full_refresh
+        self.control_file = control_path(plan.tenant_id, plan.job_name)
+        self.mapped = mapped
+        self.config, self.kept = apply_control_config(self.control_file, mapped)
+        validate_config(self.config, spec, connector=entry.name, path=plan.job_path)
+        redact.add(secret_values(self.config, spec))
+        self.full_refresh = plan.read.full_refresh
         refresh = bool(plan.engine_options.get("refresh_catalog") or options.get("refresh_catalog"))
-        catalog = configure_catalog(
-            discover_cached(connector, entry, config, wanted_streams(plan), fields=plan.asset.field_names,
-                            refresh=refresh),
-            wanted_streams(plan), incremental=not full_refresh,
+        if refresh and cached_only:
+            raise NeedsConnector("discover (--refresh-catalog)")
+        self.catalog = configure_catalog(
+            discover_cached(connector, entry, self.config, wanted_streams(plan), fields=plan.asset.field_names,
+                            refresh=refresh, cached_only=cached_only),
+            wanted_streams(plan), incremental=not self.full_refresh,
             cursor_field=plan.read.default_cursor, primary_key=list(plan.asset.primary_key),
             fields=plan.asset.field_names, write_mode=plan.write_mode, where=plan.job_path)
-        cursors = cursor_fields(catalog)
-        state_doc = None if full_refresh else airbyte_state_from_envelope(
-            state, [(s.stream.name, s.stream.namespace, cursors[s.stream.name]) for s in catalog.streams],
-            numeric_cursors=numeric_cursors(catalog))
-        columns = {s.stream.name: record_columns(s.stream.json_schema, plan.asset.field_names) for s in catalog.streams}
-        buffers = RecordBuffers(columns, batch_rows=int(options.get("batch_rows") or BATCH_ROWS),
-                                batch_bytes=int(options.get("batch_bytes") or BATCH_BYTES),
-                                hold_bytes=int(options.get("hold_bytes") or HOLD_BYTES))
-        log.info("airbyte %s: reading %s (%s)", entry.name,
-                 ", ".join(f"{s.stream.name} [{s.sync_mode}]" for s in catalog.streams),
+        self.cursors = cursor_fields(self.catalog)
+        self.numeric = numeric_cursors(self.catalog)
+        columns = {s.stream.name: record_columns(s.stream.json_schema, plan.asset.field_names)
+                   for s in self.catalog.streams}
+        self.buffers = RecordBuffers(columns, batch_rows=int(options.get("batch_rows") or BATCH_ROWS),
+                                     batch_bytes=int(options.get("batch_bytes") or BATCH_BYTES),
+                                     hold_bytes=int(options.get("hold_bytes") or HOLD_BYTES))
+
+    def state_doc(self, state: StateEnvelope) -> Any:
+        """The ``--state`` document for the connector from an envelope (None: read from the beginning)."""
+        if self.full_refresh:
+            return None
+        return airbyte_state_from_envelope(
+            state, [(s.stream.name, s.stream.namespace, self.cursors[s.stream.name]) for s in self.catalog.streams],
+            numeric_cursors=self.numeric)
+
+    def notes(self) -> Iterator[Message]:
+        """What the run says before reading (a config the connector updated earlier is used)."""
+        if self.kept:
+            yield Log("INFO", f"{self.entry.name}: using the config the connector updated earlier "
+                              f"({self.control_file})")
+
+    def start(self, state_doc: Any) -> ConnectorProcess:
+        """Start ``read`` with ``state_doc``."""
+        log.info("airbyte %s: reading %s (%s)", self.entry.name,
+                 ", ".join(f"{s.stream.name} [{s.sync_mode}]" for s in self.catalog.streams),
                  "resuming from state" if state_doc is not None else "from the beginning")
-        args = connector.read_args(config, catalog.to_json(), state_doc)
-        yield from read_messages(connector, args, buffers, cursors, control=(control_file, mapped, config))
+        return self.connector.start(self.connector.read_args(self.config, self.catalog.to_json(), state_doc))
+
+    def messages(self) -> Iterator[Message]:
+        """The normalised messages of the started ``read``."""
+        reader = AirbyteReader(self.connector, self.buffers, self.cursors, (self.control_file, self.mapped,
+                                                                            self.config))
+        return reader.messages(None)
 
 
 def read_messages(connector: AirbyteConnector, args: list[str], buffers: RecordBuffers,
@@ -329,9 +410,10 @@ class AirbyteReader:
         self.junk = 0
         self.first_junk: str | None = None
 
-    def messages(self, args: list[str]) -> Iterator[Message]:
-        """The normalised messages of ``read args``. The reading and parsing run a little ahead of the caller, in a
-        thread (``run_ahead``): the same messages in the same order, while the caller stages the previous batch."""
+    def messages(self, args: list[str] | None) -> Iterator[Message]:
+        """The normalised messages of ``read args`` (None: of the ``read`` the connector has started). The reading
+        and parsing run a little ahead of the caller, in a thread (``run_ahead``): the same messages in the same
+        order, while the caller stages the previous batch."""
 
         def stop() -> None:  # the consumer stopped early: unblock the thread reading stdout
             process = self.connector.process
@@ -345,10 +427,10 @@ class AirbyteReader:
         return ConnectorFailed(one_line(f"airbyte connector '{self.name}' failed: {reason}", self.connector.redact),
                                commit_checkpointed=not self.buffers.dirty)
 
-    def run(self, args: list[str]) -> Iterator[Message]:
+    def run(self, args: list[str] | None) -> Iterator[Message]:
         """The messages of one ``read``, parsed in this thread (``messages`` runs it ahead)."""
         buffers = self.buffers
-        for block in self.connector.read_blocks(args):
+        for block in self.connector.read_blocks(args) if args is not None else self.connector.blocks():
             head = record_prefix(block)
             if head is not None and head[0] in buffers.columns and block.endswith(b"\n"):
                 lines = block.count(b"\n")
@@ -471,4 +553,4 @@ def _redactor(plan: JobPlan) -> Any:
     return apply
 
 
-__all__ = ["AirbyteEngine", "AirbyteReader", "ConnectorFailed", "configure_catalog", "read_messages"]
+__all__ = ["AirbyteEngine", "AirbyteReader", "ConnectorFailed", "PreparedRead", "configure_catalog", "read_messages"]

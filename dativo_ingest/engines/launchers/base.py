@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import signal
 import subprocess
@@ -13,6 +14,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from dativo_ingest.engines.common.pipes import READ_BYTES, line_blocks
+
+log = logging.getLogger(__name__)
 
 STDERR_TAIL_LINES = 40
 
@@ -90,6 +93,17 @@ class ConnectorProcess:
             self.popen.kill()
         self.popen.wait()
 
+    def close(self) -> None:
+        """Kill the connector (if it still runs), reap it and close its pipes: for a process nobody reads any more
+        (one started early with a state that turned out wrong)."""
+        self.kill()
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(timeout=5)  # the connector is gone: its stderr ends
+        if self.popen.stderr is not None and (self._stderr_thread is None or not self._stderr_thread.is_alive()):
+            self.popen.stderr.close()
+
     def __enter__(self) -> ConnectorProcess:
         return self
 
@@ -124,4 +138,6 @@ class Launcher(ABC):
             env=dict(env) if env is not None else None, cwd=str(workdir) if workdir else None,
             start_new_session=True, bufsize=1 << 20,  # big reads: connectors print millions of short lines
         )
-        return ConnectorProcess(popen, f"{self.name}: {' '.join(argv[:1] + list(args[:1]))}")
+        description = f"{self.name}: {' '.join(argv[:1] + list(args[:1]))}"
+        log.debug("started %s (pid %d)", description, popen.pid)
+        return ConnectorProcess(popen, description)

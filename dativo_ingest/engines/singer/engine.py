@@ -28,6 +28,7 @@ from dativo_ingest.engines.common.files import write_json_atomic
 from dativo_ingest.engines.common.read_ahead import run_ahead
 from dativo_ingest.engines.common.workdir import make_workdir
 from dativo_ingest.engines.launchers.base import ConnectorProcess, Launcher
+from dativo_ingest.engines.launchers.early import EarlyStart, NeedsConnector
 from dativo_ingest.engines.launchers.local import LocalLauncher
 from dativo_ingest.engines.launchers.venv import VenvLauncher
 from dativo_ingest.engines.singer.catalog import (
@@ -149,14 +150,19 @@ class SingerTap:
                                   f"source.connection and extractor.config)")
         return out
 
-    def about(self) -> dict[str, Any]:
-        """``--about --format json``, cached per tap package (or executable and mtime)."""
+    def about(self, *, cached_only: bool = False) -> dict[str, Any]:
+        """``--about --format json``, cached per tap package (or executable and mtime); ``cached_only``:
+        ``NeedsConnector`` rather than install the tap or run it."""
+        if cached_only and isinstance(self.launcher, VenvLauncher) and not self.launcher.is_installed():
+            raise NeedsConnector("install")
         self.launcher.ensure_ready()
         ident = self.identity or _identity(self.plugin, self.launcher)
         digest = hashlib.sha256(ident.encode()).hexdigest()[:16]
         cache = singer_home() / "about" / f"{_slug(self.plugin.name)}-{digest}.json"
         if cache.is_file():
             return orjson.loads(cache.read_bytes())
+        if cached_only:
+            raise NeedsConnector("--about")
         raw = self._run_to_end(["--about", "--format", "json"], "--about")
         try:
             about = orjson.loads(raw)
@@ -166,12 +172,13 @@ class SingerTap:
         write_json_atomic(cache, about)
         return about if isinstance(about, dict) else {}
 
-    def capabilities(self) -> frozenset[str]:
-        """The tap's capabilities: declared, else from ``--about``, else the usual three."""
+    def capabilities(self, *, cached_only: bool = False) -> frozenset[str]:
+        """The tap's capabilities: declared, else from ``--about``, else the usual three (``cached_only``: see
+        ``about``)."""
         if self.plugin.capabilities is not None:
             return self.plugin.capabilities
         try:
-            caps = self.about().get("capabilities")
+            caps = self.about(cached_only=cached_only).get("capabilities")
         except SourceError as exc:
             log.warning("%s; assuming %s", exc, ", ".join(sorted(DEFAULT_CAPABILITIES)))
             return DEFAULT_CAPABILITIES
@@ -183,13 +190,16 @@ class SingerTap:
         key = hashlib.sha256(orjson.dumps({"tap": ident, "config": self.config}, option=orjson.OPT_SORT_KEYS))
         return singer_home() / "catalogs" / f"{_slug(self.plugin.name)}-{key.hexdigest()[:20]}.json"
 
-    def discover(self, *, refresh: bool = False) -> dict[str, Any]:
-        """The tap's catalog: cached per (tap, settings) unless ``refresh``."""
+    def discover(self, *, refresh: bool = False, cached_only: bool = False) -> dict[str, Any]:
+        """The tap's catalog: cached per (tap, settings) unless ``refresh`` (``cached_only``: ``NeedsConnector``
+        rather than run ``--discover``)."""
         cache = self.catalog_cache_path()
         if cache.is_file() and not refresh:
             log.debug("singer: cached catalog %s", cache)
             self.discovered_now = False
             return orjson.loads(cache.read_bytes())
+        if cached_only:
+            raise NeedsConnector("--discover")
         self.discovered_now = True
         log.info("singer: %s --discover", self.plugin.name)
         raw = self._run_to_end(["--config", str(self.config_path), "--discover"], "--discover")
@@ -244,16 +254,19 @@ def _missing(catalog: dict[str, Any], streams: list[TapStream], fields: list[str
 
 
 def prepare_catalog(tap: SingerTap, plan: JobPlan, streams: list[TapStream] | None, capabilities: frozenset[str],
-                    *, refresh: bool) -> tuple[dict[str, Any], list[TapStream]]:
-    """Discover (cached), then select our streams and the asset's fields; returns the catalog and the streams."""
+                    *, refresh: bool, cached_only: bool = False) -> tuple[dict[str, Any], list[TapStream]]:
+    """Discover (cached), then select our streams and the asset's fields; returns the catalog and the streams
+    (``cached_only``: ``NeedsConnector`` rather than run ``--discover``)."""
     plugin = tap.plugin
     fields = list(plan.asset.field_names)
-    catalog = tap.discover(refresh=refresh)
+    catalog = tap.discover(refresh=refresh, cached_only=cached_only)
     if streams is not None and not refresh and tap.discovered_now is False:
         gone, lacking = _missing(catalog, streams, fields)
         cache = tap.catalog_cache_path()
         asset_changed = cache.is_file() and cache.stat().st_mtime < plan.asset_path.stat().st_mtime
         if gone or (lacking and asset_changed):
+            if cached_only:
+                raise NeedsConnector("--discover")
             log.info("singer: the cached catalog lacks %s: discovering again", ", ".join(gone or lacking))
             catalog = tap.discover(refresh=True)
     if streams is not None:
@@ -330,62 +343,124 @@ class SingerEngine:
         cover (see the module docstring)."""
         tap = SingerTap.for_plan(plan)
         try:
-            yield from _sync(tap, plan, state)
+            sync = PreparedSync(tap, plan)
+            proc = sync.start(sync.state_for(state))
+            yield from sync.messages(state, proc)
         finally:
             tap.close()
 
-
-def _sync(tap: SingerTap, plan: JobPlan, envelope: StateEnvelope) -> Iterator[Message]:
-    plugin = tap.plugin
-    capabilities = tap.capabilities()
-    streams = tap_streams(plan, plugin)
-    refresh = bool(plan.engine_options.get("refresh_catalog"))
-    catalog: dict[str, Any] | None = None
-    if "discover" in capabilities:
-        catalog, streams = prepare_catalog(tap, plan, streams, capabilities, refresh=refresh)
-    elif streams is None:
-        raise ConfigError(plan.job_path, f"extractor.select needs a tap that can --discover ({plugin.name} "
-                          f"does not declare 'discover')", field="extractor.select", fix="remove select")
-    assert streams is not None
-    ours = {s.tap_stream_id: s for s in streams}
-    if catalog is not None:  # legacy taps name records by the catalog's ``stream``, not its tap_stream_id
-        for sid, entry in catalog_streams(catalog).items():
-            if sid in ours and entry.get("stream"):
-                ours.setdefault(str(entry["stream"]), ours[sid])
-    singer_state = {} if plan.read.full_refresh else singer_state_from_envelope(
-        envelope, {s.stream: (s.tap_stream_id, s.replication_key) for s in streams})
-    fields = list(plan.asset.field_names)
-    reader = SingerReader(columns=lambda stream: fields if stream in ours else [])
-    warned: set[str] = set()
-    #: the tap's bookmarks as last committed or yielded: an unchanged one needs no checkpoint (nor a commit)
-    last = {s.stream: (envelope.streams.get(s.stream) or {}).get("singer") for s in streams}
-    proc = tap.start_sync(catalog, singer_state, capabilities)
-    #: rows after the tap's last STATE wait here; a STATE covers every stream (it is the tap's whole state)
-    held = CheckpointBuffer(covers_all=True)
-    try:
+    def start_early(self, plan: JobPlan, guess: StateEnvelope) -> EarlyStart | None:
+        """Start the sync with the state ``guess`` gives (the local mirror's) before the committed state is known
+        (``engines.launchers.early``); None when that would run the tap for something else first (``--about``,
+        ``--discover``, an install)."""
+        plugin = resolve_tap(plan)
+        launcher = make_launcher(plugin, plan.project_root)
+        if isinstance(launcher, VenvLauncher) and not launcher.is_installed():
+            return None
+        tap = SingerTap(plugin, tap_config(plan, plugin), project_root=plan.project_root)
         try:
-            for event in run_ahead(reader.read_blocks(proc.blocks(), flush_at_end=False), stop=proc.kill,
-                                   name="singer-read-ahead"):
-                if isinstance(event, RecordsEvent):
-                    yield from _hold(held, event, ours, plugin)
-                    continue
-                if isinstance(event, StateEvent):
-                    yield from held.covered_all()
-                yield from _translate(event, ours, plugin, warned, last)
-        except SingerProtocolError as exc:
+            sync = PreparedSync(tap, plan, cached_only=True)
+            if sync.log_based():
+                raise NeedsConnector("LOG_BASED: the tap may acknowledge its log position as it starts")
+            given = sync.state_for(guess)
+            process = sync.start(given)
+        except NeedsConnector:
+            tap.close()
+            return None
+        except BaseException:
+            tap.close()
+            raise
+        return EarlyStart(f"singer {plugin.name}", process, given, translate=sync.state_for, start=sync.start,
+                          consume=sync.messages, cleanup=tap.close)
+
+
+class PreparedSync:
+    """Everything a sync needs but the state: the tap's capabilities, its catalog with our selection, our streams.
+    ``start(state)`` starts it, ``messages(envelope, process)`` reads it. ``cached_only``: ``NeedsConnector``
+    rather than run the tap for ``--about`` or ``--discover``."""
+
+    def __init__(self, tap: SingerTap, plan: JobPlan, *, cached_only: bool = False) -> None:
+        self.tap = tap
+        self.plan = plan
+        plugin = tap.plugin
+        self.capabilities = tap.capabilities(cached_only=cached_only)
+        streams = tap_streams(plan, plugin)
+        refresh = bool(plan.engine_options.get("refresh_catalog"))
+        if refresh and cached_only:
+            raise NeedsConnector("--discover (--refresh-catalog)")
+        self.catalog: dict[str, Any] | None = None
+        if "discover" in self.capabilities:
+            self.catalog, streams = prepare_catalog(tap, plan, streams, self.capabilities, refresh=refresh,
+                                                    cached_only=cached_only)
+        elif streams is None:
+            raise ConfigError(plan.job_path, f"extractor.select needs a tap that can --discover ({plugin.name} "
+                              f"does not declare 'discover')", field="extractor.select", fix="remove select")
+        assert streams is not None
+        self.streams = streams
+        ours = {s.tap_stream_id: s for s in streams}
+        if self.catalog is not None:  # legacy taps name records by the catalog's ``stream``, not its tap_stream_id
+            for sid, entry in catalog_streams(self.catalog).items():
+                if sid in ours and entry.get("stream"):
+                    ours.setdefault(str(entry["stream"]), ours[sid])
+        self.ours = ours
+
+    def log_based(self) -> bool:
+        """Whether a selected stream replicates from the database's log (``LOG_BASED``, in the job or the catalog)."""
+        methods = {str(s.replication_method or "").upper() for s in self.streams}
+        if self.catalog is not None:
+            entries = catalog_streams(self.catalog)
+            for s in self.streams:
+                for item in (entries.get(s.tap_stream_id) or {}).get("metadata") or []:  # read only: it goes to the tap
+                    if isinstance(item, dict) and not item.get("breadcrumb") and isinstance(item.get("metadata"), dict):
+                        methods.add(str(item["metadata"].get("replication-method") or "").upper())
+        return "LOG_BASED" in methods
+
+    def state_for(self, envelope: StateEnvelope) -> dict[str, Any]:
+        """The Singer state the tap is given for an envelope (``{}``: none)."""
+        if self.plan.read.full_refresh:
+            return {}
+        return singer_state_from_envelope(envelope, {s.stream: (s.tap_stream_id, s.replication_key)
+                                                     for s in self.streams})
+
+    def start(self, state: dict[str, Any]) -> ConnectorProcess:
+        """Start the sync with ``state``."""
+        return self.tap.start_sync(self.catalog, state, self.capabilities)
+
+    def messages(self, envelope: StateEnvelope, proc: ConnectorProcess) -> Iterator[Message]:
+        """The normalised messages of the started sync ``proc`` (``envelope``: the state it was started from)."""
+        plugin, ours = self.tap.plugin, self.ours
+        fields = list(self.plan.asset.field_names)
+        reader = SingerReader(columns=lambda stream: fields if stream in ours else [])
+        warned: set[str] = set()
+        #: the tap's bookmarks as last committed or yielded: an unchanged one needs no checkpoint (nor a commit)
+        last = {s.stream: (envelope.streams.get(s.stream) or {}).get("singer") for s in self.streams}
+        #: rows after the tap's last STATE wait here; a STATE covers every stream (it is the tap's whole state)
+        held = CheckpointBuffer(covers_all=True)
+        try:
+            try:
+                for event in run_ahead(reader.read_blocks(proc.blocks(), flush_at_end=False), stop=proc.kill,
+                                       name="singer-read-ahead"):
+                    if isinstance(event, RecordsEvent):
+                        yield from _hold(held, event, ours, plugin)
+                        continue
+                    if isinstance(event, StateEvent):
+                        yield from held.covered_all()
+                    yield from _translate(event, ours, plugin, warned, last)
+            except SingerProtocolError as exc:
+                proc.kill()
+                raise _failure(f"Singer tap {plugin.name} broke the Singer protocol at {exc}", not held.uncovered,
+                               " (fix the tap: stdout must carry only Singer messages, logs go to stderr)") from None
+            rc = proc.wait()
+            if rc != 0:
+                raise _failure(f"Singer tap {plugin.name} exited with code {rc}: {_tail(proc)}", not held.uncovered,
+                               "")
+            for event in reader.flush():  # records after the last STATE: kept only because the tap ended cleanly
+                yield from _hold(held, event, ours, plugin)
+            yield from held.covered_all()
+            log.info("singer: %s done: %s record(s), %d state message(s)", plugin.name,
+                     sum(reader.stats.records.values()), reader.stats.states)
+        finally:
             proc.kill()
-            raise _failure(f"Singer tap {plugin.name} broke the Singer protocol at {exc}", not held.uncovered,
-                           " (fix the tap: stdout must carry only Singer messages, logs go to stderr)") from None
-        rc = proc.wait()
-        if rc != 0:
-            raise _failure(f"Singer tap {plugin.name} exited with code {rc}: {_tail(proc)}", not held.uncovered, "")
-        for event in reader.flush():  # records after the last STATE: kept only because the tap ended cleanly
-            yield from _hold(held, event, ours, plugin)
-        yield from held.covered_all()
-        log.info("singer: %s done: %s record(s), %d state message(s)", plugin.name,
-                 sum(reader.stats.records.values()), reader.stats.states)
-    finally:
-        proc.kill()
 
 
 def _hold(held: CheckpointBuffer, event: RecordsEvent, ours: dict[str, TapStream], plugin: TapPlugin
