@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 partial (rows quarantined in warn mode), 2 failure.
 from __future__ import annotations
 
 import atexit
+import errno
 import logging
 import os
 import sys
@@ -425,10 +426,76 @@ def _exit_now(code: object) -> NoReturn:
     os._exit(status)
 
 
+#: ``run``'s options as plain_run_args reads them (option → parameter of ``run``); anything else goes to Typer
+RUN_VALUE_OPTIONS = {"--config": "config", "-c": "config", "--job-dir": "job_dir", "--secrets-dir": "secrets_dir",
+                     "--tenant-id": "tenant_id", "--tenant": "tenant_id", "--mode": "mode", "--workers": "workers",
+                     "--runner-config": "runner_config", "--log-format": "log_format"}
+RUN_FLAGS = {"--dry-run": "dry_run", "--refresh-catalog": "refresh_catalog", "--debug": "debug"}
+_RUN_PATHS = frozenset({"config", "job_dir", "secrets_dir", "runner_config"})
+
+
+def plain_run_args(args: list[str]) -> dict[str, Any] | None:
+    """The keyword arguments of ``run`` for ``run``'s command line ``args`` when they are plain — each option known,
+    given once, with a value that is not empty and does not start with ``-``, ``--workers`` a positive number — else
+    None: then Typer parses them (and reports what is wrong). Building Typer's command tree and its converters costs
+    more than a small run's own work; for these arguments Typer would pass exactly the same values."""
+    out: dict[str, Any] = {}
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if name in RUN_FLAGS and not eq:
+            key, parsed = RUN_FLAGS[name], True
+        elif name in RUN_VALUE_OPTIONS:
+            if not eq:
+                if not rest:
+                    return None
+                value = rest.pop(0)
+            if not value or value.startswith("-"):
+                return None
+            key = RUN_VALUE_OPTIONS[name]
+            parsed = Path(value) if key in _RUN_PATHS else value
+            if key == "workers":
+                if not (value.isascii() and value.isdigit() and value[0] != "0"):
+                    return None
+                parsed = int(value)
+        else:
+            return None
+        if key in out:
+            return None
+        out[key] = parsed
+    return out
+
+
+def _completing() -> bool:
+    """Whether the shell asks for completions (``_<PROG>_COMPLETE`` set): Typer answers those."""
+    return any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ)
+
+
+def _run_plain(kwargs: dict[str, Any]) -> NoReturn:
+    """Call ``run`` as Typer's ``main`` would for plain arguments, with the same exit status (130 on Ctrl-C, 1 when
+    stdout is a closed pipe)."""
+    try:
+        run(**kwargs)
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        raise SystemExit(1) from None
+    raise SystemExit(EXIT_OK)
+
+
 def main() -> None:
-    """The ``dativo_ingest`` command. A ``run`` ends without the interpreter's teardown (``_exit_now``)."""
+    """The ``dativo_ingest`` command. A ``run`` ends without the interpreter's teardown (``_exit_now``); a ``run`` with
+    plain arguments (``plain_run_args``) is called without building Typer's command tree."""
     os.environ.setdefault("PYICEBERG_DOWNCAST_NS_TIMESTAMP_TO_US_ON_WRITE", "true")
     try:
+        kwargs = plain_run_args(sys.argv[2:]) if sys.argv[1:2] == ["run"] and not _completing() else None
+        if kwargs is not None:
+            _run_plain(kwargs)
         app()
     except SystemExit as exc:
         if sys.argv[1:2] == ["run"]:
