@@ -20,8 +20,7 @@ from dativo_ingest.config import loader
 from dativo_ingest.config.engine_names import available_engines, canonical_engine, is_engine
 from dativo_ingest.config.models import ConnectorRecipe, Registry
 from dativo_ingest.engines.airbyte.manifest import load_manifest as airbyte_manifest
-from dativo_ingest.engines.native.rest.spec import has_api
-from dativo_ingest.engines.native.sources import BUILT_IN_SOURCES
+from dativo_ingest.engines.native.sources import BUILT_IN_SOURCES, has_api
 from dativo_ingest.engines.singer.plugins import GENERIC_TAP, load_plugins
 from dativo_ingest.engines.spark.options import FILE_SOURCES as SPARK_FILES
 from dativo_ingest.engines.spark.options import JDBC_SOURCES as SPARK_DATABASES

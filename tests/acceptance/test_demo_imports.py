@@ -22,6 +22,7 @@ NOT_ON_THE_RUN_PATH = [
     "jsonschema",
     "dativo_ingest.sinks.database.sink",  # database targets
     "dativo_ingest.sinks.files.sink",  # plain-file targets
+    "dativo_ingest.engines.native.rest.spec",  # REST sources (its pydantic models)
     "dativo_ingest.orchestrator.service",
     "dagster",
 ]
