@@ -16,7 +16,7 @@ from dativo_ingest.init import init_project
 
 #: imported by other commands or other kinds of jobs only
 NOT_ON_THE_RUN_PATH = [
-    "typer._adapters",  # Typer's converters: built only when Typer parses the command line
+    "typer",  # a plain `run` is parsed without Typer (cli.plain_run_args)
     "dativo_ingest.init",  # `init`'s package (it imports the JSON Schema export and jsonschema)
     "dativo_ingest.config.export_schemas",
     "jsonschema",

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import inspect
+import io
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 import typer.main
 
-from dativo_ingest import cli
+from dativo_ingest import cli, cli_app, commands
+from dativo_ingest.commands import run_jobs
 
 PLAIN = [
     [],
@@ -49,7 +53,7 @@ NOT_PLAIN = [
 
 def typer_params(args: list[str]) -> dict[str, Any]:
     """The parameters Typer's own parser gives ``run`` for ``args``."""
-    group = typer.main.get_command(cli.app)
+    group = typer.main.get_command(cli_app.app)
     with group.make_context("dativo_ingest", ["run", *args]) as ctx:
         command = group.get_command(ctx, "run")
         assert command is not None
@@ -58,7 +62,12 @@ def typer_params(args: list[str]) -> dict[str, Any]:
 
 
 def defaults() -> dict[str, Any]:
-    return {name: p.default for name, p in inspect.signature(cli.run).parameters.items()}
+    return {name: p.default for name, p in inspect.signature(cli_app.run).parameters.items()}
+
+
+def test_run_jobs_has_the_defaults_of_the_run_command() -> None:
+    """A plain ``run`` passes only the options given: ``run_jobs`` supplies the rest, as the command would."""
+    assert {name: p.default for name, p in inspect.signature(run_jobs).parameters.items()} == defaults()
 
 
 @pytest.mark.parametrize("args", PLAIN, ids=" ".join)
@@ -75,7 +84,7 @@ def test_anything_else_is_left_to_typer(args: list[str]) -> None:
 
 def test_every_option_of_run_is_known_with_its_names() -> None:
     """An option renamed or added in ``run`` must be renamed or added in ``plain_run_args`` too (else: not plain)."""
-    group = typer.main.get_command(cli.app)
+    group = typer.main.get_command(cli_app.app)
     with group.make_context("dativo_ingest", ["run"]) as ctx:
         command = group.get_command(ctx, "run")
         assert command is not None
@@ -85,3 +94,24 @@ def test_every_option_of_run_is_known_with_its_names() -> None:
 
 def test_paths_are_paths() -> None:
     assert cli.plain_run_args(["--config", "a.yaml"]) == {"config": Path("a.yaml")}
+
+
+class _Terminal(io.TextIOWrapper):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stream_class", [io.TextIOWrapper, _Terminal])
+@pytest.mark.parametrize("encoding", ["utf-8", "ascii", "latin-1"])
+@pytest.mark.parametrize(("message", "nl"), [("ok → \x1b[31mred\x1b[0m ü", True), ("", True), ("", False),
+                                              ("no newline", False)])
+def test_echo_writes_what_typer_echo_writes(monkeypatch: pytest.MonkeyPatch, stream_class: type, encoding: str,
+                                            message: str, nl: bool) -> None:
+    written = []
+    for echo in (commands.echo, typer.echo):
+        for err in (False, True):
+            stream = stream_class(io.BytesIO(), encoding=encoding, errors="replace")
+            monkeypatch.setattr(sys, "stderr" if err else "stdout", stream)
+            echo(message, err=err, nl=nl)
+            written.append(stream.buffer.getvalue())
+    assert written[:2] == written[2:]
