@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from dativo_ingest.errors import EXIT_FAILURE, EXIT_OK, DativoError
+from dativo_ingest.paths import runner_config_path
 
 #: what ``typer.echo`` strips from text written to a stream that is not a terminal
 _ANSI_STYLE = re.compile(r"\033\[[;?0-9]*[a-zA-Z]")
@@ -138,11 +139,14 @@ def run_jobs(
     """``dativo_ingest run``: one job (``config``) or every job of a tenant (``job_dir``, ``workers`` at once); the
     exit code. The defaults are the command's (a test checks they agree)."""
     try:
-        from dativo_ingest.orchestrator.config import tenant_limits
         from dativo_ingest.sinks.layout import table_identifier
 
         startup = run_startup(config, job_dir, secrets_dir, tenant_id, mode, log_format)
-        _, runner = tenant_limits(runner_config)  # concurrency_per_tenant, when a runner file is there
+        runner = None  # concurrency_per_tenant, when a runner file is there (its models are built only then)
+        if runner_config is not None or runner_config_path().is_file():
+            from dativo_ingest.orchestrator.config import tenant_limits
+
+            _, runner = tenant_limits(runner_config)
         for plan in startup.plans if refresh_catalog else []:
             plan.engine_options["refresh_catalog"] = True
     except BaseException as exc:  # noqa: BLE001 - every failure becomes one line and an exit code

@@ -12,6 +12,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from dativo_ingest.init import init_project
 
 #: imported by other commands or other kinds of jobs only
@@ -39,9 +41,12 @@ RUN = textwrap.dedent(
 )
 
 
-def test_the_demo_run_imports_only_what_it_needs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("runner_file", [True, False], ids=["with configs/runner.yaml", "without"])
+def test_the_demo_run_imports_only_what_it_needs(tmp_path: Path, runner_file: bool) -> None:
     project = tmp_path / "project"
     init_project(project, tenant="acme")
+    if not runner_file:  # then there is no concurrency_per_tenant to read, and no runner model to build
+        (project / "configs" / "runner.yaml").unlink()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATIVO_")}
     env["DATIVO_HOME"] = str(tmp_path / "home")
     env.pop("STATE_DIR", None)
@@ -54,3 +59,4 @@ def test_the_demo_run_imports_only_what_it_needs(tmp_path: Path) -> None:
     modules = set(json.loads(modules_file.read_text()))
     assert "dativo_ingest.sinks.iceberg.sink" in modules  # the dump is of a real run
     assert [m for m in NOT_ON_THE_RUN_PATH if m in modules] == []
+    assert ("dativo_ingest.orchestrator.config" in modules) == runner_file
