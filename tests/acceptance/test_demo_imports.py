@@ -25,6 +25,7 @@ NOT_ON_THE_RUN_PATH = [
     "dativo_ingest.sinks.database.sink",  # database targets
     "dativo_ingest.sinks.files.sink",  # plain-file targets
     "dativo_ingest.engines.native.rest.spec",  # REST sources (its pydantic models)
+    "dativo_ingest.config.odcs",  # canonical ODCS contracts (the demo asset is flat)
     "dativo_ingest.orchestrator.service",
     "dagster",
 ]
