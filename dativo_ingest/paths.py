@@ -32,3 +32,16 @@ def connectors_dir() -> Path:
     """One virtualenv per installed connector package: ``${DATIVO_CONNECTORS_DIR:-$DATIVO_HOME/connectors}/``."""
     env = os.environ.get(CONNECTORS_DIR_ENV)
     return Path(env).expanduser().resolve() if env else dativo_home() / "connectors"
+
+
+#: the runner file (orchestrated mode; ``run`` takes its ``concurrency_per_tenant``) named by the environment
+RUNNER_CONFIG_ENV = "DATIVO_RUNNER_CONFIG"
+DEFAULT_RUNNER_CONFIG = Path("configs") / "runner.yaml"
+
+
+def runner_config_path(given: Path | None = None) -> Path:
+    """``--runner-config``, else ``$DATIVO_RUNNER_CONFIG``, else ``configs/runner.yaml``."""
+    if given is not None:
+        return given
+    env = os.environ.get(RUNNER_CONFIG_ENV)
+    return Path(env) if env else DEFAULT_RUNNER_CONFIG

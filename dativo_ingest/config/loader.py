@@ -27,9 +27,9 @@ from dativo_ingest.config.models import (
     Registry,
     RegistryConnector,
     check_partitioning,
+    is_canonical,
     validation_problems,
 )
-from dativo_ingest.config.odcs import asset_from_canonical, canonical_names, is_canonical
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.config.policy import POLICY_FILE, PolicyConfig
 from dativo_ingest.config.read_policy import build_read_policy
@@ -162,6 +162,8 @@ def load_asset(path: Path, lookup: Lookup | None = None, *, tenant_id: str | Non
     a field name) may not be built from a secret: identifiers are shown everywhere."""
     data = read_yaml(path)
     canonical = is_canonical(data)
+    if canonical:  # the canonical form's reader: imported for such a contract only (the flat form needs none)
+        from dativo_ingest.config.odcs import asset_from_canonical, canonical_names
     if lookup is not None:
         _refuse_secret_names(canonical_names(data) if canonical else _flat_names(data), secrets, path)
         data, _ = expand_vars(data, lookup, path=path, tenant_id=tenant_id)

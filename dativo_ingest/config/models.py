@@ -94,6 +94,14 @@ class OpenModel(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True)
 
 
+def is_canonical(raw: dict[str, Any]) -> bool:
+    """A canonical ODCS contract's schema holds objects with ``properties`` (a flat one: fields with ``type``); the
+    canonical form is read by ``odcs.asset_from_canonical``."""
+    schema = raw.get("schema")
+    return isinstance(schema, list) and any(
+        isinstance(item, dict) and ("properties" in item or item.get("logicalType") == "object") for item in schema)
+
+
 def partition_column(entry: str) -> str:
     """The column a partition entry names: ``day(created_at)`` -> ``created_at``, ``region`` -> ``region``."""
     match = _PARTITION_COLUMN.search(entry)

@@ -32,6 +32,7 @@ from dativo_ingest.config.models import (
     AssetDefinition,
     AssetDescription,
     SchemaField,
+    is_canonical,
     render_loc,
     validation_problems,
 )
@@ -75,13 +76,6 @@ SCHEMA_OBJECT_KEY = "schema_object"
 
 
 # -- which form is it --------------------------------------------------------------------------------------
-
-
-def is_canonical(raw: dict[str, Any]) -> bool:
-    """A canonical contract's schema holds objects with ``properties`` (a flat one: fields with ``type``)."""
-    schema = raw.get("schema")
-    return isinstance(schema, list) and any(
-        isinstance(item, dict) and ("properties" in item or item.get("logicalType") == "object") for item in schema)
 
 
 def canonical_names(raw: dict[str, Any]) -> dict[str, Any]:

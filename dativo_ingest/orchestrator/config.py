@@ -22,10 +22,7 @@ from dativo_ingest.config.expand import expand_vars
 from dativo_ingest.config.loader import discover_job_files, find_project_root, parse_model, read_yaml
 from dativo_ingest.config.models import TENANT_ID_PATTERN, ClosedModel, NonEmptyStr
 from dativo_ingest.errors import ConfigError
-from dativo_ingest.paths import dativo_home
-
-RUNNER_CONFIG_ENV = "DATIVO_RUNNER_CONFIG"
-DEFAULT_RUNNER_CONFIG = Path("configs") / "runner.yaml"
+from dativo_ingest.paths import RUNNER_CONFIG_ENV, dativo_home, runner_config_path
 
 #: Dagster names: letters, digits and underscores
 SCHEDULE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -273,14 +270,6 @@ def load_runner(path: Path, *, check_files: bool = True) -> Runner:
                                   fix="add jobs to the folder or remove the schedule")
         runner.schedules.append(ResolvedSchedule(entry, files))
     return runner
-
-
-def runner_config_path(given: Path | None = None) -> Path:
-    """``--runner-config``, else ``$DATIVO_RUNNER_CONFIG``, else ``configs/runner.yaml``."""
-    if given is not None:
-        return given
-    env = os.environ.get(RUNNER_CONFIG_ENV)
-    return Path(env) if env else DEFAULT_RUNNER_CONFIG
 
 
 def tenant_limits(given: Path | None = None) -> tuple[Path | None, RunnerConfig | None]:

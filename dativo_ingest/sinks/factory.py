@@ -14,8 +14,6 @@ import pyarrow as pa
 from dativo_ingest.config.plan import JobPlan
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.sinks.base import Sink
-from dativo_ingest.sinks.database.sink import DATABASE_TARGETS, database_sink
-from dativo_ingest.sinks.files.sink import FILE_TARGETS, file_target
 from dativo_ingest.sinks.iceberg.catalog import choose_catalog
 from dativo_ingest.sinks.iceberg.contract import contract_properties, contract_schema
 from dativo_ingest.sinks.iceberg.markdown_kv import iceberg_sink_class
@@ -25,6 +23,10 @@ from dativo_ingest.stage.stage import INGEST_DATE, asset_fields, output_schema
 
 #: the run id of a sink opened to check, prepare or read state (it writes no data file)
 NO_RUN = "no-run"
+#: ``sinks.files.sink.FILE_TARGETS`` and ``sinks.database.sink.DATABASE_TARGETS``, named here so that a job's sink
+#: imports only its own kind (the database sinks import DuckDB and the drivers' SQL; test_sink_factory checks these)
+FILE_TARGETS = ("s3", "minio", "azure_blob", "local", "markdown_kv", "csv")
+DATABASE_TARGETS = ("postgres", "mysql")
 #: every target_connector this package writes
 TARGETS = ("iceberg", *FILE_TARGETS, *DATABASE_TARGETS)
 
@@ -44,6 +46,8 @@ def open_sink(plan: JobPlan, *, run_id: str = NO_RUN, ingest_date: date | None =
     day = ingest_date or datetime.now(timezone.utc).date()
     name = plan.asset.name
     if plan.target_connector in FILE_TARGETS:
+        from dativo_ingest.sinks.files.sink import file_target
+
         target = file_target(plan)
         assert target is not None
         if quarantine is not None:
@@ -51,6 +55,8 @@ def open_sink(plan: JobPlan, *, run_id: str = NO_RUN, ingest_date: date | None =
         return target.sink(name, data_schema(plan), run_id=run_id, ingest_date=day,
                            primary_key=plan.asset.primary_key, write_mode=plan.write_mode)
     if plan.target_connector in DATABASE_TARGETS:
+        from dativo_ingest.sinks.database.sink import database_sink
+
         return database_sink(plan, quarantine=quarantine, data_schema=data_schema(plan))
     if plan.target_connector != "iceberg":
         raise ConfigError(plan.job_path, f"'{plan.target_connector}' cannot be written yet", field="target_connector",
@@ -81,4 +87,4 @@ def check_target(plan: JobPlan) -> None:
         sink.preflight()
 
 
-__all__ = ["NO_RUN", "TARGETS", "check_target", "data_schema", "open_sink"]
+__all__ = ["DATABASE_TARGETS", "FILE_TARGETS", "NO_RUN", "TARGETS", "check_target", "data_schema", "open_sink"]

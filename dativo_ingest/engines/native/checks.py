@@ -19,8 +19,7 @@ if TYPE_CHECKING:
 def check_source(plan: JobPlan) -> None:
     """The native engine reads this source (one line naming the job and the fix otherwise), and a REST API
     accepts one cheap authenticated request (one line naming the recipe and the secret to fix)."""
-    from dativo_ingest.engines.native.rest.spec import has_api
-    from dativo_ingest.engines.native.sources import BUILT_IN_SOURCES, OBJECT_SOURCES
+    from dativo_ingest.engines.native.sources import BUILT_IN_SOURCES, OBJECT_SOURCES, has_api
 
     if plan.source_connector in OBJECT_SOURCES:
         object_source(plan)  # the store answers and the patterns are valid (the objects are listed, not read)

@@ -53,7 +53,7 @@ class NativeEngine:
             return _read_sql(plan, state)
         if connector in OBJECT_SOURCES:
             return _read_objects(plan, state)
-        from dativo_ingest.engines.native.rest.spec import has_api
+        from dativo_ingest.engines.native.sources import has_api
 
         if plan.source_recipe is not None and has_api(plan.source_recipe):
             from dativo_ingest.engines.native.rest.reader import read_rest

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 SqlDialect = Literal["postgres", "mysql", "sqlite"]
 
@@ -17,4 +17,10 @@ OBJECT_SOURCES = frozenset({"s3", "minio", "azure_blob"})
 BUILT_IN_SOURCES = frozenset({"csv", "markdown_kv", *SQL_SOURCES, *OBJECT_SOURCES})
 
 
-__all__ = ["BUILT_IN_SOURCES", "OBJECT_SOURCES", "SQL_DIALECTS", "SQL_SOURCES", "SqlDialect"]
+def has_api(recipe: Any) -> bool:
+    """Whether a source recipe describes a REST API (has an ``api:`` section): then the native engine reads it."""
+    extra = getattr(recipe, "model_extra", None) or {}
+    return isinstance(extra.get("api"), dict)
+
+
+__all__ = ["BUILT_IN_SOURCES", "OBJECT_SOURCES", "SQL_DIALECTS", "SQL_SOURCES", "SqlDialect", "has_api"]

@@ -2,5 +2,5 @@
 incremental parameters, child streams); pages become Arrow batches typed by the asset, with the read's
 position committed with the data. See ``spec.py`` for the vocabulary and ``reader.py`` for the state.
 
-Nothing is imported here, so a job that is not a REST source never loads the HTTP stack: ``spec.has_api``
+Nothing is imported here, so a job that is not a REST source never loads the HTTP stack: ``sources.has_api``
 tells, then ``check.check_rest`` / ``reader.read_rest`` do the work."""

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dativo_ingest.engines.native.sources import has_api as has_api  # lives there: no pydantic models to build
 from dativo_ingest.errors import ConfigError
 
 #: ``{connection.api_key}``, ``{parent.id}``, ``{cursor}``: what a template may refer to
@@ -218,12 +219,6 @@ class ApiSpec(_Spec):
 class _RecipeApi(BaseModel):
     model_config = ConfigDict(extra="ignore")
     api: ApiSpec
-
-
-def has_api(recipe: Any) -> bool:
-    """Whether a source recipe describes a REST API (has an ``api:`` section)."""
-    extra = getattr(recipe, "model_extra", None) or {}
-    return isinstance(extra.get("api"), dict)
 
 
 def load_api_spec(raw: Any, recipe_path: Path | str | None) -> ApiSpec:
