@@ -25,7 +25,7 @@ from dativo_ingest.errors import ConfigError, InfrastructureError
 from dativo_ingest.logs import redact, setup_logging
 from dativo_ingest.matrix import load_registry
 from dativo_ingest.paths import dativo_home, state_dir
-from dativo_ingest.quality import check_rules, rules_for_asset
+from dativo_ingest.quality import rules_for_asset
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,9 @@ def startup_sequence(
         check_read_policy(plan.read, plan.asset, write_mode=plan.write_mode, job_path=plan.job_path,
                           asset_path=plan.asset_path)
         apply_policy(plan, policies.setdefault(root, load_policy(root)))
-        if rules_for_asset(plan.asset):  # without rules there is nothing to bind (and no DuckDB to open)
+        if rules_for_asset(plan.asset):  # without rules there is nothing to bind (and no DuckDB to load)
+            from dativo_ingest.quality.evaluate import check_rules
+
             check_rules(plan.asset, plan.asset_path)  # every quality rule binds to the asset's columns
         redact.add(plan.secrets.values())
         if out.tenant_id is None:

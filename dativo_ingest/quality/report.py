@@ -7,11 +7,12 @@ committed and the run exits 1); these helpers only say what was measured.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from dativo_ingest.quality.evaluate import RuleResult
+if TYPE_CHECKING:
+    from dativo_ingest.quality.evaluate import RuleResult
 
 #: the snapshot summary property (Iceberg) / run manifest key that holds a commit's rule results
 QUALITY_PROPERTY = "dativo.quality"

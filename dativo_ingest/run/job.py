@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
@@ -29,7 +29,6 @@ from dativo_ingest.engines.base import read_from, start_early
 from dativo_ingest.errors import EXIT_OK, EXIT_PARTIAL, DativoError, ValidationFailed
 from dativo_ingest.paths import scratch_dir
 from dativo_ingest.quality import (
-    QualityEvaluator,
     failure_message,
     quality_summary,
     rules_for_asset,
@@ -47,6 +46,9 @@ from dativo_ingest.state.cursor import cursor_after, cursor_to_text
 from dativo_ingest.state.envelope import StateEnvelope
 from dativo_ingest.state.mirror import read_mirror, write_mirror
 from dativo_ingest.stream import Batch, Checkpoint, Log, Rejected, SourceKeys, Trace
+
+if TYPE_CHECKING:
+    from dativo_ingest.quality.evaluate import QualityEvaluator
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +258,8 @@ class JobRun:
     def _new_quality(self) -> QualityEvaluator | None:
         if not rules_for_asset(self.plan.asset):
             return None
+        from dativo_ingest.quality.evaluate import QualityEvaluator  # DuckDB: only for an asset with rules
+
         return QualityEvaluator.for_asset(self.plan.asset, self.sink.schema, source=self.plan.asset_path,
                                           spill_dir=scratch_dir())
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import duckdb
 import pyarrow as pa
 
 from dativo_ingest.machine import worker_threads
@@ -24,6 +23,8 @@ class DeletedKeys:
         self.primary_key = list(primary_key)
         self.types = {k: by_name[k].type.duckdb if by_name[k].type.duckdb != "JSON" else "VARCHAR"
                       for k in self.primary_key}
+        import duckdb
+
         self.con = duckdb.connect(config={"threads": worker_threads(), "memory_limit": memory_limit})
         self.con.execute("SET TimeZone='UTC'")
         if spill_dir:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
+from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from dativo_ingest.machine import worker_threads
@@ -43,12 +43,25 @@ class KeyedRows:
         self._spill: _SpillFile | None = None
         #: the key columns of every row of this commit (held and spilled), in arrival order
         self._keys: list[pa.Table] = []
-        self.con = duckdb.connect(config={"threads": worker_threads(), "memory_limit": memory_limit})
-        self.con.execute("SET TimeZone='UTC'")
-        if spill_dir:
-            self.con.execute(f"SET temp_directory={quote_literal(spill_dir)}")
-        cols = ", ".join(f"{quote_ident(name)} {kind}" for name, kind in duck_columns)
-        self.con.execute(f"CREATE TABLE staged ({cols})")
+        self._duck_columns = list(duck_columns)
+        self._memory_limit = memory_limit
+        #: DuckDB, connected when a key first repeats (unique keys never need it)
+        self._con: Any = None
+
+    @property
+    def con(self) -> Any:
+        """The DuckDB connection holding the ``staged`` table, made on first use."""
+        if self._con is None:
+            import duckdb
+
+            con = duckdb.connect(config={"threads": worker_threads(), "memory_limit": self._memory_limit})
+            con.execute("SET TimeZone='UTC'")
+            if self.spill_dir:
+                con.execute(f"SET temp_directory={quote_literal(self.spill_dir)}")
+            cols = ", ".join(f"{quote_ident(name)} {kind}" for name, kind in self._duck_columns)
+            con.execute(f"CREATE TABLE staged ({cols})")
+            self._con = con
+        return self._con
 
     def add(self, rows: pa.Table) -> None:
         """Hold these clean rows (in the store's column order) until the next ``drain``."""
@@ -139,7 +152,9 @@ class KeyedRows:
         if self._spill is not None:
             self._spill.close()
             self._spill = None
-        self.con.close()
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
 
 def _joined(tables: list[pa.Table]) -> pa.Table:

@@ -15,9 +15,8 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -31,6 +30,9 @@ from dativo_ingest.stage.exact import exact_column
 from dativo_ingest.stage.keyed import KeyedRows
 from dativo_ingest.stage.types import LogicalType, parse_type
 from dativo_ingest.stream import Batch, Rejected
+
+if TYPE_CHECKING:
+    import duckdb
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +117,12 @@ class Stage:
         self._buffer_rows = 0
         self._quarantine: list[pa.Table] = []
         self._origin_rows: dict[str, int] = {}
-        self.con = duckdb.connect(config={"threads": worker_threads(), "memory_limit": memory_limit})
-        self.con.execute("SET TimeZone='UTC'")
-        if any(f.protect == "hash" for f in self.fields):
-            if not salt:
-                raise ValueError("a hashed field needs the policy's salt")
-            self.con.execute(f"SET VARIABLE {SALT_VARIABLE} = ?", [salt])
+        if any(f.protect == "hash" for f in self.fields) and not salt:
+            raise ValueError("a hashed field needs the policy's salt")
+        self._salt = salt
+        self._memory_limit = memory_limit
+        #: DuckDB, connected on first use: batches whose columns all take the Arrow path never need it
+        self._con: duckdb.DuckDBPyConnection | None = None
         self.output_schema = self._output_schema()
         #: rows waiting for dedup by key: shared by every stream writing one table (``keyed``), else our own
         self.keyed: KeyedRows | None = keyed
@@ -128,6 +130,19 @@ class Stage:
         if self.primary_key and self.keyed is None:
             self.keyed = self.keyed_store(chunk_rows=chunk_rows, spill_dir=spill_dir, memory_limit=memory_limit)
             self._owns_keyed = True
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The stage's DuckDB connection (UTC; the hash salt bound as a variable, never in SQL text)."""
+        if self._con is None:
+            import duckdb
+
+            con = duckdb.connect(config={"threads": worker_threads(), "memory_limit": self._memory_limit})
+            con.execute("SET TimeZone='UTC'")
+            if self._salt and any(f.protect == "hash" for f in self.fields):
+                con.execute(f"SET VARIABLE {SALT_VARIABLE} = ?", [self._salt])
+            self._con = con
+        return self._con
 
     # -- schema --------------------------------------------------------------------------------
     @dataclass(frozen=True)
@@ -358,7 +373,9 @@ class Stage:
 
     def close(self) -> None:
         """Release DuckDB (and the dedup store, when it is this stage's own)."""
-        self.con.close()
+        if self._con is not None:
+            self._con.close()
+            self._con = None
         if self._owns_keyed and self.keyed is not None:
             self.keyed.close()
 

@@ -20,7 +20,7 @@ import yaml
 
 from dativo_ingest.config import load_asset
 from dativo_ingest.config.odcs import canonical_yaml, to_canonical
-from dativo_ingest.quality import evaluate
+from dativo_ingest.quality.evaluate import evaluate
 from tests.acceptance.helpers import REPO, cli, make_project, write_yaml
 
 PACKAGE = "datacontract-cli[duckdb]==1.2.8"

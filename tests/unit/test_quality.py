@@ -15,16 +15,13 @@ from dativo_ingest.config.models import AssetDefinition
 from dativo_ingest.errors import ConfigError
 from dativo_ingest.quality import (
     QUALITY_PROPERTY,
-    QualityEvaluator,
-    RuleResult,
     Threshold,
-    check_rules,
-    evaluate,
     failure_message,
     quality_summary,
     rules_for_asset,
     snapshot_properties,
 )
+from dativo_ingest.quality.evaluate import QualityEvaluator, RuleResult, check_rules, evaluate
 
 SCHEMA = pa.schema([("id", pa.int64()), ("status", pa.string()), ("age", pa.int64()), ("email", pa.string()),
                     ("amount", pa.decimal128(12, 2)), ("seen", pa.timestamp("us", tz="UTC"))])

@@ -43,7 +43,9 @@ def test_an_asset_without_quality_rules_opens_no_rule_engine(project: Path, monk
     def refuse(*_: Any, **__: Any) -> None:
         raise AssertionError("check_rules called for an asset without rules")
 
-    monkeypatch.setattr(startup, "check_rules", refuse)
+    from dativo_ingest.quality import evaluate
+
+    monkeypatch.setattr(evaluate, "check_rules", refuse)
     out = startup.startup_sequence(config=project / JOB, check_infrastructure=False)
     assert [plan.asset.name for plan in out.plans] == ["csv_employee"]
 

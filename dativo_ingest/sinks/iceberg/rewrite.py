@@ -26,7 +26,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -129,6 +128,8 @@ def _range_join(files: pa.Table, keys: pa.Table, n_keys: int, n_parts: int) -> l
     partition value of a key-derived partition field, when the file has one)."""
     conds = [f"k.k{i} BETWEEN f.lo{i} AND f.hi{i}" for i in range(n_keys)]
     conds += [f"(f.p{j} IS NULL OR f.p{j} = k.p{j})" for j in range(n_parts)]
+    import duckdb  # merge only: a plain append loads no DuckDB
+
     con = duckdb.connect(config={"threads": worker_threads(), "memory_limit": "256MB"})
     try:
         con.register("f", files)
