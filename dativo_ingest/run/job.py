@@ -59,8 +59,8 @@ QUARANTINE_PROPERTY = "dativo.quarantine"
 RECENT_COMMITS = 5
 
 
-#: rows per chunk handed to a sink that appends to an open file: one Parquet row group
-STREAMED_CHUNK_ROWS = 128 * 1024
+#: rows per chunk handed to a sink that appends to open files: a Parquet row group for each of two lanes
+STREAMED_CHUNK_ROWS = 256 * 1024
 
 ProgressFn = Callable[[str, int], None]
 

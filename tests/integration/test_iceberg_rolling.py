@@ -93,3 +93,20 @@ def test_an_aborted_or_closed_run_leaves_no_open_file_behind(tmp_path: Path) -> 
     sink.close()  # a run that ends without committing these rows
     assert _parquet_files(home) == committed
     assert _read_back(home)[:2] == (1_000, 1_000)
+
+
+def test_big_chunks_are_encoded_on_two_lanes_into_two_files_and_nothing_is_lost(tmp_path: Path) -> None:
+    from dativo_ingest.sinks.iceberg.datafiles import MIN_LANE_ROWS
+
+    home = tmp_path / "home"
+    sink = _sink(home)
+    rows = 2 * MIN_LANE_ROWS + 1  # big enough for both lanes; odd, so the slices differ by one row
+    for i in range(3):
+        sink.write(_chunk(i * rows, rows))
+    assert len(_parquet_files(home)) == 2
+    result = sink.commit(_state())
+    assert (result.rows, result.files) == (3 * rows, 2)
+    assert _read_back(home) == (3 * rows, 3 * rows, sum(range(3 * rows)) * 0.5)
+    sink.write(_chunk(3 * rows, rows))
+    sink.abort()  # both lanes' open files go
+    assert len(_parquet_files(home)) == 2

@@ -7,7 +7,8 @@ Two ways, one file format and the same statistics (pyiceberg computes both):
 - ``RollingDataFile``: rows appended to one open file as row groups, as they arrive, and the file closed when it
   reaches the table's target size (``write.target-file-size-bytes``, measured as pyiceberg measures it: Arrow
   bytes before encoding) — so encoding overlaps reading and the last file is all that is left at a commit.
-  Unpartitioned tables only.
+  Unpartitioned tables only. ``RollingDataFiles`` keeps one such file per lane and encodes big chunks on all
+  lanes at once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import functools
 import itertools
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version as package_version
 from typing import Any
 
@@ -30,6 +32,8 @@ from dativo_ingest.errors import DativoError
 PYICEBERG_SUPPORTED = ((0, 12),)
 #: pyiceberg's default ``write.target-file-size-bytes``
 DEFAULT_TARGET_BYTES = 512 * 1024 * 1024
+#: the fewest rows a lane of ``RollingDataFiles`` is given at once (one row group)
+MIN_LANE_ROWS = 64 * 1024
 
 
 def check_pyiceberg() -> None:
@@ -172,11 +176,55 @@ class RollingDataFile:
         return pa.Table.from_batches(batches)
 
 
+class RollingDataFiles:
+    """``RollingDataFile`` in parallel lanes: a chunk of at least ``lanes`` × ``MIN_LANE_ROWS`` rows is cut into one
+    contiguous slice per lane, and the lanes encode their slices at the same time (pyarrow's Parquet writer releases
+    the GIL but encodes one column after another: one lane keeps one core busy). Smaller chunks go to the first
+    lane, so a small run writes one file."""
+
+    def __init__(self, metadata: TableMetadata, io: FileIO, *, write_uuid: uuid.UUID, counter: itertools.count[int],
+                 lanes: int = 1) -> None:
+        self.files = [RollingDataFile(metadata, io, write_uuid=write_uuid, counter=counter)
+                      for _ in range(max(1, lanes))]
+        self._pool: ThreadPoolExecutor | None = None
+
+    def write(self, data: pa.Table) -> list[DataFile]:
+        """Append ``data`` (sliced over the lanes when big enough); the files this finished, if any."""
+        lanes = len(self.files)
+        if lanes == 1 or data.num_rows < lanes * MIN_LANE_ROWS:
+            return self.files[0].write(data)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="dativo-parquet")
+        step = -(-data.num_rows // lanes)
+        slices = [data.slice(i * step, step) for i in range(lanes)]
+        done: list[DataFile] = []
+        for finished in self._pool.map(lambda pair: pair[0].write(pair[1]), zip(self.files, slices, strict=True)):
+            done.extend(finished)
+        return done
+
+    def finish(self) -> list[DataFile]:
+        """Close every lane's open file; their descriptions."""
+        self._shutdown()
+        return [data_file for lane in self.files for data_file in lane.finish()]
+
+    def abandon(self) -> None:
+        """Close and delete every lane's open file."""
+        self._shutdown()
+        for lane in self.files:
+            lane.abandon()
+
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
 def _empty_record() -> Any:
     from pyiceberg.typedef import Record
 
     return Record()
 
 
-__all__ = ["DEFAULT_TARGET_BYTES", "PYICEBERG_SUPPORTED", "RollingDataFile", "check_pyiceberg", "check_schema",
+__all__ = ["DEFAULT_TARGET_BYTES", "MIN_LANE_ROWS", "PYICEBERG_SUPPORTED", "RollingDataFile", "RollingDataFiles",
+           "check_pyiceberg", "check_schema",
            "data_files", "pyiceberg_internals", "target_file_bytes", "write_data_files"]

@@ -43,6 +43,7 @@ from pyiceberg.transforms import (
 )
 
 from dativo_ingest.errors import ConfigError, DativoError, InfrastructureError
+from dativo_ingest.machine import worker_threads
 from dativo_ingest.sinks.base import (
     COMMIT_ATTEMPTS,
     CommitConflict,
@@ -57,7 +58,7 @@ from dativo_ingest.sinks.checks import check_catalog
 from dativo_ingest.sinks.iceberg import rewrite
 from dativo_ingest.sinks.iceberg.catalog import CatalogChoice, is_catalog_database_error
 from dativo_ingest.sinks.iceberg.contract import docs_to_update, identifier_fields, nullable_as_table
-from dativo_ingest.sinks.iceberg.datafiles import RollingDataFile, check_schema, data_files
+from dativo_ingest.sinks.iceberg.datafiles import RollingDataFiles, check_schema, data_files
 from dativo_ingest.sinks.iceberg.evolution import type_changes
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ STATE_PROPERTY = "dativo.state"
 COMMIT_ID_PROPERTY = "dativo.commit_id"
 #: pyiceberg would re-apply a conflicting commit blindly (duplicating appends); the sink decides instead
 NO_BLIND_RETRY = {"commit.retry.num-retries": "0"}
+#: data files an unpartitioned table's rows are encoded into at once (``RollingDataFiles``' lanes)
+WRITE_LANES = 2
 _TRANSFORM = re.compile(r"^\s*(\w+)\s*\(\s*(?:(\d+)\s*,\s*)?([^()\s,]+)\s*\)\s*$")
 
 
@@ -120,7 +123,7 @@ class IcebergSink(Sink):
         #: the schema rows are written in: the table's wider types where the asset's are narrower, its nullability
         self._write_schema: pa.Schema | None = None
         #: the data file rows are being appended to (unpartitioned tables)
-        self._rolling: RollingDataFile | None = None
+        self._rolling: RollingDataFiles | None = None
 
     @property
     def catalog(self) -> Catalog:
@@ -265,8 +268,8 @@ class IcebergSink(Sink):
             self._checked_schema = data.schema
         if table.metadata.spec().is_unpartitioned():  # rows go on into the open file, as row groups
             if self._rolling is None:
-                self._rolling = RollingDataFile(table.metadata, table.io, write_uuid=self._write_uuid,
-                                                counter=self._counter)
+                self._rolling = RollingDataFiles(table.metadata, table.io, write_uuid=self._write_uuid,
+                                                 counter=self._counter, lanes=min(WRITE_LANES, worker_threads()))
             files = self._rolling.write(data)
         else:
             files = data_files(table, data, write_uuid=self._write_uuid, counter=self._counter)
