@@ -50,7 +50,7 @@ def _state() -> StateEnvelope:
 
 def test_chunks_written_one_by_one_land_in_one_file_of_row_groups(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    sink = _sink(home)
+    sink = _sink(home, **{"write.parquet.row-group-limit": "20000"})
     for i in range(5):
         sink.write(_chunk(i * 20_000, 20_000))
     assert len(_parquet_files(home)) == 1  # written as the rows came, one file open
@@ -63,6 +63,18 @@ def test_chunks_written_one_by_one_land_in_one_file_of_row_groups(tmp_path: Path
     assert pq.read_schema(path).field("id").metadata[b"PARQUET:field_id"] == b"1"  # Iceberg's field ids
     (task,) = catalog(home).load_table("acme.t").scan().plan_files()
     assert task.file.record_count == 100_000 and task.file.lower_bounds and task.file.upper_bounds
+
+
+def test_small_chunks_are_gathered_into_row_groups_of_the_tables_size(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    sink = _sink(home)  # Iceberg's default: 1,048,576 rows (or 128 MB) per row group
+    for i in range(5):
+        sink.write(_chunk(i * 20_000, 20_000))
+    assert _parquet_files(home) == []  # gathered, not yet a row group
+    assert sink.commit(_state()).files == 1
+    (path,) = _parquet_files(home)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 1
+    assert _read_back(home)[:2] == (100_000, 100_000)
 
 
 def test_a_file_is_closed_and_another_started_at_the_target_size(tmp_path: Path) -> None:
@@ -81,7 +93,7 @@ def test_a_file_is_closed_and_another_started_at_the_target_size(tmp_path: Path)
 
 def test_an_aborted_or_closed_run_leaves_no_open_file_behind(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    sink = _sink(home)
+    sink = _sink(home, **{"write.parquet.row-group-limit": "1000"})
     sink.write(_chunk(0, 1_000))
     sink.commit(_state())
     committed = _parquet_files(home)
@@ -99,7 +111,7 @@ def test_big_chunks_are_encoded_on_two_lanes_into_two_files_and_nothing_is_lost(
     from dativo_ingest.sinks.iceberg.datafiles import MIN_LANE_ROWS
 
     home = tmp_path / "home"
-    sink = _sink(home)
+    sink = _sink(home, **{"write.parquet.row-group-limit": str(MIN_LANE_ROWS)})
     rows = 2 * MIN_LANE_ROWS + 1  # big enough for both lanes; odd, so the slices differ by one row
     for i in range(3):
         sink.write(_chunk(i * rows, rows))
