@@ -150,8 +150,9 @@ def test_merge_whose_cursor_is_behind_fails_cleanly_and_keeps_the_winners_commit
     first.write(_rows(range(0, 100), "first"))
     second.write(_rows(range(0, 80), "second"))
     first.commit(_state(orders=_cursor("2024-01-03T00:00:00+00:00")))
-    before = target.files()
-    assert before - target.live_files()  # the loser's data files, written but referenced by nothing
+    # the loser's rows are in data files referenced by nothing, or (Iceberg) still gathered into a row group that
+    # its commit writes first: either way nothing of them may stay behind after the refused commit
+    assert target.files() - target.live_files() or target.kind == "iceberg"
     with pytest.raises(ConcurrentCommitError) as failure:
         second.commit(_state(orders=_cursor("2024-01-02T00:00:00+00:00")))
     message = str(failure.value)
