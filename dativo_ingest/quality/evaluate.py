@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from dativo_ingest.config.models import AssetDefinition
 from dativo_ingest.errors import ConfigError
-from dativo_ingest.machine import worker_threads
+from dativo_ingest.machine import duckdb_connection
 from dativo_ingest.quality.rules import Rule, rules_for_asset
 from dativo_ingest.sqltext import quote_ident, quote_literal
 from dativo_ingest.stage.types import parse_type
@@ -151,9 +151,9 @@ class QualityEvaluator:
         self._errors: dict[str, str] = {}
         self._dup_tables: dict[tuple[str, ...], str] = {}
         self._queries: dict[str, str] = {}
-        self.con = duckdb.connect(config={"threads": worker_threads(), "memory_limit": memory_limit})
+        self.con = duckdb_connection(memory_limit=memory_limit, spill_dir=spill_dir)
         try:
-            self._prepare(spill_dir)
+            self._prepare()
         except BaseException:
             self.con.close()
             raise
@@ -170,10 +170,7 @@ class QualityEvaluator:
         where = f"quality rule '{rule.name}'" + (f" on {rule.prop}" if rule.prop else "")
         return ConfigError(self.source, f"{where}: {problem}", field="quality", fix=fix)
 
-    def _prepare(self, spill_dir: str | Path | None) -> None:
-        self.con.execute("SET TimeZone='UTC'")
-        if spill_dir:
-            self.con.execute(f"SET temp_directory={quote_literal(str(spill_dir))}")
+    def _prepare(self) -> None:
         names = set(self.schema.names)
         for rule in self.active:
             missing = [c for c in rule.columns if c not in names]

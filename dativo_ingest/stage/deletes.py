@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
 
-from dativo_ingest.machine import worker_threads
-from dativo_ingest.sqltext import quote_ident, quote_literal
+from dativo_ingest.machine import duckdb_connection
+from dativo_ingest.sqltext import quote_ident
 from dativo_ingest.stage.stage import StageField
 
 
@@ -23,12 +23,7 @@ class DeletedKeys:
         self.primary_key = list(primary_key)
         self.types = {k: by_name[k].type.duckdb if by_name[k].type.duckdb != "JSON" else "VARCHAR"
                       for k in self.primary_key}
-        import duckdb
-
-        self.con = duckdb.connect(config={"threads": worker_threads(), "memory_limit": memory_limit})
-        self.con.execute("SET TimeZone='UTC'")
-        if spill_dir:
-            self.con.execute(f"SET temp_directory={quote_literal(spill_dir)}")
+        self.con = duckdb_connection(memory_limit=memory_limit, spill_dir=spill_dir)
         cols = ", ".join(f"{quote_ident(k)} {t}" for k, t in self.types.items())
         self.con.execute(f"CREATE TABLE source_keys ({cols})")
         self.streams_started: set[str] = set()

@@ -16,8 +16,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from dativo_ingest.machine import worker_threads
-from dativo_ingest.sqltext import quote_ident, quote_literal
+from dativo_ingest.machine import duckdb_connection
+from dativo_ingest.sqltext import quote_ident
 
 #: rows of one commit held in memory as Arrow up to this many bytes (the rest waits in a spill file)
 HOLD_BYTES = 256 << 20
@@ -52,12 +52,7 @@ class KeyedRows:
     def con(self) -> Any:
         """The DuckDB connection holding the ``staged`` table, made on first use."""
         if self._con is None:
-            import duckdb
-
-            con = duckdb.connect(config={"threads": worker_threads(), "memory_limit": self._memory_limit})
-            con.execute("SET TimeZone='UTC'")
-            if self.spill_dir:
-                con.execute(f"SET temp_directory={quote_literal(self.spill_dir)}")
+            con = duckdb_connection(memory_limit=self._memory_limit, spill_dir=self.spill_dir)
             cols = ", ".join(f"{quote_ident(name)} {kind}" for name, kind in self._duck_columns)
             con.execute(f"CREATE TABLE staged ({cols})")
             self._con = con

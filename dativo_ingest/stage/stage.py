@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from dativo_ingest.config.models import AssetDefinition
 from dativo_ingest.config.policy import MASK_TEXT
 from dativo_ingest.errors import SourceError
-from dativo_ingest.machine import worker_threads
+from dativo_ingest.machine import duckdb_connection
 from dativo_ingest.sqltext import quote_ident, quote_literal
 from dativo_ingest.stage.casts import cast_sql
 from dativo_ingest.stage.exact import exact_column
@@ -117,9 +117,11 @@ class Stage:
         self._buffer_rows = 0
         self._quarantine: list[pa.Table] = []
         self._origin_rows: dict[str, int] = {}
-        if any(f.protect == "hash" for f in self.fields) and not salt:
+        hashes = any(f.protect == "hash" for f in self.fields)
+        if hashes and not salt:
             raise ValueError("a hashed field needs the policy's salt")
-        self._salt = salt
+        #: bound in DuckDB when a field is hashed (never in SQL text)
+        self._salt = salt if hashes else None
         self._memory_limit = memory_limit
         #: DuckDB, connected on first use: batches whose columns all take the Arrow path never need it
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -135,11 +137,8 @@ class Stage:
     def con(self) -> duckdb.DuckDBPyConnection:
         """The stage's DuckDB connection (UTC; the hash salt bound as a variable, never in SQL text)."""
         if self._con is None:
-            import duckdb
-
-            con = duckdb.connect(config={"threads": worker_threads(), "memory_limit": self._memory_limit})
-            con.execute("SET TimeZone='UTC'")
-            if self._salt and any(f.protect == "hash" for f in self.fields):
+            con = duckdb_connection(memory_limit=self._memory_limit)
+            if self._salt:
                 con.execute(f"SET VARIABLE {SALT_VARIABLE} = ?", [self._salt])
             self._con = con
         return self._con

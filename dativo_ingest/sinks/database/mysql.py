@@ -17,12 +17,11 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from dativo_ingest.engines.native.sql.mysql import connect as mysql_connect
 from dativo_ingest.errors import InfrastructureError
-from dativo_ingest.machine import worker_threads
+from dativo_ingest.machine import duckdb_connection
 from dativo_ingest.paths import scratch_dir
 from dativo_ingest.sinks.database.dialect import PARAM, Dialect
 from dativo_ingest.sqltext import quote_ident, quote_ident_mysql, quote_literal, quote_literal_mysql
@@ -136,9 +135,8 @@ class Mysql(Dialect):
         fd, path = tempfile.mkstemp(prefix="dativo-load-", suffix=".csv", dir=scratch_dir())
         os.close(fd)
         try:
-            duck = duckdb.connect(config={"threads": worker_threads()})
+            duck = duckdb_connection()
             try:
-                duck.execute("SET TimeZone='UTC'")
                 duck.register("batch", data)
                 duck.execute(f"COPY (SELECT {', '.join(exprs)} FROM batch) TO {quote_literal(path)} "
                              "(FORMAT csv, HEADER false, NULLSTR 'NULL', FORCE_QUOTE *, QUOTE '\"', ESCAPE '\"')")
