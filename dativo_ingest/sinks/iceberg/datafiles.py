@@ -26,6 +26,7 @@ from pyiceberg.io import FileIO
 from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.table import Table
 from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.typedef import Record
 
 from dativo_ingest.errors import DativoError
 
@@ -114,9 +115,7 @@ class RollingDataFile:
         self._write_uuid = write_uuid
         self._counter = counter
         self._target = target_file_bytes(metadata)
-        table_schema = metadata.schema()
-        sanitized = internals.sanitize_column_names(table_schema)
-        self._file_schema = sanitized if sanitized != table_schema else table_schema
+        self._file_schema = internals.sanitize_column_names(metadata.schema())
         self._model = internals.FileFormatFactory.get(FileFormat.PARQUET)
         self._locations = internals.load_location_provider(table_location=metadata.location,
                                                            table_properties=metadata.properties)
@@ -132,11 +131,6 @@ class RollingDataFile:
         self._held: list[pa.Table] = []
         self._held_rows = 0
         self._held_bytes = 0
-
-    @property
-    def is_open(self) -> bool:
-        """Whether rows were written here that no finished file holds."""
-        return self._writer is not None or bool(self._held)
 
     def write(self, data: pa.Table) -> list[DataFile]:
         """Append ``data`` to the open file (as part of a row group of the table's size); the files this finished."""
@@ -168,7 +162,7 @@ class RollingDataFile:
         self._writer, self._path, self._output, self._bytes = None, None, None, 0
         statistics = writer.close()
         return [DataFile.from_args(
-            content=DataFileContent.DATA, file_path=path, file_format=FileFormat.PARQUET, partition=_empty_record(),
+            content=DataFileContent.DATA, file_path=path, file_format=FileFormat.PARQUET, partition=Record(),
             file_size_in_bytes=len(output), sort_order_id=None, spec_id=self._metadata.default_spec_id,
             equality_ids=None, key_metadata=None, **statistics.to_serialized_dict())]
 
@@ -254,12 +248,6 @@ class RollingDataFiles:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-
-
-def _empty_record() -> Any:
-    from pyiceberg.typedef import Record
-
-    return Record()
 
 
 __all__ = ["DEFAULT_TARGET_BYTES", "MIN_LANE_ROWS", "PYICEBERG_SUPPORTED", "RollingDataFile", "RollingDataFiles",

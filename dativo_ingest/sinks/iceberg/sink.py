@@ -297,9 +297,7 @@ class IcebergSink(Sink):
 
     def abort(self) -> None:
         """Delete the open data file and every file written since the last commit."""
-        if self._rolling is not None:
-            self._rolling.abandon()
-            self._rolling = None
+        self.close()
         super().abort()
 
     @property
